@@ -1,0 +1,169 @@
+"""Fault injection for rehearsing failures.
+
+Faults live in `<lab>/faults.json`, shared by the daemon and every emulated tool process. They are added with
+`doit lab_fault --add SPEC` / `python -m hops.lab.faults add SPEC`, or from HOPS_LAB_FAULTS when the lab starts.
+SPEC is a comma-separated list of:
+
+    fail:<tool> <subcommand>:<n>   the next n calls of e.g. `helm upgrade` fail (exit 1, the tool's own error text)
+    delay:<component>:<seconds>    the component (workload or release name) turns ready <seconds> later (simulated)
+    block:<component>              the component never turns ready (its condition says why)
+    notready:<node>                the node's kubelet reports NotReady
+    unreachable:<node>             the node's Talos API stops answering
+    api-errors:<rate>              that share of Kubernetes API requests answer 503
+    api-timeouts:<rate>            that share of Kubernetes API requests hang until the client gives up
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from hops.lab.layout import LabLayout
+
+EMPTY: dict = {"tools": [], "components": {}, "nodes": {}, "api": {"error_rate": 0.0, "timeout_rate": 0.0}}
+
+
+class FaultSpecError(ValueError):
+    """A fault specification that cannot be parsed; the message says which item and why."""
+
+
+@dataclass(frozen=True)
+class ToolFault:
+    tool: str
+    subcommand: str
+
+
+def parse(spec: str) -> dict:
+    """Turn a compact SPEC into the faults.json structure (see module doc)."""
+    faults = json.loads(json.dumps(EMPTY))
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        kind, _, rest = item.partition(":")
+        try:
+            _parse_item(faults, kind, rest)
+        except (ValueError, IndexError) as exc:
+            raise FaultSpecError(f"fault {item!r}: {exc}; see `python -m hops.lab.faults --help`") from None
+    return faults
+
+
+def _parse_item(faults: dict, kind: str, rest: str) -> None:
+    if kind == "fail":
+        command, _, count = rest.rpartition(":")
+        tool, _, sub = command.partition(" ")
+        if not tool or not sub:
+            raise ValueError("expected fail:<tool> <subcommand>:<count>")
+        faults["tools"].append({"tool": tool, "subcommand": sub, "remaining": int(count)})
+    elif kind == "delay":
+        name, _, seconds = rest.rpartition(":")
+        faults["components"][name] = {"delay": float(seconds)}
+    elif kind == "block":
+        faults["components"][_required(rest)] = {"block": True}
+    elif kind in ("notready", "unreachable"):
+        faults["nodes"][_required(rest)] = kind
+    elif kind in ("api-errors", "api-timeouts"):
+        rate = float(rest)
+        if not 0 <= rate <= 1:
+            raise ValueError("rate must be between 0 and 1")
+        faults["api"]["error_rate" if kind == "api-errors" else "timeout_rate"] = rate
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+
+
+def _required(value: str) -> str:
+    if not value:
+        raise ValueError("a name is required")
+    return value
+
+
+@contextmanager
+def _locked(layout: LabLayout) -> Iterator[dict]:
+    """Read-modify-write faults.json under an exclusive lock (tools run as concurrent processes)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / "faults.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = read(layout)
+        yield data
+        tmp = layout.faults_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, layout.faults_file)
+
+
+def read(layout: LabLayout) -> dict:
+    """The faults in force (an empty set when none were added)."""
+    try:
+        data = json.loads(layout.faults_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads(json.dumps(EMPTY))
+    for key, value in EMPTY.items():
+        data.setdefault(key, json.loads(json.dumps(value)))
+    return data
+
+
+def add(layout: LabLayout, spec: str) -> dict:
+    """Merge SPEC into the faults in force; returns the result."""
+    new = parse(spec)
+    with _locked(layout) as data:
+        data["tools"].extend(new["tools"])
+        data["components"].update(new["components"])
+        data["nodes"].update(new["nodes"])
+        data["api"].update({k: v for k, v in new["api"].items() if v})
+        return data
+
+
+def clear(layout: LabLayout) -> None:
+    with _locked(layout) as data:
+        data.clear()
+        data.update(json.loads(json.dumps(EMPTY)))
+
+
+def take_tool_failure(layout: LabLayout, tool: str, argv: list[str]) -> ToolFault | None:
+    """Consume one pending failure for `tool <subcommand>` if argv contains that subcommand."""
+    if not layout.faults_file.exists():
+        return None
+    with _locked(layout) as data:
+        for fault in data["tools"]:
+            if fault["tool"] == tool and fault["remaining"] > 0 and fault["subcommand"] in argv:
+                fault["remaining"] -= 1
+                return ToolFault(tool, fault["subcommand"])
+    return None
+
+
+def component_fault(data: dict, name: str) -> dict:
+    """{'delay': seconds} or {'block': True} or {} for a component (workload or release) name."""
+    return data["components"].get(name, {})
+
+
+def node_fault(data: dict, name: str) -> str | None:
+    """'notready', 'unreachable' or None."""
+    return data["nodes"].get(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    layout = LabLayout.from_env()
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        if args[0] == "add" and len(args) == 2:
+            print(json.dumps(add(layout, args[1]), indent=1))
+        elif args[0] == "clear":
+            clear(layout)
+        elif args[0] == "show":
+            print(json.dumps(read(layout), indent=1))
+        else:
+            print("usage: python -m hops.lab.faults add SPEC | clear | show", file=sys.stderr)
+            return 2
+    except FaultSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Where the lab keeps things. Shared by the lab daemon, its lifecycle commands and the emulated tools."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LabLayout:
+    """Paths inside one lab folder (default `<project>/.lab`, or HOPS_LAB_DIR)."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, project_root: Path | None = None) -> "LabLayout":
+        explicit = os.environ.get("HOPS_LAB_DIR")
+        if explicit:
+            return cls(Path(explicit).resolve())
+        return cls(((project_root or Path.cwd()) / ".lab").resolve())
+
+    @property
+    def info_file(self) -> Path:          # written by the running daemon: pid, ports, node endpoints
+        return self.root / "lab.json"
+
+    @property
+    def state_dir(self) -> Path:          # hops' own state (markers, doit DB, logs) in lab mode
+        return self.root / "state"
+
+    @property
+    def cluster_dir(self) -> Path:        # talhelper output, talosconfig, kubeconfig in lab mode
+        return self.root / "clusterconfig"
+
+    @property
+    def bin_dir(self) -> Path:            # emulated tools, first on PATH in lab mode
+        return self.root / "bin"
+
+    @property
+    def sim_state_file(self) -> Path:     # the simulated cluster, persisted across lab_down/lab_up
+        return self.root / "sim-state.json"
+
+    @property
+    def vault_file(self) -> Path:         # the emulated 1Password vault
+        return self.root / "op" / "vault.json"
+
+    @property
+    def op_session_file(self) -> Path:    # which account `op` is signed in to
+        return self.root / "op" / "session.json"
+
+    @property
+    def faults_file(self) -> Path:
+        return self.root / "faults.json"
+
+    @property
+    def calls_file(self) -> Path:         # one JSON line per emulated tool call (tool, argv, exit code)
+        return self.root / "calls.jsonl"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.root / "daemon.log"
+
+    def read_info(self) -> dict | None:
+        """The running lab's lab.json, or None when the lab was never started or is down."""
+        try:
+            return json.loads(self.info_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
