@@ -1,0 +1,76 @@
+"""What every emulated tool shares: finding the lab, injected failures, and the call log."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Callable
+
+from hops.lab import faults
+from hops.lab.layout import LabLayout
+
+TOOLS = ("talosctl", "talhelper", "helm", "flux", "cilium", "op", "mise")
+
+
+class ToolExit(Exception):
+    """Raised by a tool handler to end with `code` after printing `message` to stderr (the real tool's text)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def layout() -> LabLayout:
+    return LabLayout.from_env()
+
+
+def lab_info(required: bool = True) -> dict | None:
+    """lab.json of the running lab; a tool that needs the lab and finds none fails like an unreachable server."""
+    info = layout().read_info()
+    if info is None and required:
+        raise ToolExit("error: the hops lab is not running (start it with `doit lab_up`)", 1)
+    return info
+
+
+def run_tool(name: str, handler: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
+    """Run `handler(argv)` as tool `name`: apply an injected failure first, record the call, map ToolExit."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    where = layout()
+    code = 0
+    try:
+        fault = faults.take_tool_failure(where, name, args)
+        if fault is not None:
+            raise ToolExit(f"Error: {name} {fault.subcommand}: injected failure (hops lab fault)", 1)
+        code = handler(args) or 0
+    except ToolExit as exc:
+        print(exc.message, file=sys.stderr)
+        code = exc.code
+    except BrokenPipeError:
+        code = 0
+    finally:
+        _record(where, name, args, code)
+    return code
+
+
+def _record(where: LabLayout, name: str, args: list[str], code: int) -> None:
+    """Append the call to calls.jsonl (argv only: hops never puts secrets on a command line)."""
+    try:
+        where.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"ts": time.time(), "tool": name, "argv": args, "exit": code, "pid": os.getpid()})
+        with open(where.calls_file, "a") as log:
+            log.write(line + "\n")
+    except OSError:
+        pass
+
+
+def read_calls(where: LabLayout, tool: str | None = None) -> list[dict]:
+    """Recorded calls, optionally of one tool (tests count e.g. `talosctl bootstrap` with this)."""
+    try:
+        lines = where.calls_file.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    calls = [json.loads(line) for line in lines if line.strip()]
+    return [c for c in calls if tool is None or c["tool"] == tool]
