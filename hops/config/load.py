@@ -1,0 +1,164 @@
+"""load_settings(): read both files, apply overrides, validate, cross-check; Settings is the result."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from hops.config import overrides
+from hops.config.errors import BOOTSTRAP_FILE, TALCONFIG_FILE, ConfigError, Problem, join_path
+
+if TYPE_CHECKING:
+    from hops.config.model import BootstrapConfig, Node
+    from hops.config.talconfig import TalConfig
+
+SOURCE_FILE = BOOTSTRAP_FILE
+SOURCE_DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one project root, with where each value came from."""
+
+    root: Path
+    config: "BootstrapConfig"
+    talconfig: "TalConfig"
+    sources: dict[str, str]
+    applied: list[overrides.AppliedOverride] = field(default_factory=list)
+
+    @property
+    def control_plane_nodes(self) -> list["Node"]:
+        return [node for node in self.config.network.nodes if node.is_control_plane]
+
+    @property
+    def worker_nodes(self) -> list["Node"]:
+        return [node for node in self.config.network.nodes if not node.is_control_plane]
+
+    def node_by_name(self, name: str) -> "Node":
+        for node in self.config.network.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.config.network.nodes)
+        raise KeyError(f"no node named {name!r} in {BOOTSTRAP_FILE} (known: {known})")
+
+    def env_for_tools(self) -> dict[str, str]:
+        """Every override variable with its resolved value, so talhelper's ${VAR} sees what hops validated."""
+        return overrides.resolved_variables(self.config)
+
+
+def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Load and validate; raises ConfigError listing every problem found in both files."""
+    from hops.config.model import validate_config
+    from hops.config.talconfig import cross_check, parse_talconfig
+    from hops.config.yamlio import parse_yaml
+
+    root = Path(root)
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    raw, applied, config = None, [], None
+    text = _read(root, BOOTSTRAP_FILE, problems)
+    if text is not None:
+        raw, yaml_problems = parse_yaml(text, BOOTSTRAP_FILE)
+        problems += yaml_problems
+        raw = _top_mapping(raw, yaml_problems, problems)
+    if raw is not None:
+        applied = overrides.collect(cli_vars, env)
+        merged, override_problems = overrides.apply(raw, applied)
+        config, model_problems = validate_config(merged, {o.field: o.source for o in applied})
+        problems += override_problems + model_problems
+        if override_problems:
+            config = None
+    tal = None
+    tal_text = _read(root, TALCONFIG_FILE, problems)
+    if tal_text is not None:
+        tal, tal_problems = parse_talconfig(tal_text, _substitution_variables(env, cli_vars, config))
+        problems += tal_problems
+    if config is not None and tal is not None:
+        problems += cross_check(config, tal, {o.field: o.source for o in applied})
+    if problems or config is None or tal is None:
+        raise ConfigError(problems)
+    return Settings(root, config, tal, sources_of(config, raw or {}, applied), applied)
+
+
+def _read(root: Path, name: str, problems: list[Problem]) -> str | None:
+    path = root / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(Problem(name, "", _missing_message(path)))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, "", f"cannot be read: {exc}"))
+    return None
+
+
+def _missing_message(path: Path) -> str:
+    example = Path(__file__).resolve().parents[2] / path.name   # the committed example at the repo root
+    if example.is_file() and example.resolve() != path.resolve():
+        return f"not found at {path}; create it by copying the example: cp {example} {path} (then edit it)"
+    return (f"not found at {path}; create it by copying the example {path.name} from the hops repository root "
+            "(then edit it)")
+
+
+def _top_mapping(raw: Any, yaml_problems: list[Problem], problems: list[Problem]) -> dict[str, Any] | None:
+    if raw is None and any(p.field.startswith("line ") and "syntax" in p.message for p in yaml_problems):
+        return None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(Problem(BOOTSTRAP_FILE, "", f"expected a mapping at the top level, got {type(raw).__name__}"))
+        return None
+    return raw
+
+
+def _substitution_variables(env: Mapping[str, str], cli_vars: Mapping[str, str] | None,
+                            config: "BootstrapConfig | None") -> dict[str, str]:
+    """What talhelper's envsubst will see: the environment plus the resolved override variables."""
+    variables = dict(env)
+    if config is not None:
+        variables.update(overrides.resolved_variables(config))
+    else:  # config invalid: best effort, cross-check is skipped anyway
+        variables.update({k: v for k, v in (cli_vars or {}).items() if overrides.is_override_variable(k)})
+    return variables
+
+
+def sources_of(config: "BootstrapConfig", raw: Mapping[str, Any],
+               applied: list[overrides.AppliedOverride]) -> dict[str, str]:
+    """Dotted leaf path -> 'command line X' / 'environment X' / 'bootstrap-config.yaml' / 'default'."""
+    overridden = {o.field: o.source for o in applied}
+    out: dict[str, str] = {}
+    for path, _ in _leaves(config, ()):
+        dotted = join_path(path)
+        if dotted in overridden:
+            out[dotted] = overridden[dotted]
+        else:
+            out[dotted] = SOURCE_FILE if _present(raw, path) else SOURCE_DEFAULT
+    return out
+
+
+def _leaves(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], Any]]:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        found = []
+        for name in type(value).model_fields:
+            found += _leaves(getattr(value, name), path + (name,))
+        return found
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        return [leaf for i, item in enumerate(value) for leaf in _leaves(item, path + (i,))]
+    if isinstance(value, dict):
+        return [(path + (str(key),), item) for key, item in value.items()]
+    return [(path, value)]
+
+
+def _present(raw: Any, path: tuple[str | int, ...]) -> bool:
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(raw, list) or part >= len(raw):
+                return False
+        elif not isinstance(raw, dict) or part not in raw:
+            return False
+        raw = raw[part]
+    return True

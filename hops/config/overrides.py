@@ -1,0 +1,184 @@
+"""Override variables: doit command line > environment > bootstrap-config.yaml > defaults.
+
+The table (OVERRIDES) is data so the README and `doit info` can print it. Overrides are applied to the raw
+YAML mapping *before* validation, so an overridden value is validated exactly like a value from the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from hops.config.errors import BOOTSTRAP_FILE, Problem, join_path
+
+
+@dataclass(frozen=True)
+class Override:
+    """One row of the override table. `<n>` in variable/field stands for the 1-based node number."""
+
+    variable: str
+    field: str
+    kind: str  # "str" or "bool"
+    description: str
+
+
+OVERRIDES: tuple[Override, ...] = (
+    Override("CLUSTER_NAME", "cluster.name", "str", "cluster name (DNS-1123 label)"),
+    Override("CLUSTER_ENDPOINT", "cluster.endpoint", "str", "Kubernetes API URL, https://host:port"),
+    Override("CLUSTER_DOMAIN", "cluster.domain", "str", "cluster DNS domain"),
+    Override("CLUSTER_VIP", "network.vip", "str", "shared control-plane virtual IP"),
+    Override("NODE_<n>_IP", "network.nodes[<n-1>].address", "str", "address of node n (1-based)"),
+    Override("NODE_<n>_NAME", "network.nodes[<n-1>].name", "str", "hostname of node n (1-based)"),
+    Override("OP_ACCOUNT", "onepassword.account", "str", "1Password account"),
+    Override("OP_VAULT", "onepassword.vault", "str", "1Password vault holding the cluster secrets"),
+    Override("GITHUB_OWNER", "gitops.owner", "str", "GitHub user or organisation of the GitOps repo"),
+    Override("GITHUB_REPOSITORY", "gitops.repository", "str", "GitOps repository name"),
+    Override("GITOPS_BRANCH", "gitops.branch", "str", "branch Flux follows"),
+    Override("HOPS_USE_MISE", "tools.use_mise", "bool", "run tools through `mise exec --` (true/false/1/0)"),
+)
+
+_FIXED: dict[str, Override] = {o.variable: o for o in OVERRIDES if "<n>" not in o.variable}
+_NODE_VAR = re.compile(r"^NODE_(\d+)_(IP|NAME)$")
+_NODE_FIELD = {"IP": "address", "NAME": "name"}
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+ORIGIN_CLI = "command line"
+ORIGIN_ENV = "environment"
+
+
+@dataclass(frozen=True)
+class AppliedOverride:
+    """An override variable that was set, where it came from and which field it targets."""
+
+    variable: str
+    value: str
+    origin: str  # ORIGIN_CLI or ORIGIN_ENV
+    path: tuple[str | int, ...]
+
+    @property
+    def source(self) -> str:
+        return f"{self.origin} {self.variable}"
+
+    @property
+    def field(self) -> str:
+        return join_path(self.path)
+
+
+def is_override_variable(name: str) -> bool:
+    return name in _FIXED or _NODE_VAR.match(name) is not None
+
+
+def _target(variable: str) -> tuple[str | int, ...]:
+    """Field path of a known variable; node numbers are 1-based (NODE_0_* maps to index -1)."""
+    if variable in _FIXED:
+        return tuple(_FIXED[variable].field.split("."))
+    match = _NODE_VAR.match(variable)
+    assert match, variable
+    return ("network", "nodes", int(match.group(1)) - 1, _NODE_FIELD[match.group(2)])
+
+
+def collect(cli_vars: Mapping[str, str] | None, env: Mapping[str, str]) -> list[AppliedOverride]:
+    """The override variables in effect, command line winning over environment. Empty values count as unset."""
+    chosen: dict[str, AppliedOverride] = {}
+    for origin, source in ((ORIGIN_ENV, env), (ORIGIN_CLI, cli_vars or {})):
+        for name, value in source.items():
+            if is_override_variable(name) and str(value).strip() != "":
+                chosen[name] = AppliedOverride(name, str(value).strip(), origin, _target(name))
+    return sorted(chosen.values(), key=lambda o: o.variable)
+
+
+def apply(raw: Mapping[str, Any], applied: list[AppliedOverride]) -> tuple[dict[str, Any], list[Problem]]:
+    """A copy of the raw file mapping with overrides written in, plus problems with the overrides themselves."""
+    data: dict[str, Any] = copy.deepcopy(dict(raw))
+    problems: list[Problem] = []
+    for override in applied:
+        value: Any = override.value
+        if _kind(override.variable) == "bool":
+            if value.lower() not in _BOOLS:
+                problems.append(Problem(BOOTSTRAP_FILE, override.field,
+                                        f"{value!r} (from {override.source}) is not a boolean (expected true, false, 1 or 0)"))
+                continue
+            value = _BOOLS[value.lower()]
+        problem = _set(data, override, value)
+        if problem:
+            problems.append(problem)
+    return data, problems
+
+
+def _kind(variable: str) -> str:
+    return _FIXED[variable].kind if variable in _FIXED else "str"
+
+
+def _set(data: dict[str, Any], override: AppliedOverride, value: Any) -> Problem | None:
+    """Write value at override.path, creating missing mappings. Wrong shapes are left for validation to report."""
+    node: Any = data
+    for step in override.path[:-1]:
+        if isinstance(step, int):
+            if not isinstance(node, list):
+                return None
+            if step < 0 or step >= len(node):
+                return _no_such_node(override, step, len(node))
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                return None
+            node = node.setdefault(step, {})
+    if isinstance(node, dict):
+        node[override.path[-1]] = value
+    return None
+
+
+def _no_such_node(override: AppliedOverride, index: int, count: int) -> Problem:
+    if index < 0:
+        why = "node numbers start at 1"
+    else:
+        why = f"network.nodes has {count} node{'s' if count != 1 else ''}; add node {index + 1} to the file first"
+    return Problem(BOOTSTRAP_FILE, "network.nodes",
+                   f"{override.variable}={override.value} (from {override.origin}) refers to node {index + 1} but {why}")
+
+
+def variable_for(field: str) -> str | None:
+    """The override variable that sets a dotted field: 'network.nodes[0].address' -> 'NODE_1_IP'."""
+    for override in OVERRIDES:
+        if override.field == field:
+            return override.variable
+    match = re.match(r"^network\.nodes\[(\d+)\]\.(address|name)$", field)
+    if match:
+        kind = "IP" if match.group(2) == "address" else "NAME"
+        return f"NODE_{int(match.group(1)) + 1}_{kind}"
+    return None
+
+
+def resolved_variables(config: Any) -> dict[str, str]:
+    """Every override variable with its final value (whatever level it came from), for talhelper's envsubst."""
+    out: dict[str, str] = {}
+    for override in OVERRIDES:
+        if override.variable in _FIXED:
+            value = _lookup(config, override.field.split("."))
+            if value is not None:
+                out[override.variable] = _render(value)
+    for number, node in enumerate(config.network.nodes, start=1):
+        out[f"NODE_{number}_IP"] = str(node.address)
+        out[f"NODE_{number}_NAME"] = str(node.name)
+    return out
+
+
+def _lookup(obj: Any, parts: list[str]) -> Any:
+    for part in parts:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, field, description) rows for printing the table."""
+    return [(o.variable, o.field, o.description) for o in OVERRIDES]

@@ -1,0 +1,51 @@
+"""Reading YAML into plain data, with syntax errors and duplicate keys reported as Problems (line, column)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from hops.config.errors import Problem
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                mark = key_node.start_mark
+                self.duplicates.append((str(key), mark.line + 1, mark.column + 1))
+            elif isinstance(key, (str, int, float, bool)):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def where(line: int, column: int) -> str:
+    return f"line {line}, column {column}"
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
+    """(data, problems). On a syntax error data is None and the one problem gives line and column."""
+    loader = _StrictLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        position = where(mark.line + 1, mark.column + 1) if mark else ""
+        detail = " ".join(p for p in (exc.context, exc.problem) if p)
+        return None, [Problem(file, position, f"YAML syntax error: {detail}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(file, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    problems = [Problem(file, where(line, col), f"duplicate key {key!r} (the earlier value would be ignored)")
+                for key, line, col in loader.duplicates]
+    return data, problems
