@@ -58,7 +58,10 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
     root = Path(root)
     env = os.environ if env is None else env
     problems: list[Problem] = []
-    raw, applied, config = None, [], None
+    raw: dict[str, Any] | None = None
+    merged: dict[str, Any] = {}
+    applied: list[overrides.AppliedOverride] = []
+    config = None
     text = _read(root, BOOTSTRAP_FILE, problems)
     if text is not None:
         raw, yaml_problems = parse_yaml(text, BOOTSTRAP_FILE)
@@ -74,7 +77,10 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
     tal = None
     tal_text = _read(root, TALCONFIG_FILE, problems)
     if tal_text is not None:
-        tal, tal_problems = parse_talconfig(tal_text, _substitution_variables(env, cli_vars, config))
+        variables = _substitution_variables(env, merged, config)
+        # with an invalid bootstrap-config an override variable may be unresolvable: that is not talconfig's fault
+        quiet = overrides.is_override_variable if config is None else (lambda name: False)
+        tal, tal_problems = parse_talconfig(tal_text, variables, quiet)
         problems += tal_problems
     if config is not None and tal is not None:
         problems += cross_check(config, tal, {o.field: o.source for o in applied})
@@ -113,14 +119,18 @@ def _top_mapping(raw: Any, yaml_problems: list[Problem], problems: list[Problem]
     return raw
 
 
-def _substitution_variables(env: Mapping[str, str], cli_vars: Mapping[str, str] | None,
+def _substitution_variables(env: Mapping[str, str], merged: Mapping[str, Any],
                             config: "BootstrapConfig | None") -> dict[str, str]:
-    """What talhelper's envsubst will see: the environment plus the resolved override variables."""
+    """What talhelper's envsubst will see: the environment plus the resolved override variables.
+
+    With an invalid bootstrap-config the values come from the merged mapping, best effort (the cross-check is
+    skipped then anyway; this only keeps talconfig's own problems meaningful).
+    """
     variables = dict(env)
     if config is not None:
         variables.update(overrides.resolved_variables(config))
-    else:  # config invalid: best effort, cross-check is skipped anyway
-        variables.update({k: v for k, v in (cli_vars or {}).items() if overrides.is_override_variable(k)})
+    else:
+        variables.update(overrides.raw_variables(merged))
     return variables
 
 

@@ -165,6 +165,31 @@ def resolved_variables(config: Any) -> dict[str, str]:
     return out
 
 
+def raw_variables(data: Mapping[str, Any]) -> dict[str, str]:
+    """Best-effort override variables from an unvalidated (merged) mapping: scalar values only."""
+    out: dict[str, str] = {}
+    for override in OVERRIDES:
+        if override.variable in _FIXED:
+            value = _dig(data, override.field.split("."))
+            if isinstance(value, (str, int, float, bool)):
+                out[override.variable] = _render(value)
+    nodes = _dig(data, ["network", "nodes"])
+    for number, node in enumerate(nodes if isinstance(nodes, list) else [], start=1):
+        for key, kind in (("address", "IP"), ("name", "NAME")):
+            value = node.get(key) if isinstance(node, dict) else None
+            if isinstance(value, (str, int, float)):
+                out[f"NODE_{number}_{kind}"] = str(value)
+    return out
+
+
+def _dig(data: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(part)
+    return data
+
+
 def _lookup(obj: Any, parts: list[str]) -> Any:
     for part in parts:
         obj = getattr(obj, part, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hops.config import checks
 from hops.config.errors import BOOTSTRAP_FILE, TALCONFIG_FILE, Problem
@@ -45,11 +45,12 @@ class TalConfig:
 
 # --- substitution ----------------------------------------------------------------------------------------------
 
-def substitute(text: str, variables: Mapping[str, str]) -> tuple[str, list[Problem]]:
+def substitute(text: str, variables: Mapping[str, str],
+               quiet: Callable[[str], bool] = lambda name: False) -> tuple[str, list[Problem]]:
     """Expand ${VAR}, ${VAR:-default} (unset or empty) and ${VAR-default} (unset) line by line.
 
     An unset ${VAR} without default becomes empty like envsubst does, but is reported as a problem unless it
-    sits in a comment: talhelper would silently generate configs with an empty value.
+    sits in a comment (or `quiet(name)`): talhelper would silently generate configs with an empty value.
     """
     problems: list[Problem] = []
     lines = text.split("\n")
@@ -62,7 +63,7 @@ def substitute(text: str, variables: Mapping[str, str]) -> tuple[str, list[Probl
             if operator == "-" and value is None:
                 return default or ""
             if value is None:
-                if not _in_comment(line, match.start()):
+                if not quiet(name) and not _in_comment(line, match.start()):
                     problems.append(Problem(TALCONFIG_FILE, f"line {number}",
                                             f"${{{name}}} is not set (set {name} in the environment or on the "
                                             f"command line, or write ${{{name}:-default}})"))
@@ -79,10 +80,12 @@ def _in_comment(line: str, position: int) -> bool:
 
 # --- parsing ---------------------------------------------------------------------------------------------------
 
-def parse_talconfig(text: str, variables: Mapping[str, str]) -> tuple[TalConfig | None, list[Problem]]:
+def parse_talconfig(text: str, variables: Mapping[str, str], quiet: Callable[[str], bool] = lambda name: False
+                    ) -> tuple[TalConfig | None, list[Problem]]:
+    """Substitute, parse and check talconfig.yaml; `quiet` names unset variables not worth reporting."""
     from hops.config.yamlio import parse_yaml
 
-    expanded, problems = substitute(text, variables)
+    expanded, problems = substitute(text, variables, quiet)
     data, yaml_problems = parse_yaml(expanded, TALCONFIG_FILE)
     problems += yaml_problems
     if data is None and not yaml_problems:
