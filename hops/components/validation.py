@@ -1,0 +1,218 @@
+"""Phase 1 — environment validation: tools, mise, overrides, 1Password, connectivity, repository.
+
+Each step reports every problem it finds, not only the first."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+from hops.errors import StepError
+from hops.taskmodel import Check, Component, Step, register
+
+CONNECT_TIMEOUT_S = 3.0
+VERSION_ARGS = {  # how each tool reports its own version
+    "talosctl": ["version", "--client", "--short"],
+    "talhelper": ["--version"],
+    "kubectl": ["version", "--client"],
+    "helm": ["version", "--short"],
+    "flux": ["--version"],
+    "cilium": ["version", "--client"],
+    "op": ["--version"],
+    "mise": ["--version"],
+}
+REQUIRED_FILES = ("bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
+
+
+def _fail_all(title: str, problems: list[str]) -> None:
+    if problems:
+        raise StepError(f"{title}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# --- tools ----------------------------------------------------------------------------------------------------
+def tool_problems(ctx: Any) -> list[str]:
+    """Every required tool must be on PATH and report the configured version."""
+    from hops.errors import ToolMissing
+
+    problems = []
+    for tool, wanted in ctx.config.tools.required.items():
+        try:
+            result = ctx.runner.run(tool, VERSION_ARGS.get(tool, ["--version"]), check=False, timeout=30)
+        except ToolMissing as exc:
+            problems.append(str(exc))
+            continue
+        text = result.stdout + result.stderr
+        if result.code != 0:
+            problems.append(f"`{tool}` failed to report its version (exit {result.code}): {text.strip()[:200]}")
+        elif not _version_matches(text, wanted):
+            problems.append(f"`{tool}` reports {_first_version(text) or text.strip()[:60]!r}, "
+                            f"bootstrap-config.yaml tools.required.{tool} wants {wanted}")
+    return problems
+
+
+def _first_version(text: str) -> str | None:
+    match = re.search(r"v?(\d+\.\d+(?:\.\d+)?)", text)
+    return match.group(1) if match else None
+
+
+def _version_matches(text: str, wanted: str) -> bool:
+    return wanted.lstrip("v") in re.findall(r"v?(\d+\.\d+(?:\.\d+)?)", text)
+
+
+def validate_tools(ctx: Any) -> None:
+    _fail_all("tools are missing or at the wrong version", tool_problems(ctx))
+    ctx.log.say(f"  {len(ctx.config.tools.required)} tools present at the configured versions")
+
+
+# --- mise -----------------------------------------------------------------------------------------------------
+def mise_problems(ctx: Any) -> list[str]:
+    """.mise.toml pins the same versions as bootstrap-config.yaml, and mise resolves them."""
+    import tomllib
+
+    path = ctx.root / ".mise.toml"
+    try:
+        pinned = tomllib.loads(path.read_text()).get("tools", {})
+    except FileNotFoundError:
+        return [f"{path.name} is missing: create it with a [tools] table pinning the tools in bootstrap-config.yaml"]
+    except tomllib.TOMLDecodeError as exc:
+        return [f"{path.name}: not valid TOML ({exc})"]
+    problems = []
+    for tool, wanted in ctx.config.tools.required.items():
+        got = str(pinned.get(tool, "")).lstrip("v")
+        if not got:
+            problems.append(f".mise.toml [tools] has no {tool} (bootstrap-config.yaml wants {wanted})")
+        elif got != wanted.lstrip("v"):
+            problems.append(f".mise.toml pins {tool} = {got}, bootstrap-config.yaml tools.required.{tool} = {wanted}")
+    result = ctx.runner.run("mise", ["--version"], check=False, timeout=30)
+    if result.code != 0:
+        problems.append(f"`mise --version` failed (exit {result.code}): {(result.stderr or result.stdout).strip()[:200]}")
+    return problems
+
+
+def validate_mise(ctx: Any) -> None:
+    _fail_all("mise is not set up as configured", mise_problems(ctx))
+    ctx.log.say("  mise present; .mise.toml matches bootstrap-config.yaml")
+
+
+def uses_mise(ctx: Any) -> bool:
+    return bool(ctx.config.tools.use_mise)
+
+
+# --- env-vars -------------------------------------------------------------------------------------------------
+def env_problems(ctx: Any) -> list[str]:
+    """Overrides were applied by loading the configuration (which rejects bad values); here: the values a
+    bootstrap needs are present after all overrides."""
+    cfg = ctx.config
+    needed = {
+        "onepassword.account (OP_ACCOUNT)": cfg.onepassword.account,
+        "onepassword.vault (OP_VAULT)": cfg.onepassword.vault,
+        "gitops.owner (GITHUB_OWNER)": cfg.gitops.owner,
+        "gitops.repository (GITHUB_REPOSITORY)": cfg.gitops.repository,
+    }
+    return [f"{name} is empty: set it in bootstrap-config.yaml or the environment" for name, v in needed.items() if not v]
+
+
+def validate_env(ctx: Any) -> None:
+    _fail_all("required settings are missing", env_problems(ctx))
+    overridden = {k: v for k, v in ctx.settings.sources.items() if not v.endswith("bootstrap-config.yaml") and v != "default"}
+    for field, source in sorted(overridden.items()):
+        ctx.log.say(f"  {field} from {source}")
+
+
+# --- 1Password ------------------------------------------------------------------------------------------------
+def onepassword_problems(ctx: Any) -> list[str]:
+    """Signed in to the configured account, the vault exists, the required items exist (titles only: no values)."""
+    op = ctx.config.onepassword
+    account = ["--account", op.account]
+    who = ctx.runner.run("op", ["whoami", *account], check=False, timeout=30)
+    if who.code != 0:
+        return [f"1Password CLI is not signed in to {op.account}: run `eval $(op signin --account {op.account})` "
+                f"or set OP_SERVICE_ACCOUNT_TOKEN ({(who.stderr or who.stdout).strip()[:200]})"]
+    vault = ctx.runner.run("op", ["vault", "get", op.vault, *account, "--format", "json"], check=False, timeout=30)
+    if vault.code != 0:
+        return [f"1Password vault {op.vault!r} (onepassword.vault) not found: {(vault.stderr or vault.stdout).strip()[:200]}"]
+    listing = ctx.runner.run("op", ["item", "list", "--vault", op.vault, *account, "--format", "json"], timeout=30)
+    titles = {item.get("title") for item in json.loads(listing.stdout or "[]")}
+    required = {"connect_credentials": op.items.connect_credentials, "connect_token": op.items.connect_token,
+                "github_token": op.items.github_token}
+    return [f"1Password item {title!r} (onepassword.items.{key}) is not in vault {op.vault!r}"
+            for key, title in required.items() if title not in titles]
+
+
+def validate_onepassword(ctx: Any) -> None:
+    _fail_all("1Password is not ready", onepassword_problems(ctx))
+    ctx.log.say(f"  signed in to {ctx.config.onepassword.account}; vault and items present")
+
+
+# --- connectivity ---------------------------------------------------------------------------------------------
+def tcp_reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """None when a TCP connection opens, else why not. No ICMP: home networks often drop it."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def connectivity_problems(ctx: Any) -> list[str]:
+    problems = []
+    for node in ctx.config.network.nodes:
+        host, port = ctx.endpoints.talos_api(node.name)
+        why = tcp_reachable(host, port)
+        if why:
+            problems.append(f"node {node.name} ({node.address}): Talos API port {port} unreachable: {why}")
+    api = ctx.endpoints.kubernetes_api()
+    if api is not None:
+        why = tcp_reachable(*api)
+        if why:
+            problems.append(f"Kubernetes API {api[0]}:{api[1]} (from {ctx.endpoints.kubeconfig}) unreachable: {why}")
+    return problems
+
+
+def validate_connectivity(ctx: Any) -> None:
+    _fail_all("nodes are unreachable", connectivity_problems(ctx))
+    ctx.log.say(f"  {len(ctx.config.network.nodes)} nodes answer on the Talos API port")
+
+
+# --- repository -----------------------------------------------------------------------------------------------
+def repository_problems(ctx: Any) -> list[str]:
+    """Required files exist; both config files already loaded valid and consistent (ctx.settings raised if not)."""
+    cfg = ctx.config
+    needed = [*REQUIRED_FILES, cfg.networking.cilium_values, cfg.gitops.path]
+    return [f"{rel} is missing from the repository" for rel in needed if not (ctx.root / rel).exists()]
+
+
+def validate_repository(ctx: Any) -> None:
+    _fail_all("the repository is incomplete", repository_problems(ctx))
+    ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent")
+
+
+def _no_problems(finder):
+    return lambda ctx: not finder(ctx)
+
+
+COMPONENT = register(Component(
+    group="validation",
+    phase=1,
+    title="environment validation",
+    steps=(
+        Step("tools", "Required tools are installed at the configured versions", validate_tools,
+             marker="tools-validated", sources=("bootstrap-config.yaml",)),
+        Step("mise", "mise is present and .mise.toml pins the configured versions", validate_mise,
+             marker="mise-validated", sources=("bootstrap-config.yaml", ".mise.toml"), when=uses_mise),
+        Step("env-vars", "Required settings are present after overrides", validate_env,
+             marker="env-vars-validated", sources=("bootstrap-config.yaml",)),
+        Step("onepassword", "Signed in to 1Password; the vault and required items exist", validate_onepassword,
+             marker="onepassword-validated", sources=("bootstrap-config.yaml",)),
+        Step("connectivity", "Each node's Talos API (and the Kubernetes API once it exists) accepts TCP",
+             validate_connectivity, marker="connectivity-validated",
+             status=(Check("nodes reachable", _no_problems(connectivity_problems)),)),
+        Step("repository", "Required files present; both configuration files valid and consistent",
+             validate_repository, marker="repository-validated",
+             sources=("bootstrap-config.yaml", "talconfig.yaml"),
+             status=(Check("files present", _no_problems(repository_problems)),)),
+    ),
+))

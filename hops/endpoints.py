@@ -1,0 +1,118 @@
+"""THE one place that decides where hops talks to and which files and tools it uses: a real cluster or the lab.
+
+Product code asks this module for a node's Talos API address, the Kubernetes API, the tool environment and the
+paths of generated files; in lab mode (HOPS_LAB=1) every answer is a loopback address or a file under the lab
+folder, so no code path ever connects to an address from the configuration."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+TALOS_API_PORT = 50000
+
+
+def is_lab(env: Mapping[str, str] | None = None) -> bool:
+    value = (env if env is not None else os.environ).get("HOPS_LAB", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def state_dir(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Markers, doit DB and logs: `.bootstrap-state/` for a real cluster, `<lab>/state/` for the lab.
+    Cheap (no configuration is read): doit needs it to load the task list."""
+    env = env if env is not None else os.environ
+    if env.get("HOPS_STATE_DIR"):
+        return Path(env["HOPS_STATE_DIR"]).resolve()
+    if is_lab(env):
+        from hops.lab.layout import LabLayout
+
+        return LabLayout.from_env(root).state_dir
+    return (root / ".bootstrap-state").resolve()
+
+
+@dataclass
+class Endpoints:
+    root: Path
+    settings: Any  # hops.config.Settings
+    env: Mapping[str, str]
+
+    @property
+    def lab(self) -> bool:
+        return is_lab(self.env)
+
+    @cached_property
+    def lab_info(self) -> dict:
+        """The running lab (started on first use in lab mode)."""
+        from hops.lab.layout import LabLayout
+        from hops.lab.lifecycle import ensure_up
+
+        return ensure_up(LabLayout.from_env(self.root), self.root)
+
+    # --- files -------------------------------------------------------------------------------------------
+    def _config_path(self, configured: str) -> Path:
+        """A generated file: under the lab's own clusterconfig in lab mode, else where the config says."""
+        if self.lab:
+            from hops.lab.layout import LabLayout
+
+            return LabLayout.from_env(self.root).cluster_dir / Path(configured).name
+        path = Path(configured)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self._config_path(self.settings.config.talos.config_dir)
+
+    @property
+    def talosconfig(self) -> Path:
+        return self._config_path(self.settings.config.talos.talosconfig)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self._config_path(self.settings.config.talos.kubeconfig)
+
+    @property
+    def secrets_file(self) -> Path:
+        return self._config_path(self.settings.config.talos.secrets_file)
+
+    # --- network -----------------------------------------------------------------------------------------
+    def talos_api(self, node_name: str) -> tuple[str, int]:
+        """Where the Talos API of a configured node answers (a loopback endpoint in lab mode)."""
+        if self.lab:
+            host, _, port = self.lab_info["nodes"][node_name]["endpoint"].rpartition(":")
+            return host, int(port)
+        return str(self.settings.node_by_name(node_name).address), TALOS_API_PORT
+
+    def kubernetes_api(self) -> tuple[str, int] | None:
+        """The API server from the fetched kubeconfig, or None before the cluster exists."""
+        if not self.kubeconfig.exists():
+            return None
+        import yaml
+
+        data = yaml.safe_load(self.kubeconfig.read_text()) or {}
+        clusters = data.get("clusters") or []
+        if not clusters:
+            return None
+        url = urlparse(clusters[0]["cluster"]["server"])
+        return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+    # --- tools -------------------------------------------------------------------------------------------
+    @cached_property
+    def tool_env(self) -> dict[str, str]:
+        """Environment for every external command: the lab's tools first on PATH in lab mode, and the
+        talosconfig/kubeconfig hops manages."""
+        env = dict(self.env)
+        if self.lab:
+            from hops.lab.layout import LabLayout
+
+            layout = LabLayout.from_env(self.root)
+            self.lab_info  # starts the lab if needed, installs its tools
+            env["PATH"] = f"{layout.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+            env["HOPS_LAB_DIR"] = str(layout.root)
+        env["TALOSCONFIG"] = str(self.talosconfig)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env.update(self.settings.env_for_tools())
+        return env

@@ -1,0 +1,24 @@
+"""Errors a step raises to fail with one clear message (shown by doit as the task's failure, no traceback)."""
+
+from __future__ import annotations
+
+
+class StepError(Exception):
+    """A failure the user can act on: says what failed, why, and what to do."""
+
+
+class ToolMissing(StepError):
+    """A command-line tool is not installed or not on PATH."""
+
+
+class ToolFailed(StepError):
+    """A command exited non-zero; carries its (redacted) output."""
+
+    def __init__(self, argv: list[str], code: int, stdout: str, stderr: str) -> None:
+        self.argv, self.code, self.stdout, self.stderr = argv, code, stdout, stderr
+        output = (stderr.strip() or stdout.strip())[-2000:]
+        super().__init__(f"`{' '.join(argv)}` exited {code}:\n{output}" if output else f"`{' '.join(argv)}` exited {code}")
+
+
+class WaitTimeout(StepError):
+    """A deadline passed while waiting for a condition; the message names what was not ready and why."""

@@ -1,0 +1,273 @@
+"""The Kubernetes API through the official client (imported lazily: `doit list` never pays for it).
+
+Objects are plain dicts addressed by (apiVersion, kind); waits list once and then WATCH from the list's
+resourceVersion until a predicate holds or the deadline passes — no sleep loops. Lists are cached per process so
+that a no-op re-run checks many steps with a bounded number of requests ("list once, check many")."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable, Iterator
+
+from hops.errors import StepError, WaitTimeout
+
+# kind -> (apiVersion, plural, namespaced)
+KINDS: dict[str, tuple[str, str, bool]] = {
+    "Namespace": ("v1", "namespaces", False),
+    "Node": ("v1", "nodes", False),
+    "Pod": ("v1", "pods", True),
+    "Service": ("v1", "services", True),
+    "Endpoints": ("v1", "endpoints", True),
+    "Secret": ("v1", "secrets", True),
+    "ConfigMap": ("v1", "configmaps", True),
+    "Event": ("v1", "events", True),
+    "Deployment": ("apps/v1", "deployments", True),
+    "DaemonSet": ("apps/v1", "daemonsets", True),
+    "StatefulSet": ("apps/v1", "statefulsets", True),
+    "Job": ("batch/v1", "jobs", True),
+    "StorageClass": ("storage.k8s.io/v1", "storageclasses", False),
+    "CustomResourceDefinition": ("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "ValidatingWebhookConfiguration": ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False),
+    "GitRepository": ("source.toolkit.fluxcd.io/v1", "gitrepositories", True),
+    "HelmRepository": ("source.toolkit.fluxcd.io/v1", "helmrepositories", True),
+    "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", True),
+    "HelmRelease": ("helm.toolkit.fluxcd.io/v2", "helmreleases", True),
+    "ClusterSecretStore": ("external-secrets.io/v1beta1", "clustersecretstores", False),
+    "ExternalSecret": ("external-secrets.io/v1beta1", "externalsecrets", True),
+}
+
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+
+
+class ApiUnavailable(StepError):
+    """The API server could not be reached or kept failing (after retries)."""
+
+
+def path(kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+    api_version, plural, namespaced = KINDS[kind]
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    if namespaced and namespace:
+        base += f"/namespaces/{namespace}"
+    base += f"/{plural}"
+    if name:
+        base += f"/{name}"
+    if subresource:
+        base += f"/{subresource}"
+    return base
+
+
+def condition(obj: dict, kind: str = "Ready") -> dict | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return cond
+    return None
+
+
+def is_true(obj: dict, kind: str = "Ready") -> bool:
+    cond = condition(obj, kind)
+    return bool(cond and cond.get("status") == "True")
+
+
+def describe_condition(obj: dict, kind: str = "Ready") -> str:
+    cond = condition(obj, kind)
+    if cond is None:
+        return f"no {kind} condition yet"
+    return f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}".strip()
+
+
+@dataclass
+class Kube:
+    ctx: Any
+
+    @cached_property
+    def client(self) -> Any:
+        from kubernetes import client, config
+
+        kubeconfig = self.ctx.endpoints.kubeconfig
+        if not kubeconfig.exists():
+            raise StepError(f"no kubeconfig at {kubeconfig}: the cluster is not bootstrapped yet "
+                            "(run `doit talos` first, or `doit talos_recover_kubeconfig`)")
+        return config.new_client_from_config(config_file=str(kubeconfig))
+
+    def __post_init__(self) -> None:
+        self._lists: dict[tuple[str, str | None], list[dict]] = {}
+        self.requests = 0
+
+    # --- raw requests --------------------------------------------------------------------------------------
+    def request(self, method: str, url: str, body: Any = None, query: dict | None = None,
+                content_type: str = "application/json", timeout: float = 30.0) -> dict:
+        """One API call with retries of transient failures (per configuration). Returns the JSON body."""
+        from kubernetes.client.exceptions import ApiException
+
+        retry = self.ctx.config.bootstrap.retry
+        delay = retry.delay
+        for attempt in range(1, retry.attempts + 1):
+            try:
+                self.requests += 1
+                response = self.client.call_api(
+                    url, method, query_params=list((query or {}).items()), body=body,
+                    header_params={"Accept": "application/json", "Content-Type": content_type},
+                    auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout)
+                return json.loads(response[0].data or b"{}")
+            except ApiException as exc:
+                if exc.status not in TRANSIENT_STATUS or attempt == retry.attempts:
+                    raise
+                why = f"HTTP {exc.status}"
+            except Exception as exc:  # urllib3 connection errors and timeouts
+                if attempt == retry.attempts:
+                    raise ApiUnavailable(f"Kubernetes API unreachable ({type(exc).__name__}: {exc}) "
+                                         f"after {retry.attempts} attempts") from exc
+                why = type(exc).__name__
+            self.ctx.log.write(f"  API {method} {url}: {why}; retry {attempt + 1}/{retry.attempts} in {delay:.1f}s")
+            time.sleep(delay)  # retry back-off
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.request("GET", path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, kind: str, namespace: str | None = None, fresh: bool = False,
+             labels: str | None = None) -> list[dict]:
+        """Objects of a kind (cached per process unless fresh=True)."""
+        key = (kind, namespace, labels)
+        if fresh or key not in self._lists:
+            query = {"labelSelector": labels} if labels else None
+            self._lists[key] = self.request("GET", path(kind, namespace), query=query).get("items", [])
+        return self._lists[key]
+
+    def invalidate(self) -> None:
+        self._lists.clear()
+
+    def apply(self, obj: dict, field_manager: str = "hops") -> dict:
+        """Server-side apply (creates or updates)."""
+        kind, meta = obj["kind"], obj["metadata"]
+        url = path(kind, meta.get("namespace"), meta["name"])
+        self.invalidate()
+        return self.request("PATCH", url, body=obj, content_type="application/apply-patch+yaml",
+                            query={"fieldManager": field_manager, "force": "true"})
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        self.invalidate()
+        try:
+            self.request("DELETE", path(kind, namespace, name))
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def annotate(self, kind: str, name: str, namespace: str | None, annotations: dict[str, str]) -> dict:
+        self.invalidate()
+        return self.request("PATCH", path(kind, namespace, name), body={"metadata": {"annotations": annotations}},
+                            content_type="application/merge-patch+json")
+
+    # --- waiting -------------------------------------------------------------------------------------------
+    def wait(self, kind: str, what: str, predicate: Callable[[dict[str, dict]], tuple[bool, str]],
+             deadline: float, namespace: str | None = None, name: str | None = None) -> dict[str, dict]:
+        """Watch objects of `kind` until predicate(objects by name) -> (done, detail) holds.
+
+        Prints what it waits for whenever the detail changes; raises WaitTimeout at the deadline naming the
+        detail (which object is not ready and its condition message)."""
+        objects: dict[str, dict] = {}
+        detail = "nothing observed yet"
+        shown = ""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(f"timed out waiting for {what}: {detail}")
+            try:
+                version = self._relist(kind, namespace, name, objects)
+                done, detail = predicate(objects)
+                if done:
+                    return objects
+                for event_type, obj in self._watch(kind, namespace, name, version, remaining):
+                    key = obj["metadata"]["name"] if namespace or not KINDS[kind][2] else \
+                        f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+                    if event_type == "DELETED":
+                        objects.pop(key, None)
+                    else:
+                        objects[key] = obj
+                    done, detail = predicate(objects)
+                    if detail != shown:
+                        shown = detail
+                        left = max(0, deadline - time.monotonic())
+                        self.ctx.log.say(f"  waiting for {what}: {detail} ({left:.0f}s left)")
+                    if done:
+                        self.invalidate()
+                        return objects
+            except ApiUnavailable as exc:
+                detail = str(exc)
+            except WatchExpired:
+                continue
+
+    def _relist(self, kind: str, namespace: str | None, name: str | None, objects: dict[str, dict]) -> str:
+        query = {"fieldSelector": f"metadata.name={name}"} if name else None
+        listing = self.request("GET", path(kind, namespace), query=query)
+        objects.clear()
+        for obj in listing.get("items", []):
+            key = obj["metadata"]["name"] if namespace or not KINDS[kind][2] else \
+                f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+            objects[key] = obj
+        return listing.get("metadata", {}).get("resourceVersion", "")
+
+    def _watch(self, kind: str, namespace: str | None, name: str | None, version: str,
+               remaining: float) -> Iterator[tuple[str, dict]]:
+        from kubernetes.client.exceptions import ApiException
+
+        query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": str(max(1, int(remaining)))}
+        if name:
+            query["fieldSelector"] = f"metadata.name={name}"
+        self.requests += 1
+        try:
+            response = self.client.call_api(
+                path(kind, namespace), "GET", query_params=list(query.items()),
+                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+                _preload_content=False, _request_timeout=(10, remaining + 5))[0]
+        except ApiException as exc:
+            if exc.status == 410:
+                raise WatchExpired() from exc
+            if exc.status in TRANSIENT_STATUS:
+                raise ApiUnavailable(f"watch answered HTTP {exc.status}") from exc
+            raise
+        except Exception as exc:
+            raise ApiUnavailable(f"watch failed: {type(exc).__name__}") from exc
+        try:
+            for line in _lines(response):
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    raise WatchExpired()
+                yield event["type"], event["object"]
+        except (WatchExpired, StepError):
+            raise
+        except Exception as exc:
+            raise ApiUnavailable(f"watch stream broke: {type(exc).__name__}") from exc
+        finally:
+            response.release_conn()
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is too old (410) or the stream ended: list again and resume."""
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    buffer = b""
+    for chunk in response.stream(amt=65536, decode_content=False):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield line
+    if buffer.strip():
+        yield buffer
