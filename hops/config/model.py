@@ -162,14 +162,14 @@ class Tools(_Model):
 
 
 class BootstrapConfig(_Model):
-    cluster: Cluster
-    network: Network
-    onepassword: OnePassword = Field(default_factory=OnePassword)
-    talos: Talos = Field(default_factory=Talos)
-    networking: Networking = Field(default_factory=Networking)
-    gitops: GitOps
-    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
-    tools: Tools = Field(default_factory=Tools)
+    cluster: Cluster = Field(description="expected at least cluster.name")
+    network: Network = Field(description="expected at least network.nodes")
+    onepassword: OnePassword = Field(default_factory=OnePassword, description="1Password account, vault, items")
+    talos: Talos = Field(default_factory=Talos, description="Talos versions and generated file locations")
+    networking: Networking = Field(default_factory=Networking, description="Cilium settings")
+    gitops: GitOps = Field(description="expected at least gitops.owner")
+    bootstrap: Bootstrap = Field(default_factory=Bootstrap, description="timeouts, retries, intervals, logs")
+    tools: Tools = Field(default_factory=Tools, description="tool versions and how to run them")
 
     @model_validator(mode="before")
     @classmethod
