@@ -19,7 +19,9 @@ _GITHUB_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+    if value is None:
+        raise ValueError("is empty (expected a value)")
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
         raise ValueError(f"{value!r} is not a string")
     return str(value).strip()
 

@@ -300,7 +300,7 @@ def _message(error: Any) -> str:
         "float_parsing": "expected a number of seconds", "string_type": "expected a string",
     }
     if kind in simple:
-        return f"{value!r} is invalid ({simple[kind]})"
+        return f"is empty ({simple[kind]})" if value is None else f"{value!r} is invalid ({simple[kind]})"
     if kind in ("greater_than", "greater_than_equal"):
         return f"{value!r} is not positive (expected a number greater than {ctx.get('gt', ctx.get('ge'))})"
     if kind == "too_short":

@@ -196,6 +196,8 @@ def cross_check(config: "BootstrapConfig", tal: TalConfig, sources: Mapping[str,
     if tal.service_cidrs:
         check.value("network.service_cidr", config.network.service_cidr, "clusterSvcNets[0]", tal.service_cidrs[0])
     check.nodes(config, tal)
+    if config.network.vip is not None:
+        check.vips(config.network.vip, tal)
     return check.problems
 
 
@@ -249,6 +251,17 @@ class _CrossCheck:
                 self.problems.append(Problem(TALCONFIG_FILE, f"nodes[{index}].hostname",
                                              f"{tal_node.hostname} is not a node in {BOOTSTRAP_FILE} network.nodes "
                                              "(expected the same node names in both files)"))
+
+    def vips(self, vip: str, tal: TalConfig) -> None:
+        """Talos announces the VIP from networkInterfaces[].vip.ip; a different one would strand the endpoint."""
+        for index, node in enumerate(tal.nodes):
+            interfaces = node.raw.get("networkInterfaces")
+            for position, interface in enumerate(interfaces if isinstance(interfaces, list) else []):
+                shared = interface.get("vip") if isinstance(interface, dict) else None
+                their_vip = shared.get("ip") if isinstance(shared, dict) else None
+                if their_vip is not None and str(their_vip) != vip:
+                    self.mismatch("network.vip", vip, f"nodes[{index}].networkInterfaces[{position}].vip.ip",
+                                  their_vip)
 
     def _missing_node(self, path: str, name: str) -> None:
         field_path = f"{path}.name"

@@ -178,3 +178,13 @@ def test_cidr_and_domain_are_cross_checked_when_present(write) -> None:
                                   "clusterSvcNets": ["10.96.0.0/12"]}
     fields = {p.field for p in _problems(write(BASE, data))}
     assert fields == {"domain", "clusterPodNets[0]"}
+
+
+def test_vip_in_talconfig_interfaces_is_cross_checked(write) -> None:
+    data = talconfig_for(BASE)
+    data["nodes"][0]["networkInterfaces"] = [{"interface": "eth0", "dhcp": True, "vip": {"ip": "127.0.0.10"}}]
+    data["nodes"][1]["networkInterfaces"] = [{"interface": "eth0", "dhcp": True, "vip": {"ip": "127.0.0.99"}}]
+    problems = _problems(write(BASE, data))
+    assert [p.field for p in problems] == ["nodes[1].networkInterfaces[0].vip.ip"]
+    assert problems[0].message.startswith("bootstrap-config.yaml network.vip = 127.0.0.10 but talconfig.yaml "
+                                          "nodes[1].networkInterfaces[0].vip.ip = 127.0.0.99")

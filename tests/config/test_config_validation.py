@@ -160,3 +160,12 @@ def test_garbage_shapes_give_problems_not_tracebacks(write) -> None:
     fields = {p.field for p in problems}
     assert {"cluster", "network.nodes[0]", "network.nodes[1].name", "network.nodes[1].address",
             "bootstrap.timeouts"} <= fields
+
+
+def test_empty_yaml_values_say_empty(write) -> None:
+    def blanks(config: dict[str, Any]) -> None:
+        config["cluster"]["name"] = None
+        config["bootstrap"] = {"check_interval": None}
+    problems = _problems(write, blanks)
+    assert Problem(FILE, "cluster.name", "is empty (expected a value)") in problems
+    assert Problem(FILE, "bootstrap.check_interval", "is empty (expected a number of seconds)") in problems
