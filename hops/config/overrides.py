@@ -114,16 +114,19 @@ def _kind(variable: str) -> str:
 def _set(data: dict[str, Any], override: AppliedOverride, value: Any) -> Problem | None:
     """Write value at override.path, creating missing mappings. Wrong shapes are left for validation to report."""
     node: Any = data
-    for step in override.path[:-1]:
+    path = override.path
+    for position, step in enumerate(path[:-1]):
         if isinstance(step, int):
             if not isinstance(node, list):
                 return None
             if step < 0 or step >= len(node):
                 return _no_such_node(override, step, len(node))
             node = node[step]
+        elif not isinstance(node, dict):
+            return None
+        elif step not in node and isinstance(path[position + 1], int):
+            return _no_such_node(override, int(path[position + 1]), 0)   # a list we must not invent
         else:
-            if not isinstance(node, dict):
-                return None
             node = node.setdefault(step, {})
     if isinstance(node, dict):
         node[override.path[-1]] = value

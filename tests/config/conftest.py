@@ -9,49 +9,10 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-BASE: dict[str, Any] = {
-    "cluster": {"name": "lab", "endpoint": "https://127.0.0.10:6443"},
-    "network": {
-        "vip": "127.0.0.10",
-        "nodes": [
-            {"name": "cp-1", "address": "127.0.0.11", "role": "controlplane"},
-            {"name": "cp-2", "address": "127.0.0.12", "role": "controlplane"},
-            {"name": "wk-1", "address": "127.0.0.13", "role": "worker"},
-        ],
-    },
-    "gitops": {"owner": "tester"},
-}
-
-
-def talconfig_for(config: dict[str, Any]) -> dict[str, Any]:
-    """A talconfig.yaml mapping that agrees with a bootstrap-config mapping (plus talhelper-only keys)."""
-    return {
-        "clusterName": config["cluster"]["name"],
-        "endpoint": config["cluster"]["endpoint"],
-        "talosVersion": "v1.8.3",
-        "kubernetesVersion": "v1.31.4",
-        "cniConfig": {"name": "none"},
-        "patches": ["@./talos/patches/cluster.yaml"],
-        "nodes": [{"hostname": n["name"], "ipAddress": n["address"],
-                   "controlPlane": n.get("role", "controlplane") == "controlplane", "installDisk": "/dev/sda"}
-                  for n in config["network"]["nodes"]],
-    }
-
-
-def _matching(config: dict[str, Any]) -> dict[str, Any]:
-    """talconfig_for(config), or for BASE when the config is deliberately malformed."""
-    try:
-        return talconfig_for(config)
-    except (KeyError, TypeError, AttributeError):
-        return talconfig_for(BASE)
+from cfg_helpers import BASE, matching_talconfig
 
 
 Writer = Callable[..., Path]
-
-
-@pytest.fixture
-def base() -> dict[str, Any]:
-    return copy.deepcopy(BASE)
 
 
 @pytest.fixture
@@ -66,7 +27,7 @@ def write(tmp_path: Path) -> Writer:
         (tmp_path / "bootstrap-config.yaml").write_text(
             config_text if config_text is not None else yaml.safe_dump(config, sort_keys=False))
         if talconfig_text is None:
-            talconfig_text = yaml.safe_dump(talconfig if talconfig is not None else _matching(config),
+            talconfig_text = yaml.safe_dump(talconfig if talconfig is not None else matching_talconfig(config),
                                             sort_keys=False)
         (tmp_path / "talconfig.yaml").write_text(talconfig_text)
         return tmp_path

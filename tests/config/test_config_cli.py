@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from hops.config.overrides import is_override_variable
-from conftest import BASE, talconfig_for
+from cfg_helpers import BASE, talconfig_for
 
 
 def _run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

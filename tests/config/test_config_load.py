@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hops.config import ConfigError, Problem, load_settings
-from conftest import BASE
+from cfg_helpers import BASE
 
 REPO = Path(__file__).resolve().parents[2]
 

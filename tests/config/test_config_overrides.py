@@ -9,7 +9,7 @@ import yaml
 
 from hops.config import OVERRIDES, ConfigError, Problem, load_settings
 from hops.config.overrides import variable_for
-from conftest import BASE, talconfig_for
+from cfg_helpers import BASE, talconfig_for
 
 # talconfig that follows the overridable values through talhelper-style substitution
 SUBSTITUTED_TALCONFIG = """\
@@ -181,3 +181,14 @@ def test_sources_cover_every_leaf(root) -> None:
     assert sources["tools.required.talosctl"] == "default"
     assert sources["network.nodes[2].role"] == "bootstrap-config.yaml"
     assert set(sources.values()) == {"bootstrap-config.yaml", "default"}
+
+
+def test_node_override_without_any_nodes_in_the_file(write) -> None:
+    config = copy.deepcopy(BASE)
+    del config["network"]["nodes"]
+    root = write(config, talconfig_for(BASE))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(root, cli_vars={"NODE_1_IP": "127.0.0.11"}, env={})
+    assert Problem("bootstrap-config.yaml", "network.nodes",
+                   "NODE_1_IP=127.0.0.11 (from command line) refers to node 1 but network.nodes has 0 nodes; "
+                   "add node 1 to the file first") in caught.value.problems

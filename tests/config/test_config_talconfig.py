@@ -9,7 +9,7 @@ import yaml
 
 from hops.config import ConfigError, Problem, load_settings
 from hops.config.talconfig import parse_talconfig, substitute
-from conftest import BASE, talconfig_for
+from cfg_helpers import BASE, talconfig_for
 
 TAL = "talconfig.yaml"
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import pytest
 
 from hops.config import ConfigError, Problem, load_settings
-from conftest import BASE, talconfig_for
+from cfg_helpers import BASE, talconfig_for
 
 FILE = "bootstrap-config.yaml"
 
