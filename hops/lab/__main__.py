@@ -1,0 +1,70 @@
+"""python -m hops.lab up|down|status|reset|fault add SPEC|fault clear|fault show|calls [TOOL]"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from hops.lab import faults, lifecycle
+from hops.lab.layout import LabLayout
+from hops.lab.tools.common import read_calls
+
+USAGE = __doc__.strip()
+
+
+def _print_status(state: dict) -> None:
+    if not state["running"]:
+        saved = "saved state present" if state.get("state_saved") else "no saved state"
+        print(f"lab: stopped ({state['lab_dir']}; {saved})")
+        return
+    print(f"lab: running (pid {state['pid']}, speed x{state['speed']:g}) in {state['lab_dir']}")
+    print(f"  kubernetes api: {state['api_url']}\n  control:        {state['control_url']}")
+    sim = state.get("simulation", {})
+    if "error" in sim:
+        print(f"  {sim['error']}")
+        return
+    print(f"  etcd: {sim['etcd']}   kubernetes api: {sim['api']}   bootstrap calls: {sim['bootstrap_calls']}")
+    for name, node in sim["nodes"].items():
+        endpoint = state["nodes"].get(name, {}).get("endpoint", "?")
+        print(f"  {name:<16} {node['address']:<15} -> {endpoint:<21} {node['role']:<12} {node['phase']:<11}"
+              f" etcd={node['etcd']:<8} registered={'yes' if node['registered'] else 'no'}")
+    if sim.get("objects"):
+        print("  objects: " + ", ".join(f"{kind}={n}" for kind, n in sorted(sim["objects"].items())))
+
+
+def _fault(layout: LabLayout, args: list[str]) -> int:
+    return faults.main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    layout = LabLayout.from_env()
+    command = args[0] if args else ""
+    try:
+        if command == "up":
+            info = lifecycle.up(layout, Path.cwd())
+            print(f"lab up: api {info['api_url']} (pid {info['pid']}); tools in {layout.bin_dir}")
+        elif command == "down":
+            print("lab stopped; state kept" if lifecycle.down(layout) else "lab was not running")
+        elif command == "status":
+            _print_status(lifecycle.status(layout))
+        elif command == "reset":
+            lifecycle.reset(layout)
+            print(f"lab reset: {layout.root} emptied")
+        elif command == "fault":
+            return _fault(layout, args[1:])
+        elif command == "calls":
+            for call in read_calls(layout, args[1] if len(args) > 1 else None):
+                print(json.dumps(call))
+        else:
+            print(USAGE, file=sys.stderr)
+            return 0 if command in ("-h", "--help") else 2
+    except lifecycle.LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,307 @@
+"""The lab process: Kubernetes API emulation + one Talos endpoint per node + controllers, all on 127.0.0.1.
+
+    python -m hops.lab.daemon --dir LABDIR --root PROJECT [--ready-fd N]
+
+Writes `<lab>/lab.json` when ready (then one line to --ready-fd), persists the simulation to sim-state.json
+(debounced on every change, and on SIGTERM/SIGINT), and exits cleanly on those signals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlparse
+
+from hops.lab import clock, faults, vault
+from hops.lab.layout import LabLayout
+from hops.lab.talos_nodes import NodeEndpoint, TalosCluster
+
+STATE_VERSION = 1
+API_DOWN = (503, "etcdserver: request timed out")
+
+
+class FaultWatch:
+    """faults.json, re-read only when its mtime changes (cheap enough for every API request)."""
+
+    def __init__(self, layout: LabLayout) -> None:
+        self.layout = layout
+        self._stamp: int | None = None
+        self._data: dict = faults.read(layout)
+        self._lock = threading.Lock()
+
+    def current(self) -> dict:
+        try:
+            stamp = self.layout.faults_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp, self._data = stamp, faults.read(self.layout)
+            return self._data
+
+    def api_fault(self, method: str, path: str) -> int | str | None:
+        """503 or "timeout" for that share of API requests (api-errors / api-timeouts)."""
+        api = self.current().get("api", {})
+        roll = random.random()
+        if roll < float(api.get("error_rate") or 0):
+            return 503
+        if roll < float(api.get("error_rate") or 0) + float(api.get("timeout_rate") or 0):
+            return "timeout"
+        return None
+
+
+class Persister:
+    """Writes sim-state.json shortly after changes (coalescing bursts) and once more on stop."""
+
+    def __init__(self, layout: LabLayout, snapshot: Callable[[], dict], debounce: float = 0.2) -> None:
+        self.layout, self.snapshot, self.debounce = layout, snapshot, debounce
+        self._dirty, self._stop = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="persist", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def mark(self) -> None:
+        self._dirty.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait()
+            self._stop.wait(self.debounce)     # coalesce a burst of changes into one write
+            self._dirty.clear()
+            self.save()
+
+    def save(self) -> None:
+        with self._lock:
+            data = {"version": STATE_VERSION, "saved_at": time.time(), **self.snapshot()}
+            tmp = self.layout.sim_state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.layout.sim_state_file)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+        self._thread.join(timeout=5)
+        self.save()
+
+
+def load_state(layout: LabLayout) -> dict:
+    try:
+        data = json.loads(layout.sim_state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if data.get("version") == STATE_VERSION else {}
+
+
+class LabDaemon:
+    def __init__(self, layout: LabLayout, root: Path, settings: Any) -> None:
+        from hops.lab.apiserver import ApiServer, Store
+        self.layout, self.root, self.settings = layout, root, settings
+        self.speed = clock.speed()
+        self.faults = FaultWatch(layout)
+        saved = load_state(layout)
+        self.store = Store.restore(saved["store"]) if saved.get("store") else Store()
+        self.persister = Persister(layout, self.snapshot)
+        self.talos = TalosCluster(settings, self.store, self.speed, self.faults.current,
+                                  on_change=self.persister.mark)
+        if saved.get("talos"):
+            self.talos.restore(saved["talos"])
+        self.api = ApiServer(self.store, host="127.0.0.1", port=0, gate=self._gate, fault=self.faults.api_fault)
+        self.endpoints = {name: NodeEndpoint(self.talos, name) for name in self.talos.nodes}
+        self.control = ControlServer(self)
+        self.controllers: list[Any] = []
+        self._store_events: queue.SimpleQueue = queue.SimpleQueue()
+
+    def _gate(self) -> tuple[int, str] | None:
+        return None if self.talos.api_up else API_DOWN
+
+    def snapshot(self) -> dict:
+        return {"store": self.store.snapshot(), "talos": self.talos.snapshot()}
+
+    def start(self) -> dict:
+        if vault.seed(self.layout, self.settings):    # first start: sign in, so `op` works out of the box
+            vault.set_signed_in(self.layout, self.settings.config.onepassword.account, True)
+        self.api.start()
+        self.talos.api_url = self.api.url
+        for endpoint in self.endpoints.values():
+            endpoint.start()
+        self.control.start()
+        self.talos.start()
+        self.store.subscribe(self._on_store_event)
+        threading.Thread(target=self._relay_store_events, name="store-relay", daemon=True).start()
+        self.persister.start()
+        self._start_controllers()
+        return self.write_info()
+
+    def _on_store_event(self, *event: Any) -> None:
+        # Called by the store, possibly under its lock: hand off, never take the Talos lock here.
+        self._store_events.put(event)
+
+    def _relay_store_events(self) -> None:
+        while self._store_events.get() is not None:
+            self.persister.mark()
+            self.talos.notify()
+
+    def _start_controllers(self) -> None:
+        from hops.lab.controllers import CONTROLLERS, LabContext
+        context = LabContext(layout=self.layout, store=self.store, settings=self.settings, nodes=self.talos,
+                             speed=self.speed)
+        for cls in CONTROLLERS:
+            controller = cls(context)
+            controller.start()
+            self.controllers.append(controller)
+        self.context = context
+
+    def write_info(self) -> dict:
+        info = {"pid": os.getpid(), "root": str(self.root), "api_url": self.api.url,
+                "control_url": self.control.url, "cluster_name": self.settings.config.cluster.name,
+                "cluster_endpoint": str(self.settings.config.cluster.endpoint),
+                "nodes": {name: {"address": node.address, "role": node.role,
+                                 "endpoint": self.endpoints[name].address}
+                          for name, node in self.talos.nodes.items()},
+                "tool_versions": {k: str(v) for k, v in self.settings.config.tools.required.items()},
+                "talos_version": self.talos.talos_version(), "speed": self.speed, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        tmp = self.layout.info_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=1))
+        os.replace(tmp, self.layout.info_file)
+        return info
+
+    def stop(self) -> None:
+        if hasattr(self, "context"):
+            self.context.stop.set()
+        for controller in self.controllers:
+            controller.stop()
+        self.talos.stop()
+        self._store_events.put(None)
+        self.persister.stop()
+        for endpoint in self.endpoints.values():
+            endpoint.stop()
+        self.control.stop()
+        self.api.stop()
+
+    def status(self) -> dict:
+        summary = self.talos.summary()
+        summary["objects"] = _object_counts(self.store)
+        summary["faults"] = self.faults.current()
+        return summary
+
+
+def _object_counts(store: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for obj in store.snapshot().get("objects", []) if isinstance(store.snapshot(), dict) else []:
+        counts[obj.get("kind", "?")] = counts.get(obj.get("kind", "?"), 0) + 1
+    return counts
+
+
+class ControlServer:
+    """GET /status (simulation summary) and GET /wait?node=N&phase=P&timeout=S (blocks until the node gets
+    there, no polling). Loopback only; used by `python -m hops.lab status` and the tests."""
+
+    def __init__(self, daemon: LabDaemon) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(daemon))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="control", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if url.path == "/status":
+                self._send(200, daemon.status())
+            elif url.path == "/wait":
+                self._send(*self._wait(query))
+            else:
+                self._send(404, {"error": f"unknown path {url.path}"})
+
+        def _wait(self, query: dict) -> tuple[int, dict]:
+            name, phase = query.get("node", ""), query.get("phase", "running")
+            if name not in daemon.talos.nodes:
+                return 404, {"error": f"unknown node {name!r}"}
+            ok = daemon.talos.wait_for(lambda: daemon.talos.nodes[name].phase == phase,
+                                       float(query.get("timeout", "30")))
+            return (200 if ok else 408), {"node": name, "phase": daemon.talos.nodes[name].phase, "reached": ok}
+
+        def _send(self, code: int, body: dict) -> None:
+            data = json.dumps(body, default=str).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m hops.lab.daemon")
+    parser.add_argument("--dir", required=True, type=Path, help="the lab folder")
+    parser.add_argument("--root", required=True, type=Path, help="the project root (bootstrap-config.yaml)")
+    parser.add_argument("--ready-fd", type=int, default=None, help="write one line here once lab.json is written")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    from hops.config import ConfigError, load_settings
+    layout = LabLayout(args.dir.resolve())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    try:
+        settings = load_settings(args.root.resolve())
+    except ConfigError as exc:
+        print(f"hops lab: the configuration is not valid:\n{exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    daemon = LabDaemon(layout, args.root.resolve(), settings)
+    info = daemon.start()
+    print(f"hops lab ready: api {info['api_url']}, control {info['control_url']}", flush=True)
+    _signal_ready(args.ready_fd)
+    stop.wait()
+    daemon.stop()
+    layout.info_file.unlink(missing_ok=True)
+    print("hops lab stopped; state saved", flush=True)
+    return 0
+
+
+def _signal_ready(fd: int | None) -> None:
+    if fd is None:
+        return
+    os.write(fd, b"ready\n")
+    os.close(fd)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""Starting, stopping, inspecting and wiping the lab (the daemon runs detached; its state persists across down/up)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib import util as import_util
+from pathlib import Path
+
+from hops.lab import faults
+from hops.lab.layout import LabLayout
+from hops.lab.tools.common import TOOLS
+
+START_DEADLINE = 15.0    # seconds for the daemon to write lab.json (it takes well under 1 s)
+STOP_DEADLINE = 10.0
+
+
+class LabError(RuntimeError):
+    """The lab could not be started or stopped; the message says why and where the log is."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:    # a zombie child of this process counts as gone
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def _running_info(layout: LabLayout) -> dict | None:
+    info = layout.read_info()
+    if info and _alive(int(info.get("pid", 0))):
+        return info
+    return None
+
+
+def _healthy(info: dict) -> bool:
+    try:
+        with urllib.request.urlopen(info["control_url"] + "/status", timeout=2) as reply:
+            return reply.status == 200
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def install_launchers(layout: LabLayout) -> list[str]:
+    """One executable per emulated tool in <lab>/bin; tools whose module does not exist yet are skipped."""
+    layout.bin_dir.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for tool in TOOLS:
+        module = f"hops.lab.tools.{tool}"
+        target = layout.bin_dir / tool
+        if import_util.find_spec(module) is None:
+            target.unlink(missing_ok=True)
+            continue
+        target.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import main\nsys.exit(main())\n")
+        target.chmod(0o755)
+        installed.append(tool)
+    return installed
+
+
+def up(layout: LabLayout, project_root: Path) -> dict:
+    """Start the lab (idempotent: a running, healthy lab is returned as is). Returns lab.json's content."""
+    info = _running_info(layout)
+    if info and _healthy(info):
+        return info
+    if info:
+        down(layout)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    install_launchers(layout)
+    env_faults = os.environ.get("HOPS_LAB_FAULTS", "").strip()
+    if env_faults:
+        faults.add(layout, env_faults)
+    return _spawn(layout, project_root.resolve())
+
+
+def _spawn(layout: LabLayout, root: Path) -> dict:
+    layout.info_file.unlink(missing_ok=True)
+    read_fd, write_fd = os.pipe()
+    with open(layout.daemon_log, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hops.lab.daemon", "--dir", str(layout.root), "--root", str(root),
+             "--ready-fd", str(write_fd)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            pass_fds=(write_fd,), cwd=str(root), env={**os.environ, "HOPS_LAB_DIR": str(layout.root)})
+    os.close(write_fd)
+    try:
+        line = _read_line(read_fd, START_DEADLINE)
+    finally:
+        os.close(read_fd)
+    info = layout.read_info()
+    if line != "ready" or info is None:
+        code = proc.poll()
+        if code is None:
+            proc.terminate()
+        raise LabError(f"the lab daemon did not become ready ({'exit ' + str(code) if code is not None else 'timeout'});"
+                       f" see {layout.daemon_log}:\n{_tail(layout.daemon_log)}")
+    return info
+
+
+def _read_line(fd: int, deadline_s: float) -> str:
+    """One line from the readiness pipe, or '' on EOF (daemon died) or when the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return ""
+        chunk = os.read(fd, 64)
+        if not chunk:
+            return ""
+        data += chunk
+    return data.decode().strip()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def down(layout: LabLayout) -> bool:
+    """Stop the daemon (it saves its state first). True when a running lab was stopped."""
+    info = layout.read_info()
+    pid = int(info["pid"]) if info else 0
+    stopped = False
+    if pid and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_exit(pid, STOP_DEADLINE):
+            os.kill(pid, signal.SIGKILL)
+            _wait_exit(pid, STOP_DEADLINE)
+        stopped = True
+    layout.info_file.unlink(missing_ok=True)
+    return stopped
+
+
+def _wait_exit(pid: int, deadline_s: float) -> bool:
+    """Wait for `pid` to exit: pidfd readiness where available (no polling), else a short back-off loop."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, ProcessLookupError, OSError):
+        fd = None
+    if fd is not None:
+        try:
+            select.select([fd], [], [], deadline_s)
+        finally:
+            os.close(fd)
+        return not _alive(pid)
+    deadline = time.monotonic() + deadline_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not _alive(pid)
+
+
+def status(layout: LabLayout) -> dict:
+    """Running?, pid, URLs, and (when running) the simulation summary from the daemon."""
+    info = _running_info(layout)
+    if info is None:
+        return {"running": False, "lab_dir": str(layout.root), "state_saved": layout.sim_state_file.exists()}
+    result = {"running": True, "lab_dir": str(layout.root), **info}
+    try:
+        with urllib.request.urlopen(info["control_url"] + "/status", timeout=5) as reply:
+            result["simulation"] = json.loads(reply.read())
+    except OSError as exc:
+        result["simulation"] = {"error": f"the daemon did not answer: {exc}"}
+    return result
+
+
+def reset(layout: LabLayout) -> None:
+    """Stop the lab and remove everything in the lab folder (the simulated cluster, vault, state, logs)."""
+    down(layout)
+    if layout.root.exists():
+        for entry in layout.root.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def ensure_up(layout: LabLayout, project_root: Path) -> dict:
+    """The running lab's info, starting it when needed (hops.endpoints calls this in lab mode)."""
+    return up(layout, project_root)
+
+
+def wait_node(info: dict, node: str, phase: str = "running", timeout: float = 30.0) -> bool:
+    """Block until the simulated node reaches `phase` (the daemon answers when it happens; no polling)."""
+    url = f"{info['control_url']}/wait?node={node}&phase={phase}&timeout={timeout}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout + 5) as reply:
+            return json.loads(reply.read()).get("reached", False)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 408:
+            return False
+        raise
