@@ -206,8 +206,8 @@ def _object_counts(store: Any) -> dict[str, int]:
 
 
 class ControlServer:
-    """GET /status (simulation summary) and GET /wait?node=N&phase=P&timeout=S (blocks until the node gets
-    there, no polling). Loopback only; used by `python -m hops.lab status` and the tests."""
+    """GET /status (simulation summary) and GET /wait?...&timeout=S (blocks until the simulation gets there,
+    no polling; see _wait_predicate). Loopback only; used by `python -m hops.lab status` and the tests."""
 
     def __init__(self, daemon: LabDaemon) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(daemon))
@@ -243,12 +243,11 @@ def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"unknown path {url.path}"})
 
         def _wait(self, query: dict) -> tuple[int, dict]:
-            name, phase = query.get("node", ""), query.get("phase", "running")
-            if name not in daemon.talos.nodes:
-                return 404, {"error": f"unknown node {name!r}"}
-            ok = daemon.talos.wait_for(lambda: daemon.talos.nodes[name].phase == phase,
-                                       float(query.get("timeout", "30")))
-            return (200 if ok else 408), {"node": name, "phase": daemon.talos.nodes[name].phase, "reached": ok}
+            predicate, describe = _wait_predicate(daemon.talos, query)
+            if predicate is None:
+                return 404, {"error": describe()}
+            ok = daemon.talos.wait_for(predicate, float(query.get("timeout", "30")))
+            return (200 if ok else 408), {"reached": ok, "now": describe()}
 
         def _send(self, code: int, body: dict) -> None:
             data = json.dumps(body, default=str).encode()
@@ -262,6 +261,23 @@ def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _wait_predicate(talos: TalosCluster, query: dict) -> tuple[Callable[[], bool] | None, Callable[[], Any]]:
+    """?node=N&phase=P | ?node=N&registered=1 | ?cluster=etcd|api&value=V -> (predicate, describe)."""
+    name = query.get("node")
+    if name is not None:
+        if name not in talos.nodes:
+            return None, lambda: f"unknown node {name!r}"
+        if "registered" in query:
+            return (lambda: talos.nodes[name].registered), lambda: {"registered": talos.nodes[name].registered}
+        phase = query.get("phase", "running")
+        return (lambda: talos.nodes[name].phase == phase), lambda: {"phase": talos.nodes[name].phase}
+    field = query.get("cluster")
+    if field in ("etcd", "api"):
+        value = query.get("value", "")
+        return (lambda: getattr(talos.cluster, field) == value), lambda: {field: getattr(talos.cluster, field)}
+    return None, lambda: "expected ?node=N&phase=P, ?node=N&registered=1 or ?cluster=etcd|api&value=V"
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

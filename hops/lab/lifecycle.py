@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from urllib.parse import quote
 from importlib import util as import_util
 from pathlib import Path
 
@@ -195,13 +197,27 @@ def ensure_up(layout: LabLayout, project_root: Path) -> dict:
     return up(layout, project_root)
 
 
-def wait_node(info: dict, node: str, phase: str = "running", timeout: float = 30.0) -> bool:
-    """Block until the simulated node reaches `phase` (the daemon answers when it happens; no polling)."""
-    url = f"{info['control_url']}/wait?node={node}&phase={phase}&timeout={timeout}"
+def _wait(info: dict, query: str, timeout: float) -> bool:
+    url = f"{info['control_url']}/wait?{query}&timeout={timeout}"
     try:
         with urllib.request.urlopen(url, timeout=timeout + 5) as reply:
-            return json.loads(reply.read()).get("reached", False)
+            return bool(json.loads(reply.read()).get("reached"))
     except urllib.error.HTTPError as exc:
         if exc.code == 408:
             return False
-        raise
+        raise LabError(f"the lab could not wait for {query}: {exc.read().decode(errors='replace')}") from None
+
+
+def wait_node(info: dict, node: str, phase: str = "running", timeout: float = 30.0) -> bool:
+    """Block until the simulated node reaches `phase` (the daemon answers when it happens; no polling)."""
+    return _wait(info, f"node={quote(node)}&phase={quote(phase)}", timeout)
+
+
+def wait_registered(info: dict, node: str, timeout: float = 30.0) -> bool:
+    """Block until the node's kubelet registered its Node object."""
+    return _wait(info, f"node={quote(node)}&registered=1", timeout)
+
+
+def wait_cluster(info: dict, field: str, value: str, timeout: float = 30.0) -> bool:
+    """Block until cluster field `etcd` (none|bootstrapping|healthy) or `api` (down|starting|up) has `value`."""
+    return _wait(info, f"cluster={quote(field)}&value={quote(value)}", timeout)

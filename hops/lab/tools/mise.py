@@ -8,13 +8,23 @@ import shutil
 import sys
 from pathlib import Path
 
+import yaml
+
 from hops.lab.tools.common import ToolExit, _record, lab_info, layout, run_tool
 
 MISE_VERSION = "2024.11.37 linux-x64 (2024-11-30)"
 
 
 def _versions() -> dict[str, str]:
-    return dict(((lab_info(required=False) or {}).get("tool_versions") or {}))
+    """tools.required of the project: from the running lab, else read from ./bootstrap-config.yaml."""
+    info = lab_info(required=False) or {}
+    if info.get("tool_versions"):
+        return dict(info["tool_versions"])
+    try:
+        config = yaml.safe_load((Path.cwd() / "bootstrap-config.yaml").read_text()) or {}
+    except (FileNotFoundError, yaml.YAMLError):
+        return {}
+    return {str(k): str(v) for k, v in ((config.get("tools") or {}).get("required") or {}).items()}
 
 
 def _source() -> str:

@@ -63,16 +63,13 @@ def _load_secrets(path: Path) -> dict:
 # --- talconfig -----------------------------------------------------------------------------------------------
 
 def substitute(text: str, env: dict[str, str]) -> str:
-    """envsubst as talhelper does it: ${VAR}, ${VAR:-default} (empty counts as unset), ${VAR-default}."""
-    missing = sorted({name for name, op, _ in VAR.findall(text) if not op and name not in env})
-    if missing:
-        raise ToolExit(f"failed to substitute env: variable(s) not set: {', '.join(missing)}")
-
+    """envsubst as talhelper runs it: ${VAR}, ${VAR:-default} (empty counts as unset), ${VAR-default};
+    an unset variable without default becomes empty (talhelper's validation then names the empty field)."""
     def value(m: re.Match[str]) -> str:
-        name, op, default = m.group(1), m.group(2), m.group(3)
+        name, op, default = m.group(1), m.group(2), m.group(3) or ""
         if op == ":-" and not env.get(name):
-            return default or ""
-        return env[name] if name in env else (default or "")
+            return default
+        return env.get(name, default if op else "")
 
     return VAR.sub(value, text)
 
