@@ -9,6 +9,7 @@ from hops.lab.readiness import check
 
 READY = ("True", "KubeletReady", "kubelet is posting ready status")
 NO_CNI = ("False", "KubeletNotReady", CNI_NOT_READY)
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 FAULTED = ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
 
 
@@ -42,3 +43,16 @@ class CniController(LoopController):
         condition = {"type": "Ready", "status": status, "reason": reason, "message": message,
                      "lastHeartbeatTime": now, "lastTransitionTime": now}
         self.store.set_status("v1", "Node", node["metadata"]["name"], None, {"conditions": [condition]})
+        self._taint(node, status != "True")
+
+    def _taint(self, node: dict, not_ready: bool) -> None:
+        """The node lifecycle controller's not-ready taint follows the Ready condition."""
+        taints = [t for t in (node.get("spec") or {}).get("taints", []) or [] if t.get("key") != NOT_READY_TAINT]
+        if not_ready:
+            taints.append({"key": NOT_READY_TAINT, "effect": "NoSchedule"})
+        if taints == (node.get("spec") or {}).get("taints", []):
+            return
+        name = node["metadata"]["name"]
+        self.store.patch("v1", "Node", name, None, {"spec": {"taints": None}})
+        if taints:
+            self.store.patch("v1", "Node", name, None, {"spec": {"taints": taints}})

@@ -40,7 +40,7 @@ class LoopController(Controller):
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._unsubscribe = self.store.subscribe(self._on_event)
-        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -55,7 +55,7 @@ class LoopController(Controller):
         if not self.kinds or obj.get("kind") in self.kinds:
             self._wake.set()
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while not (self.lab.stop.is_set() or self._stopped.is_set()):
             self._wake.clear()
             self._refresh_faults()

@@ -35,14 +35,16 @@ class EndpointsController(LoopController):
         ports = [_port(port, pods) for port in (svc.get("spec") or {}).get("ports", []) or []]
         subsets = [{**subset, "ports": ports}] if subset else []
         current = self.store.get("v1", "Endpoints", meta["name"], meta["namespace"])
-        if current is not None and current.get("subsets", []) == subsets:
-            return
-        self.store.apply({"apiVersion": "v1", "kind": "Endpoints",
-                          "metadata": {"name": meta["name"], "namespace": meta["namespace"],
-                                       "labels": dict(meta.get("labels") or {})},
-                          "subsets": subsets})
-        if current is not None and not subsets and current.get("subsets"):
+        if current is None:
+            self.store.create({"apiVersion": "v1", "kind": "Endpoints",
+                               "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                                            "labels": dict(meta.get("labels") or {})},
+                               "subsets": subsets})
+        elif current.get("subsets", []) != subsets:
+            # subsets is replaced as a whole (a merge would keep addresses that are no longer ready)
             self.store.patch("v1", "Endpoints", meta["name"], meta["namespace"], {"subsets": None})
+            if subsets:
+                self.store.patch("v1", "Endpoints", meta["name"], meta["namespace"], {"subsets": subsets})
 
 
 def _matches(pod: dict, selector: dict) -> bool:
