@@ -186,10 +186,12 @@ class LabDaemon:
         self.talos.stop()
         self._store_events.put(None)
         self.persister.stop()
-        for endpoint in self.endpoints.values():
-            endpoint.stop()
-        self.control.stop()
-        self.api.stop()
+        # http.server's shutdown() waits for its poll loop: stop all servers at once, not one after another
+        stoppers = [threading.Thread(target=s.stop) for s in [*self.endpoints.values(), self.control, self.api]]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=5)
 
     def status(self) -> dict:
         summary = self.talos.summary()
@@ -212,7 +214,7 @@ class ControlServer:
     def __init__(self, daemon: LabDaemon) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(daemon))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="control", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="control", daemon=True)
 
     @property
     def url(self) -> str:

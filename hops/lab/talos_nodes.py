@@ -443,7 +443,7 @@ class TalosCluster:
         """Run the health checks in order, each waiting (on state changes) until it passes or time runs out."""
         deadline = time.time() + float(req.get("wait_timeout", 1200))
         lines = []
-        for title, check in self._health_checks(req.get("server", True)):
+        for title, check in self._health_checks():
             ok = self.wait_for(lambda: check() is None, max(0.0, deadline - time.time()))
             with self.cv:
                 reason = check()
@@ -452,7 +452,7 @@ class TalosCluster:
                 return {"lines": lines, "error": "rpc error: code = DeadlineExceeded desc = context deadline exceeded"}
         return {"lines": lines}
 
-    def _health_checks(self, k8s: bool) -> list[tuple[str, Callable[[], str | None]]]:
+    def _health_checks(self) -> list[tuple[str, Callable[[], str | None]]]:
         cps = [n for n in self.nodes.values() if n.role == "controlplane"]
         everyone = list(self.nodes.values())
 
@@ -472,10 +472,8 @@ class TalosCluster:
                   ("etcd members to be control plane nodes", etcd_members),
                   ("apid to be ready", apid_ready),
                   ("kubelet to be healthy", apid_ready)]
-        if k8s:
-            checks += [("all k8s nodes to report", self._nodes_report),
-                       ("all k8s nodes to report ready", self._nodes_ready)]
-        return checks
+        return checks + [("all k8s nodes to report", self._nodes_report),
+                         ("all k8s nodes to report ready", self._nodes_ready)]
 
     def _nodes_report(self) -> str | None:
         missing = [n.k8s_name for n in self.nodes.values() if not n.registered]
@@ -543,7 +541,8 @@ class NodeEndpoint:
         handler = _handler_for(cluster, name)
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name=f"talos-{name}", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name=f"talos-{name}",
+                                       daemon=True)
 
     @property
     def address(self) -> str:

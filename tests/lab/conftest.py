@@ -16,6 +16,7 @@ import pytest
 
 from hops.lab import lifecycle
 from hops.lab.layout import LabLayout
+from lab_helpers import apply_insecure, wait_running
 
 REPO = Path(__file__).resolve().parents[2]
 SPEED = "1000"
@@ -98,22 +99,6 @@ def talos_configs(run_tool, lab_dir: Path) -> Path:
     done = run_tool("talhelper", "genconfig", "-o", str(out))
     assert done.returncode == 0, done.stderr
     return out
-
-
-def apply_insecure(run_tool, configs: Path, lab: dict, names: list[str] | None = None) -> None:
-    """`talosctl apply-config --insecure` of each node's generated config, as a user does in maintenance mode."""
-    for name, node in lab["nodes"].items():
-        if names is not None and name not in names:
-            continue
-        done = run_tool("talosctl", "apply-config", "--insecure", "-n", node["address"],
-                        "-f", str(configs / f"home-ops-{name}.yaml"))
-        assert done.returncode == 0, done.stderr
-
-
-def wait_running(lab: dict, names: list[str] | None = None, timeout: float = 20.0) -> None:
-    """Block until the simulated nodes finished install + reboot (the daemon answers when it happens)."""
-    for name in names or list(lab["nodes"]):
-        assert lifecycle.wait_node(lab, name, "running", timeout), f"{name} did not reach running"
 
 
 @pytest.fixture
