@@ -70,7 +70,9 @@ class KubeLab:
             "contexts": [{"name": "admin@home-ops", "context": {"cluster": "home-ops", "user": "admin@home-ops"}}],
             "users": [{"name": "admin@home-ops", "user": {"token": "lab-token"}}]}))
         self.layout.info_file.write_text(json.dumps({"pid": os.getpid(), "api_url": url, "speed": self.speed,
-                                                     "project_root": str(self.root), "nodes": {}}))
+                                                     "root": str(self.root), "nodes": {},
+                                                     "tool_versions": {"helm": "3.16.3", "flux": "2.4.0",
+                                                                       "cilium": "0.16.20"}}))
 
     def start(self) -> "KubeLab":
         for controller in self.controllers:
