@@ -33,10 +33,6 @@ def _print_status(state: dict) -> None:
         print("  objects: " + ", ".join(f"{kind}={n}" for kind, n in sorted(sim["objects"].items())))
 
 
-def _fault(layout: LabLayout, args: list[str]) -> int:
-    return faults.main(args)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     layout = LabLayout.from_env()
@@ -53,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             lifecycle.reset(layout)
             print(f"lab reset: {layout.root} emptied")
         elif command == "fault":
-            return _fault(layout, args[1:])
+            return faults.main(args[1:])
         elif command == "calls":
             for call in read_calls(layout, args[1] if len(args) > 1 else None):
                 print(json.dumps(call))

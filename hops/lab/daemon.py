@@ -202,7 +202,7 @@ class LabDaemon:
 
 def _object_counts(store: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for obj in store.snapshot().get("objects", []) if isinstance(store.snapshot(), dict) else []:
+    for obj in store.snapshot().get("objects", []):
         counts[obj.get("kind", "?")] = counts.get(obj.get("kind", "?"), 0) + 1
     return counts
 

@@ -93,11 +93,13 @@ class Client:
     def _target(self, address: str) -> Target:
         for name, node in (self.info.get("nodes") or {}).items():
             if address in (node["address"], name):
+                if not str(node["endpoint"]).startswith("127."):    # never dial anything but loopback
+                    raise ToolExit(f"error: lab.json names a non-loopback endpoint for {name}; refusing")
                 return Target(node["address"], node["endpoint"])
         return Target(address, None)
 
     def call(self, target: Target, rpc: str, body: dict | None = None, timeout: float = 30.0) -> dict:
-        """One RPC; raises ToolExit-free RpcFailure text via ValueError for the caller to format."""
+        """One RPC over loopback; raises RuntimeError carrying the gRPC-style text talosctl prints."""
         unknown = next((e for e in self.endpoints if self._target(e).endpoint is None
                         and not self._is_vip_up(e)), None)
         if unknown is not None and not self.insecure:
