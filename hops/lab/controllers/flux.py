@@ -413,11 +413,13 @@ class FluxController(LoopController):
             in_sync = current is not None and current["info"]["status"] == "deployed" and \
                 history[0].get("version") == current["version"] and status.get("lastAttemptedConfigDigest") == digest
             if in_sync and ready(hr):
+                self._mark_handled(hr)
                 return None
             action = {"digest": digest, "generation": meta.get("generation"), "applied": None,
                       "started": time.monotonic(), "failures": 0, "done": in_sync}
             self._helm[ident] = action
         if action["done"]:
+            self._mark_handled(hr)
             return None
         timeout = flux_log.parse_duration(spec.get("timeout"), 300.0) / self.lab.speed
         if action["applied"] is None:
@@ -426,6 +428,14 @@ class FluxController(LoopController):
                 return left
             return self._helm_apply(hr, action, chart, name, target_ns, values, digest)
         return self._helm_wait(hr, action, chart, timeout)
+
+    def _mark_handled(self, hr: dict) -> None:
+        """A reconcile request on a release that is already in sync is handled without a new revision."""
+        requested = (hr["metadata"].get("annotations") or {}).get(REQUESTED, "")
+        if requested and (hr.get("status") or {}).get("lastHandledReconcileAt") != requested:
+            meta = hr["metadata"]
+            self.store.set_status(HR, "HelmRelease", meta["name"], meta["namespace"],
+                                  {"lastHandledReconcileAt": requested})
 
     def _helm_apply(self, hr: dict, action: dict, chart: charts.Chart, name: str, target_ns: str, values: dict,
                     digest: str) -> float | None:
