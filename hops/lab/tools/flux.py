@@ -202,6 +202,11 @@ def _components(kube: KubeClient, ns: str, p: kubetools.Parsed, https: str, bran
         kube.apply(obj)
     say("✔", "installed components")
     for obj in objects:
+        if obj["kind"] == "CustomResourceDefinition":
+            _wait_object(kube, "apiextensions.k8s.io/v1", "CustomResourceDefinition", obj["metadata"]["name"], None,
+                         deadline, lambda o: is_true(o, "Established"),
+                         f'timeout waiting for CustomResourceDefinition "{obj["metadata"]["name"]}" to be established')
+    for obj in objects:
         if obj["kind"] == "Deployment":
             _wait_object(kube, "apps/v1", "Deployment", obj["metadata"]["name"], ns, deadline,
                          lambda o: check(o)[0], f'timeout waiting for Deployment "{ns}/{obj["metadata"]["name"]}"')
@@ -272,7 +277,7 @@ def _settled(obj: dict) -> bool:
                                                                           "ArtifactFailed")
 
 
-def _wait_object(kube: KubeClient, api_version: str, kind: str, name: str, ns: str, deadline: float,
+def _wait_object(kube: KubeClient, api_version: str, kind: str, name: str, ns: str | None, deadline: float,
                  done: Any, timeout_message: str) -> dict:
     holder: dict = {}
 

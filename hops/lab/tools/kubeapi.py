@@ -96,20 +96,24 @@ class KubeClient:
 
     # -- resource paths -------------------------------------------------------------------------------------
     def _resource(self, api_version: str, kind: str) -> dict:
-        if api_version not in self._resources:
-            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            try:
-                listing = self.request("GET", base)
-            except KubeError as exc:
-                if exc.code != 404:
-                    raise
-                listing = {"resources": []}
-            self._resources[api_version] = {r["kind"]: r for r in listing.get("resources", [])
-                                            if "/" not in r["name"]}
-        found = self._resources[api_version].get(kind)
+        """The discovery entry of `kind`; a miss is looked up again (a CRD may have been established since)."""
+        found = self._resources.get(api_version, {}).get(kind)
+        if found is None:
+            self._resources[api_version] = self._discover(api_version)
+            found = self._resources[api_version].get(kind)
         if found is None:
             raise KubeError(404, f'no matches for kind "{kind}" in version "{api_version}"', "NotFound")
         return found
+
+    def _discover(self, api_version: str) -> dict[str, dict]:
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            listing = self.request("GET", base)
+        except KubeError as exc:
+            if exc.code != 404:
+                raise
+            listing = {"resources": []}
+        return {r["kind"]: r for r in listing.get("resources", []) if "/" not in r["name"]}
 
     def path(self, api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
         res = self._resource(api_version, kind)
