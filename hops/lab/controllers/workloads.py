@@ -33,7 +33,7 @@ class WorkloadController(LoopController):
         super().__init__(lab)
         self._written: dict[tuple, tuple] = {}
         cfg = getattr(getattr(lab.settings, "config", None), "network", None)
-        self.pod_cidr = getattr(cfg, "pod_cidr", "10.244.0.0/16") if cfg else "10.244.0.0/16"
+        self.pod_cidr = str(getattr(cfg, "pod_cidr", "10.244.0.0/16")) if cfg else "10.244.0.0/16"
 
     def reconcile(self) -> float | None:
         nodes = self.store.list("v1", "Node")
