@@ -6,7 +6,6 @@ Loading must stay cheap: `doit list --all` reads no configuration and imports no
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,8 +14,8 @@ from hops import context, controls, endpoints, taskmodel
 COMPONENT_MODULES = ("validation", "talos", "networking", "services", "gitops", "applications")
 
 
-def load_components() -> list[taskmodel.Component]:
-    for name in COMPONENT_MODULES:
+def load_components(modules: tuple[str, ...] = COMPONENT_MODULES) -> list[taskmodel.Component]:
+    for name in modules:
         try:
             importlib.import_module(f"hops.components.{name}")
         except ModuleNotFoundError as exc:
@@ -25,8 +24,9 @@ def load_components() -> list[taskmodel.Component]:
     return taskmodel.components()
 
 
-def load(root: Path) -> dict[str, Any]:
-    """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task."""
+def load(root: Path, modules: tuple[str, ...] = COMPONENT_MODULES) -> dict[str, Any]:
+    """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task. `modules` lets a test dodo
+    register its own component instead of the six phases."""
     context.set_root(root)
     state = endpoints.state_dir(root)
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
@@ -38,7 +38,7 @@ def load(root: Path) -> dict[str, Any]:
             "verbosity": 2,
         }
     }
-    comps = load_components()
+    comps = load_components(modules)
     for comp in comps:
         creators[f"task_{comp.group}"] = _group_creator(comp, root, state)
         for op in comp.operations:
@@ -83,6 +83,3 @@ def _fixed(task: dict) -> Callable[[], dict]:
     creator.__doc__ = task.get("doc")
     return creator
 
-
-def in_lab() -> bool:
-    return endpoints.is_lab(os.environ)
