@@ -1,0 +1,51 @@
+"""1Password through the `op` CLI. Every value read is registered as a secret (redacted everywhere) and never
+written to a log, a marker, a command line or stdout; values go to 1Password through stdin, never as arguments."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hops import secrets
+from hops.errors import StepError
+
+
+def _account(ctx: Any) -> list[str]:
+    return ["--account", ctx.config.onepassword.account]
+
+
+def item_title(ctx: Any, key: str) -> str:
+    """The configured title of an item, by its key in onepassword.items (talos_secrets, connect_token, …)."""
+    return getattr(ctx.config.onepassword.items, key)
+
+
+def item_exists(ctx: Any, key: str) -> bool:
+    vault = ctx.config.onepassword.vault
+    result = ctx.runner.run("op", ["item", "list", "--vault", vault, *_account(ctx), "--format", "json"], retry=True)
+    return item_title(ctx, key) in {item.get("title") for item in json.loads(result.stdout or "[]")}
+
+
+def read(ctx: Any, key: str, field: str) -> str:
+    """The value of `field` in the configured item `key`; registered for redaction before anything can log it."""
+    op = ctx.config.onepassword
+    reference = f"op://{op.vault}/{item_title(ctx, key)}/{field}"
+    result = ctx.runner.run("op", ["read", "--no-newline", reference, *_account(ctx)], check=False,
+                            secret_output=True, retry=True)
+    if result.code != 0:
+        raise StepError(f"could not read {reference} (onepassword.items.{key}) from 1Password: "
+                        f"{result.stderr.strip()[:300]}")
+    return secrets.register(result.stdout)
+
+
+def store(ctx: Any, key: str, fields: dict[str, str], category: str = "Secure Note") -> None:
+    """Create the configured item `key` with concealed fields, piping the item JSON through stdin."""
+    for value in fields.values():
+        secrets.register(value)
+    op = ctx.config.onepassword
+    template = {"title": item_title(ctx, key), "category": category.upper().replace(" ", "_"),
+                "fields": [{"label": label, "type": "CONCEALED", "value": value} for label, value in fields.items()]}
+    result = ctx.runner.run("op", ["item", "create", "--vault", op.vault, *_account(ctx), "--format", "json", "-"],
+                            input=json.dumps(template), check=False, secret_output=True)
+    if result.code != 0:
+        raise StepError(f"could not store {item_title(ctx, key)!r} in 1Password vault {op.vault!r}: "
+                        f"{result.stderr.strip()[:300]}")
