@@ -168,6 +168,16 @@ class Kube:
                 return False
             raise
 
+    def log(self, pod: str, namespace: str, container: str | None = None, tail: int = 50) -> str:
+        """The last `tail` lines of a pod's log (plain text, so not through request())."""
+        query = {"tailLines": str(tail), **({"container": container} if container else {})}
+        self.requests += 1
+        response = self.client.call_api(
+            path("Pod", namespace, pod, "log"), "GET", query_params=list(query.items()),
+            header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"], _preload_content=False,
+            _request_timeout=30)
+        return response[0].data.decode(errors="replace")
+
     def annotate(self, kind: str, name: str, namespace: str | None, annotations: dict[str, str]) -> dict:
         self.invalidate()
         return self.request("PATCH", path(kind, namespace, name), body={"metadata": {"annotations": annotations}},

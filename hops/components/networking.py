@@ -1,0 +1,288 @@
+"""Phase 3 — networking: Cilium from the same chart, version and values file as its Flux HelmRelease, then proof
+that the cluster network works (agents ready on every node, nodes Ready, DNS from a pod, Service endpoints,
+kube-proxy replaced when configured)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hops import helmrelease
+from hops.errors import StepError, WaitTimeout
+from hops.kube import describe_condition, is_true
+from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.waiting import deadline_for
+
+NS = "kube-system"
+CILIUM_DIR = "infrastructure/networking/cilium"
+CHECK_NS = "hops-checks"
+AGENT, OPERATOR = "cilium", "cilium-operator"
+
+
+def _nodes(ctx: Any) -> list[str]:
+    return [n.name for n in ctx.config.network.nodes]
+
+
+# --- deploy ---------------------------------------------------------------------------------------------------
+def cilium_release(ctx: Any) -> helmrelease.Release:
+    return helmrelease.load(ctx.root, CILIUM_DIR)
+
+
+def deploy_cilium(ctx: Any) -> None:
+    """helm upgrade --install with the values file Flux's HelmRelease uses (networking.cilium_values)."""
+    helmrelease.upgrade_install(ctx, cilium_release(ctx), ctx.root / ctx.config.networking.cilium_values)
+
+
+def cilium_installed(ctx: Any) -> bool:
+    return ctx.kube.get("DaemonSet", AGENT, NS) is not None
+
+
+# --- cilium-ready ---------------------------------------------------------------------------------------------
+def agents_state(ds: dict | None, nodes: int) -> tuple[bool, str]:
+    """Exact counts: desired == ready == number of configured nodes."""
+    if ds is None:
+        return False, f"DaemonSet {NS}/{AGENT} does not exist"
+    status = ds.get("status") or {}
+    desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+    detail = f"DaemonSet {NS}/{AGENT}: desiredNumberScheduled={desired} numberReady={ready} of {nodes} nodes"
+    return desired == ready == nodes, detail
+
+
+def operator_state(deploy: dict | None) -> tuple[bool, str]:
+    if deploy is None:
+        return False, f"Deployment {NS}/{OPERATOR} does not exist"
+    return is_true(deploy, "Available"), f"Deployment {NS}/{OPERATOR}: {describe_condition(deploy, 'Available')}"
+
+
+def _agent_pod_problems(ctx: Any) -> str:
+    """Why agent pods are not ready (container waiting reasons), to name in a timeout."""
+    problems = []
+    for pod in ctx.kube.list("Pod", NS, fresh=True, labels="k8s-app=cilium"):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting")
+            if waiting:
+                problems.append(f"{pod['metadata']['name']}: {waiting.get('reason')} {waiting.get('message', '')}")
+    return ("; pods: " + "; ".join(problems)) if problems else ""
+
+
+def wait_cilium(ctx: Any) -> None:
+    deadline = deadline_for(ctx, "networking")
+    nodes = len(_nodes(ctx))
+    try:
+        ctx.kube.wait("DaemonSet", f"Cilium agents ready on all {nodes} nodes",
+                      lambda objs: agents_state(objs.get(AGENT), nodes), deadline, namespace=NS, name=AGENT)
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc}{_agent_pod_problems(ctx)}") from None
+    ctx.kube.wait("Deployment", "the Cilium operator to be Available",
+                  lambda objs: operator_state(objs.get(OPERATOR)), deadline, namespace=NS, name=OPERATOR)
+    ctx.log.say(f"  Cilium agents ready on {nodes}/{nodes} nodes; operator Available")
+
+
+def cilium_ready(ctx: Any) -> bool:
+    return agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))[0] and \
+        operator_state(ctx.kube.get("Deployment", OPERATOR, NS))[0]
+
+
+# --- nodes-cni-ready ------------------------------------------------------------------------------------------
+def nodes_state(ctx: Any, objects: dict[str, dict]) -> tuple[bool, str]:
+    """Every configured node (by name) has Ready=True; names each one that has not."""
+    pending = []
+    for name in _nodes(ctx):
+        node = objects.get(name)
+        if node is None:
+            pending.append(f"{name}: not registered")
+        elif not is_true(node):
+            pending.append(f"{name}: {describe_condition(node)}")
+    return not pending, "; ".join(pending) or "all configured nodes Ready"
+
+
+def wait_nodes(ctx: Any) -> None:
+    ctx.kube.wait("Node", "every configured node to be Ready", lambda objs: nodes_state(ctx, objs),
+                  deadline_for(ctx, "networking"))
+    ctx.log.say(f"  {len(_nodes(ctx))} nodes Ready: {', '.join(_nodes(ctx))}")
+
+
+def nodes_ready(ctx: Any) -> bool:
+    return nodes_state(ctx, {n["metadata"]["name"]: n for n in ctx.kube.list("Node")})[0]
+
+
+# --- pod-networking-tested ------------------------------------------------------------------------------------
+def _dns_job(name: str, target: str) -> dict:
+    container = {"name": "dns", "image": "busybox:1.36", "command": ["nslookup", target]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": CHECK_NS,
+                                                                 "labels": {"app.kubernetes.io/managed-by": "hops"}},
+            "spec": {"backoffLimit": 2, "ttlSecondsAfterFinished": 300,
+                     "template": {"metadata": {"labels": {"app.kubernetes.io/managed-by": "hops"}},
+                                  "spec": {"restartPolicy": "Never", "containers": [container]}}}}
+
+
+def _job_state(job: dict | None) -> tuple[bool, str]:
+    if job is None:
+        return False, "Job not created yet"
+    if is_true(job, "Complete") or is_true(job, "Failed"):
+        return True, "finished"
+    status = job.get("status") or {}
+    return False, f"active={status.get('active', 0)} failed={status.get('failed', 0)}"
+
+
+def _job_logs(ctx: Any, name: str) -> str:
+    pods = ctx.kube.list("Pod", CHECK_NS, fresh=True, labels=f"job-name={name}")
+    return "\n".join(ctx.kube.log(p["metadata"]["name"], CHECK_NS, tail=10).strip() for p in pods)
+
+
+def _delete_job(ctx: Any, name: str) -> None:
+    ctx.kube.request("DELETE", f"/apis/batch/v1/namespaces/{CHECK_NS}/jobs/{name}",
+                     body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+
+
+def test_pod_networking(ctx: Any) -> None:
+    """A short-lived Job resolves kubernetes.default.svc.<domain> through CoreDNS over the pod network."""
+    target = f"kubernetes.default.svc.{ctx.config.cluster.domain}"
+    name = f"dns-check-{int(time.time())}"  # unique: never collides with a Job still being deleted
+    ctx.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CHECK_NS}})
+    ctx.kube.apply(_dns_job(name, target))
+    try:
+        done = ctx.kube.wait("Job", f"Job {CHECK_NS}/{name} to resolve {target}",
+                             lambda objs: _job_state(objs.get(name)), deadline_for(ctx, "networking"),
+                             namespace=CHECK_NS, name=name)
+        if not is_true(done[name], "Complete"):
+            raise StepError(f"pod networking test failed: Job {CHECK_NS}/{name} could not resolve {target} "
+                            f"({describe_condition(done[name], 'Failed')}); pod log:\n{_job_logs(ctx, name)}")
+    finally:
+        _delete_job(ctx, name)
+    ctx.log.say(f"  a pod resolved {target}")
+
+
+# --- cilium-status-verified -----------------------------------------------------------------------------------
+def verify_cilium_status(ctx: Any) -> None:
+    seconds = max(1, int(ctx.timeout("networking")))
+    ctx.runner.run("cilium", ["status", "--wait", "--wait-duration", f"{seconds}s"], timeout=seconds + 60)
+    ctx.log.say("  cilium status: OK")
+
+
+# --- service-connectivity-tested ------------------------------------------------------------------------------
+def _endpoint_addresses(endpoints: dict | None) -> list[str]:
+    return [a.get("ip", "") for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []]
+
+
+def test_service_connectivity(ctx: Any) -> None:
+    """The `kubernetes` Service in default has endpoints with addresses (the API server behind its ClusterIP)."""
+    def state(objs: dict[str, dict]) -> tuple[bool, str]:
+        addresses = _endpoint_addresses(objs.get("kubernetes"))
+        return bool(addresses), f"Endpoints default/kubernetes addresses: {', '.join(addresses) or 'none'}"
+
+    if ctx.kube.get("Service", "kubernetes", "default") is None:
+        raise StepError("Service default/kubernetes does not exist: the API server is not serving Services")
+    objs = ctx.kube.wait("Endpoints", "the kubernetes Service to have endpoints", state,
+                         deadline_for(ctx, "networking"), namespace="default", name="kubernetes")
+    ctx.log.say(f"  Service default/kubernetes -> {', '.join(_endpoint_addresses(objs['kubernetes']))}")
+
+
+def service_has_endpoints(ctx: Any) -> bool:
+    return bool(_endpoint_addresses(ctx.kube.get("Endpoints", "kubernetes", "default")))
+
+
+# --- kube-proxy-verified --------------------------------------------------------------------------------------
+def kube_proxy_problems(ctx: Any) -> list[str]:
+    problems = []
+    if ctx.kube.get("DaemonSet", "kube-proxy", NS) is not None:
+        problems.append(f"DaemonSet {NS}/kube-proxy exists: disable it in Talos (cluster.proxy.disabled: true)")
+    config = ctx.kube.get("ConfigMap", "cilium-config", NS)
+    value = ((config or {}).get("data") or {}).get("kube-proxy-replacement")
+    if value != "true":
+        problems.append(f"ConfigMap {NS}/cilium-config has kube-proxy-replacement={value!r}, expected 'true' "
+                        f"(set kubeProxyReplacement: true in {ctx.config.networking.cilium_values})")
+    return problems
+
+
+def verify_kube_proxy(ctx: Any) -> None:
+    problems = kube_proxy_problems(ctx)
+    if problems:
+        raise StepError("kube-proxy is not replaced by Cilium:\n" + "\n".join(f"  - {p}" for p in problems))
+    ctx.log.say("  no kube-proxy; Cilium replaces it")
+
+
+def kube_proxy_replaced(ctx: Any) -> bool:
+    return not kube_proxy_problems(ctx)
+
+
+def replaces_kube_proxy(ctx: Any) -> bool:
+    return bool(ctx.config.networking.kube_proxy_replacement)
+
+
+# --- operations -----------------------------------------------------------------------------------------------
+def op_status(ctx: Any) -> None:
+    print(agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))[1])
+    print(operator_state(ctx.kube.get("Deployment", OPERATOR, NS))[1])
+    nodes = {n["metadata"]["name"]: n for n in ctx.kube.list("Node", fresh=True)}
+    for name in _nodes(ctx):
+        print(f"node {name}: {describe_condition(nodes[name]) if name in nodes else 'not registered'}")
+    if replaces_kube_proxy(ctx):
+        problems = kube_proxy_problems(ctx)
+        print("kube-proxy replacement: " + ("OK" if not problems else "; ".join(problems)))
+
+
+def op_redeploy(ctx: Any) -> None:
+    deploy_cilium(ctx)
+    wait_cilium(ctx)
+
+
+def op_debug(ctx: Any) -> None:
+    result = ctx.runner.run("cilium", ["status"], check=False)
+    print(result.stdout + result.stderr)
+    for pod in ctx.kube.list("Pod", NS, fresh=True, labels="k8s-app=cilium"):
+        status = pod.get("status") or {}
+        print(f"pod {pod['metadata']['name']} on {pod['spec'].get('nodeName', '?')}: {status.get('phase')} "
+              f"{describe_condition(pod)}")
+    events = [e for e in ctx.kube.list("Event", NS, fresh=True)
+              if (e.get("involvedObject") or {}).get("name", "").startswith("cilium")]
+    for event in events[-20:]:
+        print(f"event {event['involvedObject'].get('kind')}/{event['involvedObject'].get('name')}: "
+              f"{event.get('reason', '')} {event.get('message', '')}")
+
+
+def op_reset_state(ctx: Any, yes: bool) -> None:
+    from hops import controls
+
+    ids = [COMPONENT.step_id(s.name) for s in COMPONENT.steps]
+    if not controls.confirm(f"Forget the {len(ids)} networking steps and remove their markers?", yes):
+        raise StepError("networking_reset_state cancelled: nothing was changed")
+    removed = controls.forget_and_unmark(ids)
+    print(f"networking: {removed} markers removed, {len(ids)} steps forgotten. The cluster was not touched.")
+
+
+YES = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
+       "help": "do not ask for confirmation (for scripts)"}
+
+COMPONENT = register(Component(
+    group="networking",
+    phase=3,
+    title="networking (Cilium)",
+    steps=(
+        Step("deploy-cilium", "helm upgrade --install Cilium (chart/version from the HelmRelease, its values file)",
+             deploy_cilium, marker="cilium-deployed",
+             sources=(f"{CILIUM_DIR}/values.yaml", f"{CILIUM_DIR}/helmrelease.yaml"),
+             status=(Check("cilium DaemonSet exists", cilium_installed),)),
+        Step("wait", "Cilium agents ready on every node and the operator Available", wait_cilium,
+             marker="cilium-ready", deps=("deploy-cilium",), status=(Check("cilium ready", cilium_ready),)),
+        Step("nodes", "Every configured node reports Ready", wait_nodes, marker="nodes-cni-ready", deps=("wait",),
+             status=(Check("configured nodes Ready", nodes_ready),)),
+        Step("pod-networking", "A pod resolves kubernetes.default through cluster DNS", test_pod_networking,
+             marker="pod-networking-tested", deps=("nodes",)),
+        Step("cilium-status", "`cilium status --wait` reports OK", verify_cilium_status,
+             marker="cilium-status-verified", deps=("wait",)),
+        Step("service-connectivity", "The kubernetes Service has endpoints", test_service_connectivity,
+             marker="service-connectivity-tested", deps=("nodes",),
+             status=(Check("kubernetes Service has endpoints", service_has_endpoints),)),
+        Step("kube-proxy", "No kube-proxy; Cilium's kube-proxy replacement on", verify_kube_proxy,
+             marker="kube-proxy-verified", deps=("wait",), when=replaces_kube_proxy,
+             status=(Check("kube-proxy replaced", kube_proxy_replaced),)),
+    ),
+    operations=(
+        Operation("status", "Cilium agents, operator, nodes and kube-proxy replacement", op_status),
+        Operation("redeploy", "helm upgrade Cilium again with its values file, then wait for it", op_redeploy),
+        Operation("debug", "cilium status, agent pods and recent Cilium events", op_debug),
+        Operation("reset_state", "Forget the networking steps and remove their markers (cluster untouched)",
+                  op_reset_state, params=(YES,)),
+    ),
+))

@@ -1,0 +1,90 @@
+"""Bootstrap-time Helm installs that match the Flux HelmReleases in infrastructure/ exactly.
+
+The chart name, version, release name and namespace are read from the HelmRelease that GitOps manages afterwards,
+the repository URL from its HelmRepository under infrastructure/sources/, and the values from the values.yaml that
+Flux's ConfigMap is generated from: one source of truth, so the bootstrap and Flux never fight (lesson 11)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hops.errors import StepError
+
+SOURCES_DIR = "infrastructure/sources"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    chart: str
+    version: str
+    repo_url: str
+    folder: Path  # the HelmRelease's folder under infrastructure/
+
+    @property
+    def namespace_manifest(self) -> Path:
+        return self.folder / "namespace.yaml"
+
+
+def _documents(path: Path) -> list[dict]:
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except FileNotFoundError:
+        raise StepError(f"{path} is missing from the repository") from None
+    except yaml.YAMLError as exc:
+        raise StepError(f"{path}: not valid YAML ({exc})") from None
+
+
+def repository_url(root: Path, name: str) -> str:
+    """The URL of HelmRepository `name` among infrastructure/sources/*.yaml."""
+    for path in sorted((root / SOURCES_DIR).glob("*.yaml")):
+        for doc in _documents(path):
+            if doc.get("kind") == "HelmRepository" and (doc.get("metadata") or {}).get("name") == name:
+                return str((doc.get("spec") or {}).get("url", ""))
+    raise StepError(f"no HelmRepository named {name!r} in {SOURCES_DIR}/ (referenced by a HelmRelease)")
+
+
+def load(root: Path, folder: str) -> Release:
+    """The Release described by `<folder>/helmrelease.yaml` (relative to the project root)."""
+    path = root / folder / "helmrelease.yaml"
+    doc = next((d for d in _documents(path) if d.get("kind") == "HelmRelease"), None)
+    if doc is None:
+        raise StepError(f"{path} holds no HelmRelease")
+    spec = doc.get("spec") or {}
+    chart = (spec.get("chart") or {}).get("spec") or {}
+    meta = doc.get("metadata") or {}
+    if not chart.get("chart") or not chart.get("version"):
+        raise StepError(f"{path}: spec.chart.spec.chart and .version are required (hops installs that exact chart)")
+    source = chart.get("sourceRef") or {}
+    return Release(name=spec.get("releaseName") or meta["name"], namespace=spec.get("targetNamespace")
+                   or meta.get("namespace", "default"), chart=str(chart["chart"]), version=str(chart["version"]),
+                   repo_url=repository_url(root, source.get("name", "")), folder=root / folder)
+
+
+def upgrade_install(ctx: Any, release: Release, values: Path) -> None:
+    """`helm upgrade --install` of the release with its values file (idempotent). Readiness is watched by the
+    caller through the Kubernetes API, so no --wait here. The release's namespace.yaml (labels such as the Pod
+    Security level) is applied first when the folder has one."""
+    if not values.exists():
+        raise StepError(f"values file {values} is missing (the same file Flux uses for {release.name})")
+    if release.namespace_manifest.exists():
+        for doc in _documents(release.namespace_manifest):
+            ctx.kube.apply(doc)
+    ctx.log.say(f"  helm upgrade --install {release.name} ({release.chart} {release.version} from "
+                f"{release.repo_url}) in {release.namespace} with {values.relative_to(ctx.root)}")
+    started = time.monotonic()
+    try:
+        ctx.runner.run("helm", ["upgrade", "--install", release.name, release.chart, "--repo", release.repo_url,
+                                "--version", release.version, "--namespace", release.namespace,
+                                "--create-namespace", "--values", str(values),
+                                "--kubeconfig", str(ctx.endpoints.kubeconfig)])
+    except StepError as exc:
+        raise StepError(f"installing {release.chart} {release.version} (release {release.namespace}/{release.name})"
+                        f" with helm failed: {exc}") from None
+    ctx.log.write(f"  helm release {release.name} applied in {time.monotonic() - started:.1f}s")
