@@ -41,11 +41,19 @@ def control_tasks(comps: list[taskmodel.Component]) -> dict[str, dict]:
                                "actions": [(validate,)], "uptodate": [False]},
         "validate_phase": {"doc": "Run the live checks of phase N (--phase N) and report; changes nothing",
                            "actions": [(validate,)], "params": [PHASE_PARAM], "uptodate": [False]},
+        "cluster_health": {"doc": "Whole-cluster report: nodes, Flux objects, workloads (problems first)",
+                           "actions": [(cluster_health,)], "uptodate": [False]},
     }
     tasks.update(lab_tasks())
     for task in tasks.values():
         task.setdefault("verbosity", 2)
     return {name: {"basename": name, **task} for name, task in tasks.items()}
+
+
+def cluster_health() -> TaskFailed | None:
+    from hops.components import applications
+
+    return applications.cluster_health_task()
 
 
 def lab_tasks() -> dict[str, dict]:

@@ -1,0 +1,332 @@
+"""Phase 6 — applications: wait for the infrastructure Kustomizations (in dependsOn order), ask Flux to apply the
+apps now, then wait until every Kustomization and HelmRelease is Ready and their workloads are available.
+
+Which Kustomizations are "infrastructure" and which are "apps" is read from the cluster folder (gitops.path):
+the ones declared in apps.yaml are the apps, every other one is infrastructure. A passed deadline fails naming
+every object that is not Ready with its condition message."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import yaml
+
+from hops.components.gitops import SYNC_NAME, source_revision
+from hops.errors import StepError, WaitTimeout
+from hops.kube import describe_condition, is_true
+from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.waiting import deadline_for
+
+APPS_FILE = "apps.yaml"
+REQUESTED = "reconcile.fluxcd.io/requestedAt"
+WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
+MANAGED_BY = ("helm.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/name")
+NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": "",
+              "help": "also force this HelmRelease (namespace/name or name)"}
+TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
+
+
+# --- what the repository declares ---------------------------------------------------------------------------
+def declared(ctx: Any) -> dict[str, list[dict]]:
+    """Kustomizations declared in the cluster folder, by file name."""
+    folder = ctx.root / ctx.config.gitops.path
+    out: dict[str, list[dict]] = {}
+    for file in sorted(folder.glob("*.y*ml")):
+        docs = [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict)]
+        out[file.name] = [d for d in docs if d.get("kind") == "Kustomization" and
+                          str(d.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")]
+    return out
+
+
+def infrastructure_names(ctx: Any) -> list[str]:
+    return [d["metadata"]["name"] for file, docs in declared(ctx).items() if file != APPS_FILE for d in docs]
+
+
+def apps_names(ctx: Any) -> list[str]:
+    return [d["metadata"]["name"] for d in declared(ctx).get(APPS_FILE, [])]
+
+
+# --- readiness ----------------------------------------------------------------------------------------------
+def flux_ready(obj: dict) -> bool:
+    """Ready for the object's current generation, and not suspended."""
+    status = obj.get("status") or {}
+    current = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1)
+    return is_true(obj) and current and not (obj.get("spec") or {}).get("suspend")
+
+
+def why_not(obj: dict) -> str:
+    if (obj.get("spec") or {}).get("suspend"):
+        return "suspended"
+    return describe_condition(obj)
+
+
+def kustomizations_state(objects: dict[str, dict], names: list[str]) -> tuple[bool, str]:
+    """Every named Kustomization Ready; problems listed dependencies first (those whose dependsOn are Ready
+    are the ones actually in progress)."""
+    problems, blocked = [], []
+    for name in names:
+        obj = objects.get(name)
+        if obj is None:
+            problems.append(f"Kustomization {name}: not created yet (flux-system has not applied it)")
+        elif not flux_ready(obj):
+            deps = [d["name"] for d in (obj.get("spec") or {}).get("dependsOn") or []]
+            waiting = [d for d in deps if not (objects.get(d) and flux_ready(objects[d]))]
+            line = f"Kustomization {name}: {why_not(obj)}"
+            (blocked if waiting else problems).append(line)
+    listed = problems + blocked
+    return (not listed), "; ".join(listed) or f"{len(names)} Kustomizations Ready"
+
+
+def wait_kustomizations(ctx: Any, names: list[str], what: str, group: str = "applications") -> None:
+    ns = ctx.config.gitops.namespace
+    with full_report(ctx):
+        ctx.kube.wait("Kustomization", what, lambda objs: kustomizations_state(objs, names),
+                      deadline_for(ctx, group), namespace=ns)
+
+
+@contextmanager
+def full_report(ctx: Any) -> Iterator[None]:
+    """At a passed deadline, name every object not Ready with its condition message (a Kustomization's own
+    message may only say it is running health checks; the HelmRelease behind it says why)."""
+    try:
+        yield
+    except WaitTimeout as exc:
+        try:
+            found = problems(ctx)
+        except StepError:
+            raise exc from None
+        raise WaitTimeout(f"{exc}\nnot ready:\n" + "\n".join(f"  - {p}" for p in found)) from None
+
+
+def wait_infrastructure(ctx: Any) -> None:
+    names = infrastructure_names(ctx)
+    ctx.log.say(f"  infrastructure Kustomizations: {', '.join(names)}")
+    wait_kustomizations(ctx, names, f"the infrastructure Kustomizations ({len(names)}) to be Ready")
+    ctx.log.say(f"  {len(names)} infrastructure Kustomizations Ready")
+
+
+def infrastructure_ready(ctx: Any) -> bool:
+    objects = {k["metadata"]["name"]: k for k in ctx.kube.list("Kustomization", ctx.config.gitops.namespace,
+                                                                fresh=True)}
+    return kustomizations_state(objects, infrastructure_names(ctx))[0]
+
+
+# --- deploy -------------------------------------------------------------------------------------------------
+def request_reconcile(ctx: Any, kind: str, name: str, namespace: str) -> str:
+    stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    ctx.kube.annotate(kind, name, namespace, {REQUESTED: stamp})
+    return stamp
+
+
+def deploy(ctx: Any) -> dict:
+    ns = ctx.config.gitops.namespace
+    names = apps_names(ctx)
+    if not names:
+        raise StepError(f"no Kustomization declared in {ctx.config.gitops.path}/{APPS_FILE}: nothing to deploy")
+    request_reconcile(ctx, "GitRepository", SYNC_NAME, ns)
+    missing = []
+    for name in names:
+        if ctx.kube.get("Kustomization", name, ns) is None:
+            missing.append(name)
+            continue
+        request_reconcile(ctx, "Kustomization", name, ns)
+    if missing:
+        raise StepError(f"Kustomization(s) {', '.join(missing)} declared in {APPS_FILE} do not exist in {ns}: "
+                        f"has flux-system applied {ctx.config.gitops.path}? (`doit gitops_debug`)")
+    ctx.log.say(f"  requested reconciliation of GitRepository {SYNC_NAME} and {', '.join(names)}")
+    return {"apps": names}
+
+
+def apps_applied(ctx: Any) -> bool:
+    """Every apps Kustomization exists, is not suspended, and applied the source's current revision."""
+    ns = ctx.config.gitops.namespace
+    revision, _ = source_revision(ctx)
+    for name in apps_names(ctx):
+        obj = ctx.kube.get("Kustomization", name, ns)
+        if obj is None or (obj.get("spec") or {}).get("suspend") or revision is None or \
+                (obj.get("status") or {}).get("lastAppliedRevision") != revision:
+            return False
+    return bool(apps_names(ctx))
+
+
+# --- everything ready ---------------------------------------------------------------------------------------
+def _key(obj: dict) -> str:
+    return f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+
+
+def releases_state(objects: dict[str, dict]) -> tuple[bool, str]:
+    problems = [f"HelmRelease {key}: {why_not(obj)}" for key, obj in sorted(objects.items()) if not flux_ready(obj)]
+    return (not problems), "; ".join(problems) or f"{len(objects)} HelmReleases Ready"
+
+
+def workload_problem(obj: dict) -> str | None:
+    """Why a Deployment/DaemonSet/StatefulSet is not available (exact counts), or None."""
+    spec, status, kind = obj.get("spec") or {}, obj.get("status") or {}, obj["kind"]
+    if kind == "DaemonSet":
+        want = status.get("desiredNumberScheduled", 0)
+        have = min(status.get("numberReady", 0), status.get("updatedNumberScheduled", 0))
+        unit = "pods ready"
+    else:
+        want = spec.get("replicas", 1)
+        have = status.get("availableReplicas" if kind == "Deployment" else "readyReplicas", 0)
+        unit = "replicas available"
+    if have >= want and status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1):
+        return None
+    return f"{kind} {_key(obj)}: {have}/{want} {unit}"
+
+
+def managed(obj: dict) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    return any(label in labels for label in MANAGED_BY)
+
+
+def workloads_state(objects: dict[str, dict]) -> tuple[bool, str]:
+    problems = [p for _, obj in sorted(objects.items()) if managed(obj) for p in [workload_problem(obj)] if p]
+    count = sum(managed(o) for o in objects.values())
+    return (not problems), "; ".join(problems) or f"{count} workloads available"
+
+
+def wait_ready(ctx: Any) -> dict:
+    ns = ctx.config.gitops.namespace
+    names = [k["metadata"]["name"] for k in ctx.kube.list("Kustomization", ns, fresh=True)]
+    names = sorted(set(names) | set(infrastructure_names(ctx)) | set(apps_names(ctx)))
+    wait_kustomizations(ctx, names, f"every Kustomization ({len(names)}) to be Ready")
+    deadline = deadline_for(ctx, "applications")
+    with full_report(ctx):
+        releases = ctx.kube.wait("HelmRelease", "every HelmRelease to be Ready", releases_state, deadline)
+        for kind in WORKLOAD_KINDS:
+            ctx.kube.wait(kind, f"every Flux-managed {kind} to be available", workloads_state, deadline)
+    ctx.log.say(f"  {len(names)} Kustomizations and {len(releases)} HelmReleases Ready; workloads available")
+    return {"kustomizations": len(names), "helmreleases": len(releases)}
+
+
+def problems(ctx: Any) -> list[str]:
+    """Every Flux object not Ready and every Flux-managed workload not available."""
+    found: list[str] = []
+    for kind in ("GitRepository", "HelmRepository", "Kustomization", "HelmRelease"):
+        found += [f"{kind} {_key(o)}: {why_not(o)}" for o in ctx.kube.list(kind, fresh=True) if not flux_ready(o)]
+    for kind in WORKLOAD_KINDS:
+        found += [p for o in ctx.kube.list(kind, fresh=True) if managed(o) for p in [workload_problem(o)] if p]
+    return found
+
+
+def all_ready(ctx: Any) -> bool:
+    return bool(ctx.kube.list("Kustomization", fresh=True)) and not problems(ctx)
+
+
+# --- operations ---------------------------------------------------------------------------------------------
+def _fail_if(found: list[str], title: str) -> None:
+    if found:
+        raise StepError(f"{title}:\n" + "\n".join(f"  - {p}" for p in found))
+
+
+def health(ctx: Any) -> None:
+    """Flux objects and their workloads: problems first, then a count of what is healthy."""
+    found = problems(ctx)
+    for line in found:
+        print(f"PROBLEM {line}")
+    counts = {kind: len(ctx.kube.list(kind)) for kind in ("Kustomization", "HelmRelease")}
+    print(f"{counts['Kustomization']} Kustomizations, {counts['HelmRelease']} HelmReleases; "
+          f"{len(found)} problems")
+    _fail_if(found, "applications are not healthy")
+
+
+def redeploy(ctx: Any, name: str = "") -> None:
+    """Ask Flux to fetch the repository and re-apply the apps now (and force one HelmRelease with --name)."""
+    deploy(ctx)
+    if name:
+        namespace, _, release = name.rpartition("/")
+        ns = namespace or release
+        if ctx.kube.get("HelmRelease", release, ns) is None:
+            raise StepError(f"HelmRelease {ns}/{release} not found (use --name namespace/name)")
+        stamp = request_reconcile(ctx, "HelmRelease", release, ns)
+        ctx.kube.annotate("HelmRelease", release, ns, {"reconcile.fluxcd.io/forceAt": stamp})
+    wait_ready(ctx)
+
+
+def logs(ctx: Any, tail: int = 100) -> None:
+    result = ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False)
+    print((result.stdout + result.stderr).rstrip())
+
+
+def debug(ctx: Any) -> None:
+    """Every problem, then the recent events of the namespaces that have one, then Flux's error logs."""
+    found = problems(ctx)
+    for line in found or ["no problems: every Flux object Ready, every workload available"]:
+        print(line)
+    namespaces = {line.split(" ", 2)[1].partition("/")[0] for line in found} - {""}
+    for event in ctx.kube.list("Event", fresh=True):
+        if event["metadata"].get("namespace") in namespaces and event.get("type") == "Warning":
+            obj = event.get("involvedObject") or {}
+            print(f"EVENT {event['metadata']['namespace']} {obj.get('kind')}/{obj.get('name')}: "
+                  f"{event.get('reason')}: {event.get('message')}")
+    result = ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False)
+    print((result.stdout + result.stderr).rstrip())
+
+
+def node_problems(ctx: Any) -> tuple[list[str], int]:
+    nodes = ctx.kube.list("Node", fresh=True)
+    found = [f"Node {n['metadata']['name']}: {describe_condition(n)}" for n in nodes if not is_true(n)]
+    expected = len(ctx.config.network.nodes)
+    if len(nodes) != expected:
+        found.append(f"{len(nodes)} nodes registered, bootstrap-config.yaml lists {expected}")
+    return found, len(nodes)
+
+
+def cluster_health(ctx: Any) -> None:
+    """The whole cluster at a glance: problems first, then nodes, Flux objects and workloads."""
+    found_nodes, node_count = node_problems(ctx)
+    found = found_nodes + problems(ctx)
+    print("PROBLEMS" if found else "no problems")
+    for line in found:
+        print(f"  - {line}")
+    print(f"nodes: {node_count - len(found_nodes)}/{len(ctx.config.network.nodes)} Ready")
+    for kind in ("GitRepository", "HelmRepository", "Kustomization", "HelmRelease"):
+        objects = ctx.kube.list(kind)
+        print(f"{kind}: {sum(flux_ready(o) for o in objects)}/{len(objects)} Ready")
+    for kind in WORKLOAD_KINDS:
+        objects = ctx.kube.list(kind)
+        print(f"{kind}: {sum(workload_problem(o) is None for o in objects)}/{len(objects)} available")
+    _fail_if(found, "the cluster is not healthy")
+
+
+def cluster_health_task() -> Any:
+    """doit action of the `cluster_health` control task (hops/controls.py): named without the group prefix that
+    Operations get, so it is not registered as one."""
+    from hops import context
+    from hops.taskmodel import _fail
+
+    try:
+        ctx = context.current()
+        ctx.settings
+        cluster_health(ctx)
+        return None
+    except StepError as exc:
+        return _fail("cluster_health", str(exc))
+
+
+COMPONENT = register(Component(
+    group="applications",
+    phase=6,
+    title="applications",
+    steps=(
+        Step("infrastructure", "Every infrastructure Kustomization is Ready (in dependsOn order)",
+             wait_infrastructure, marker="infrastructure-ready",
+             status=(Check("infrastructure Kustomizations Ready", infrastructure_ready),)),
+        Step("deploy", "Ask Flux to fetch the repository and apply the apps Kustomization now", deploy,
+             marker="applications-deployed", deps=("infrastructure",),
+             status=(Check("apps applied the current revision", apps_applied),)),
+        Step("ready", "Every Kustomization and HelmRelease Ready, their workloads available", wait_ready,
+             marker="applications-ready", deps=("deploy",),
+             status=(Check("every Flux object Ready and workload available", all_ready),)),
+    ),
+    operations=(
+        Operation("health", "Flux objects and workloads: problems first (fails when there are any)", health),
+        Operation("redeploy", "Fetch and re-apply the apps now (--name ns/release also forces a HelmRelease)",
+                  redeploy, (NAME_PARAM,)),
+        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,)),
+        Operation("debug", "Every problem, Warning events of the affected namespaces, Flux error logs", debug),
+    ),
+))

@@ -1,0 +1,244 @@
+"""Phase 5 — GitOps: `flux bootstrap github` with the token from 1Password, then wait until Flux runs and has
+applied the repository's current revision.
+
+The GitHub token goes to flux only through its environment (GITHUB_TOKEN): never on a command line, in a log,
+a marker or stdout (hops.onepassword registers it for redaction as soon as it is read)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hops import onepassword
+from hops.errors import StepError
+from hops.kube import describe_condition, is_true
+from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.waiting import deadline_for
+
+SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap` creates
+CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
+NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": SYNC_NAME,
+              "help": "Kustomization name (default flux-system)"}
+YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
+             "help": "do not ask for confirmation"}
+TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
+
+
+def _ns(ctx: Any) -> str:
+    return ctx.config.gitops.namespace
+
+
+def _fail_all(title: str, problems: list[str]) -> None:
+    if problems:
+        raise StepError(f"{title}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# --- prerequisites ------------------------------------------------------------------------------------------
+def settings_problems(ctx: Any) -> list[str]:
+    g = ctx.config.gitops
+    problems = [f"gitops.{field} is empty: set it in bootstrap-config.yaml"
+                for field in ("owner", "repository", "branch", "path", "namespace") if not getattr(g, field)]
+    if g.path and not (ctx.root / g.path).is_dir():
+        problems.append(f"gitops.path {g.path!r} is not a folder of this repository")
+    return problems
+
+
+def prerequisite_problems(ctx: Any) -> list[str]:
+    problems = settings_problems(ctx)
+    pre = ctx.runner.run("flux", ["check", "--pre"], check=False, timeout=120)
+    if pre.code != 0:
+        problems.append(f"`flux check --pre` failed: {(pre.stderr or pre.stdout).strip()[-400:]}")
+    if not onepassword.item_exists(ctx, "github_token"):
+        problems.append(f"1Password item {onepassword.item_title(ctx, 'github_token')!r} "
+                        f"(onepassword.items.github_token) is not in vault {ctx.config.onepassword.vault!r}")
+    return problems
+
+
+def validate_prerequisites(ctx: Any) -> None:
+    _fail_all("GitOps prerequisites are not met", prerequisite_problems(ctx))
+    g = ctx.config.gitops
+    ctx.log.say(f"  flux prerequisites pass; will bootstrap github.com/{g.owner}/{g.repository} "
+                f"branch {g.branch} path {g.path}")
+
+
+# --- bootstrap ----------------------------------------------------------------------------------------------
+def bootstrap_args(ctx: Any) -> list[str]:
+    g = ctx.config.gitops
+    args = ["bootstrap", "github", "--owner", g.owner, "--repository", g.repository, "--branch", g.branch,
+            "--path", g.path, "--namespace", g.namespace, "--timeout", f"{int(ctx.timeout('gitops'))}s"]
+    return args + (["--personal"] if g.personal else [])
+
+
+def bootstrap(ctx: Any) -> None:
+    token = onepassword.read(ctx, "github_token", "token")  # registered for redaction by read()
+    g = ctx.config.gitops
+    ctx.log.say(f"  flux bootstrap github: {g.owner}/{g.repository}@{g.branch}, path {g.path}")
+    ctx.runner.run("flux", bootstrap_args(ctx), env={"GITHUB_TOKEN": token}, timeout=ctx.timeout("gitops") + 60)
+
+
+def sync_configured(ctx: Any) -> bool:
+    """The flux-system GitRepository and Kustomization exist and point at the configured repository."""
+    g, ns = ctx.config.gitops, _ns(ctx)
+    repo = ctx.kube.get("GitRepository", SYNC_NAME, ns)
+    ks = ctx.kube.get("Kustomization", SYNC_NAME, ns)
+    if repo is None or ks is None:
+        return False
+    url = (repo.get("spec") or {}).get("url", "")
+    branch = ((repo.get("spec") or {}).get("ref") or {}).get("branch")
+    path = str((ks.get("spec") or {}).get("path", "")).strip("./")
+    return f"{g.owner}/{g.repository}" in url and branch == g.branch and path == g.path.strip("./")
+
+
+# --- controllers ready --------------------------------------------------------------------------------------
+def available(deploy: dict) -> bool:
+    spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
+    wanted = spec.get("replicas", 1)
+    return is_true(deploy, "Available") and status.get("availableReplicas", 0) >= wanted and \
+        status.get("updatedReplicas", 0) >= wanted
+
+
+def controllers_state(deployments: dict[str, dict]) -> tuple[bool, str]:
+    by_name = {key.rpartition("/")[2]: d for key, d in deployments.items()}
+    missing = [c for c in CONTROLLERS if c not in by_name]
+    unavailable = [f"{name}: {describe_condition(d, 'Available')}" for name, d in sorted(by_name.items())
+                   if not available(d)]
+    problems = [f"{name}: not created yet" for name in missing] + unavailable
+    return (not problems), "; ".join(problems) or f"{len(by_name)} Flux controllers available"
+
+
+def wait_controllers(ctx: Any) -> None:
+    ctx.kube.wait("Deployment", f"the Flux controllers in {_ns(ctx)} to be Available", controllers_state,
+                  deadline_for(ctx, "gitops"), namespace=_ns(ctx))
+    ctx.log.say(f"  Flux controllers available in {_ns(ctx)}")
+
+
+def controllers_ready(ctx: Any) -> bool:
+    items = ctx.kube.list("Deployment", _ns(ctx), fresh=True)
+    return controllers_state({d["metadata"]["name"]: d for d in items})[0]
+
+
+# --- sync verified ------------------------------------------------------------------------------------------
+def source_revision(ctx: Any) -> tuple[str | None, str]:
+    """(revision of the flux-system GitRepository's artifact when Ready, else None; why not)."""
+    repo = ctx.kube.get("GitRepository", SYNC_NAME, _ns(ctx))
+    if repo is None:
+        return None, f"GitRepository {_ns(ctx)}/{SYNC_NAME} does not exist"
+    if not is_true(repo):
+        return None, f"GitRepository {_ns(ctx)}/{SYNC_NAME}: {describe_condition(repo)}"
+    return ((repo.get("status") or {}).get("artifact") or {}).get("revision"), ""
+
+
+def applied_state(ks: dict | None, revision: str | None, why: str) -> tuple[bool, str]:
+    """Ready and applied exactly the source's current revision."""
+    if revision is None:
+        return False, why
+    if ks is None:
+        return False, f"Kustomization {SYNC_NAME} does not exist"
+    applied = (ks.get("status") or {}).get("lastAppliedRevision")
+    if not is_true(ks):
+        return False, f"Kustomization {SYNC_NAME}: {describe_condition(ks)}"
+    if applied != revision:
+        return False, f"Kustomization {SYNC_NAME} applied {applied}, the source is at {revision}"
+    return True, f"revision {revision} applied"
+
+
+def verify_sync(ctx: Any) -> dict:
+    def synced(objects: dict[str, dict]) -> tuple[bool, str]:
+        return applied_state(objects.get(SYNC_NAME), *source_revision(ctx))
+
+    objects = ctx.kube.wait("Kustomization", f"Flux to apply {ctx.config.gitops.path}", synced,
+                            deadline_for(ctx, "gitops"), namespace=_ns(ctx), name=SYNC_NAME)
+    revision = objects[SYNC_NAME]["status"]["lastAppliedRevision"]
+    ctx.log.say(f"  Flux applied revision {revision}")
+    return {"revision": revision}
+
+
+def sync_verified(ctx: Any) -> bool:
+    return applied_state(ctx.kube.get("Kustomization", SYNC_NAME, _ns(ctx)), *source_revision(ctx))[0]
+
+
+# --- operations ---------------------------------------------------------------------------------------------
+def _show(result: Any) -> None:
+    print((result.stdout + result.stderr).rstrip())
+
+
+def status(ctx: Any) -> None:
+    """Every Flux object with its readiness (`flux get all -A`)."""
+    _show(ctx.runner.run("flux", ["get", "all", "--all-namespaces"], check=False))
+
+
+def reconcile(ctx: Any) -> None:
+    ns = ["--namespace", _ns(ctx)]
+    _show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops")))
+    _show(ctx.runner.run("flux", ["reconcile", "kustomization", SYNC_NAME, "--with-source", *ns],
+                         timeout=ctx.timeout("gitops")))
+
+
+def suspend(ctx: Any, name: str = SYNC_NAME) -> None:
+    _show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)]))
+
+
+def resume(ctx: Any, name: str = SYNC_NAME) -> None:
+    _show(ctx.runner.run("flux", ["resume", "kustomization", name, "--namespace", _ns(ctx)],
+                         timeout=ctx.timeout("gitops")))
+
+
+def logs(ctx: Any, tail: int = 100) -> None:
+    _show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False))
+
+
+def debug(ctx: Any) -> None:
+    """What a person debugging Flux looks at first: controllers, the sync objects, failing objects, errors."""
+    ns = _ns(ctx)
+    deployments = {d["metadata"]["name"]: d for d in ctx.kube.list("Deployment", ns, fresh=True)}
+    print(f"controllers: {controllers_state(deployments)[1]}")
+    for kind in ("GitRepository", "Kustomization"):
+        obj = ctx.kube.get(kind, SYNC_NAME, ns)
+        print(f"{kind} {ns}/{SYNC_NAME}: " + (describe_condition(obj) if obj else "missing"))
+    for kind in ("Kustomization", "HelmRelease", "HelmRepository"):
+        for obj in ctx.kube.list(kind, fresh=True):
+            if not is_true(obj):
+                meta = obj["metadata"]
+                print(f"NOT READY {kind} {meta.get('namespace')}/{meta['name']}: {describe_condition(obj)}")
+    _show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False))
+
+
+def reset_state(ctx: Any, yes: bool = False) -> None:
+    """Forget this phase's steps and remove their markers (the cluster is not touched)."""
+    from hops.controls import confirm, forget_and_unmark
+
+    ids = [COMPONENT.step_id(s.name) for s in COMPONENT.steps]
+    if not confirm(f"Forget the {len(ids)} steps of phase 5 (gitops) and remove their markers?", yes):
+        raise StepError("gitops_reset_state cancelled: nothing was changed")
+    removed = forget_and_unmark(ids)
+    print(f"gitops: {removed} markers removed, {len(ids)} steps forgotten; the cluster was not touched")
+
+
+COMPONENT = register(Component(
+    group="gitops",
+    phase=5,
+    title="GitOps (Flux)",
+    steps=(
+        Step("prerequisites", "flux check --pre passes, repository settings complete, GitHub token item exists",
+             validate_prerequisites, marker="gitops-prerequisites-validated", sources=("bootstrap-config.yaml",)),
+        Step("bootstrap", "flux bootstrap github with the token from 1Password (through the environment only)",
+             bootstrap, marker="flux-bootstrapped", deps=("prerequisites",), sources=("bootstrap-config.yaml",),
+             status=(Check("flux-system syncs the configured repository", sync_configured),)),
+        Step("ready", "Every Flux controller Deployment is Available", wait_controllers, marker="flux-ready",
+             deps=("bootstrap",), status=(Check("Flux controllers available", controllers_ready),)),
+        Step("sync", "flux-system applied the GitRepository's current revision", verify_sync,
+             marker="gitops-sync-verified", deps=("ready",),
+             status=(Check("flux-system applied the current revision", sync_verified),)),
+    ),
+    operations=(
+        Operation("status", "Every Flux object and its readiness (flux get all -A)", status),
+        Operation("reconcile", "Fetch the repository now and apply it (flux reconcile ... --with-source)", reconcile),
+        Operation("suspend", "Suspend a Kustomization (--name, default flux-system)", suspend, (NAME_PARAM,)),
+        Operation("resume", "Resume a Kustomization and reconcile it (--name, default flux-system)", resume,
+                  (NAME_PARAM,)),
+        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,)),
+        Operation("debug", "Controllers, sync objects, every object not Ready, error logs", debug),
+        Operation("reset_state", "Forget phase 5's steps and markers (asks first; the cluster is untouched)",
+                  reset_state, (YES_PARAM,)),
+    ),
+))
