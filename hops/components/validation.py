@@ -25,6 +25,7 @@ VERSION_ARGS = {  # how each tool reports its own version
     "mise": ["--version"],
 }
 REQUIRED_FILES = ("bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
+MISE_NAMES = {"flux": ("flux", "flux2"), "cilium": ("cilium", "cilium-cli"), "op": ("op", "1password-cli", "1password")}
 
 
 def _fail_all(title: str, problems: list[str]) -> None:
@@ -81,7 +82,8 @@ def mise_problems(ctx: Any) -> list[str]:
         return [f"{path.name}: not valid TOML ({exc})"]
     problems = []
     for tool, wanted in ctx.config.tools.required.items():
-        got = str(pinned.get(tool, "")).lstrip("v")
+        names = MISE_NAMES.get(tool, (tool,))
+        got = next((str(pinned[n]).lstrip("v") for n in names if n in pinned), "")
         if not got:
             problems.append(f".mise.toml [tools] has no {tool} (bootstrap-config.yaml wants {wanted})")
         elif got != wanted.lstrip("v"):

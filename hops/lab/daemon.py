@@ -143,7 +143,20 @@ class LabDaemon:
         threading.Thread(target=self._relay_store_events, name="store-relay", daemon=True).start()
         self.persister.start()
         self._start_controllers()
+        self._apply_node_faults()
+        threading.Thread(target=self._watch_node_faults, name="node-faults", daemon=True).start()
         return self.write_info()
+
+    def _apply_node_faults(self) -> None:
+        nodes = self.faults.current().get("nodes") or {}
+        for name, endpoint in self.endpoints.items():
+            endpoint.set_reachable(nodes.get(name) != "unreachable")
+
+    def _watch_node_faults(self) -> None:
+        """Open/close node listeners when `unreachable` faults change (the lab's own clock, not a hops wait)."""
+        stop = self.context.stop
+        while not stop.wait(0.1):
+            self._apply_node_faults()
 
     def _on_store_event(self, *event: Any) -> None:
         # Called by the store, possibly under its lock: hand off, never take the Talos lock here.

@@ -535,26 +535,45 @@ def dmesg_text(node: NodeState, version: str) -> str:
 # --- the loopback endpoint -----------------------------------------------------------------------------------
 
 class NodeEndpoint:
-    """One node's Talos API on 127.0.0.1:<free port> (never the configured address)."""
+    """One node's Talos API on 127.0.0.1:<free port> (never the configured address). While the node is
+    `unreachable` (fault) the listener is closed, so even a bare TCP connect is refused, as for a host that is down."""
 
     def __init__(self, cluster: TalosCluster, name: str, port: int = 0) -> None:
-        handler = _handler_for(cluster, name)
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name=f"talos-{name}",
-                                       daemon=True)
+        self.cluster, self.name = cluster, name
+        self.server = self._serve(port)
+        self.port = self.server.server_address[1]
+        self.listening = False
+
+    def _serve(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self.cluster, self.name))
+        server.daemon_threads = True
+        return server
 
     @property
     def address(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"{host}:{port}"
+        return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.thread.start()
+        if self.listening:
+            return
+        if self.server is None:
+            self.server = self._serve(self.port)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), name=f"talos-{self.name}",
+                         daemon=True).start()
+        self.listening = True
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            if self.listening:
+                self.server.shutdown()
+            self.server.server_close()
+        self.server, self.listening = None, False
+
+    def set_reachable(self, reachable: bool) -> None:
+        if reachable and not self.listening:
+            self.start()
+        elif not reachable and self.listening:
+            self.stop()
 
 
 def _handler_for(cluster: TalosCluster, name: str) -> type[BaseHTTPRequestHandler]:

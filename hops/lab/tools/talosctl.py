@@ -115,8 +115,11 @@ class Client:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 answer = json.loads(reply.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError):
+            # a node the lab made unreachable looks like a host that is down; otherwise the port is closed
+            down = _node_fault(target.address) == "unreachable"
+            why = "no route to host" if down else "connection refused"
             raise RuntimeError(_unavailable(f"transport: Error while dialing: dial tcp {target.address}:"
-                                            f"{TALOS_PORT}: connect: connection refused")) from None
+                                            f"{TALOS_PORT}: connect: {why}")) from None
         if "error" in answer:
             raise RuntimeError(answer["error"])
         return answer["result"]
@@ -554,3 +557,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _node_fault(address: str) -> str | None:
+    from hops.lab import faults
+    from hops.lab.tools.common import lab_info, layout
+
+    info = lab_info(required=False) or {}
+    name = next((n for n, node in info.get("nodes", {}).items() if node.get("address") == address), None)
+    return faults.node_fault(faults.read(layout()), name) if name else None

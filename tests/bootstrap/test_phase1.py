@@ -1,0 +1,82 @@
+"""Phase 1 on the lab with a real doit: every validation step passes, and each fails for its own reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import executed
+
+PHASE1_MARKERS = ("tools-validated", "mise-validated", "env-vars-validated", "onepassword-validated",
+                  "connectivity-validated", "repository-validated", "phase-1-complete")
+
+
+def test_phase1_passes_on_the_lab_and_is_then_skipped(doit, state_dir: Path) -> None:
+    first = doit("phase1")
+    for marker in PHASE1_MARKERS:
+        assert (state_dir / marker).exists(), marker
+    assert "validation:connectivity" in executed(first)
+    second = doit("phase1")
+    assert executed(second) == []
+
+
+def test_missing_tool_is_named_with_install_hint(doit, project: Path, lab_env: dict) -> None:
+    doit("lab_up")
+    (Path(lab_env["HOPS_LAB_DIR"]) / "bin" / "talhelper").unlink()
+    result = doit("validation:tools", check=False)
+    assert result.returncode == 1
+    assert "`talhelper` is not installed or not on PATH" in result.stdout + result.stderr
+
+
+def test_wrong_tool_version_names_field(doit, project: Path) -> None:
+    doit("lab_up")  # the lab's tools report the versions configured when it started
+    config = project / "bootstrap-config.yaml"
+    config.write_text(config.read_text().replace('helm: "3.16.3"', 'helm: "3.99.0"'))
+    mise = project / ".mise.toml"
+    mise.write_text(mise.read_text().replace('helm = "3.16.3"', 'helm = "3.99.0"'))
+    result = doit("validation:tools", check=False)
+    assert result.returncode == 1
+    assert "tools.required.helm wants 3.99.0" in result.stdout + result.stderr
+
+
+def test_mise_pin_mismatch_reported(doit, project: Path) -> None:
+    mise = project / ".mise.toml"
+    mise.write_text(mise.read_text().replace('talosctl = "1.8.3"', 'talosctl = "1.7.0"'))
+    result = doit("validation:mise", check=False)
+    assert result.returncode == 1
+    assert ".mise.toml pins talosctl = 1.7.0, bootstrap-config.yaml tools.required.talosctl = 1.8.3" in result.stdout
+
+
+def test_onepassword_signed_out_and_missing_item(doit, lab_env: dict, project: Path) -> None:
+    doit("lab_up")
+    env = {**lab_env, "PATH": f"{lab_env['HOPS_LAB_DIR']}/bin:{lab_env['PATH']}"}
+    subprocess.run(["op", "signout", "--account", "my.1password.com"], env=env, check=True, capture_output=True)
+    result = doit("validation:onepassword", check=False)
+    assert result.returncode == 1 and "not signed in to my.1password.com" in result.stdout
+    subprocess.run(["op", "signin", "--account", "my.1password.com"], env=env, check=True, capture_output=True)
+    config = project / "bootstrap-config.yaml"
+    config.write_text(config.read_text().replace("github_token: github-token", "github_token: no-such-item"))
+    result = doit("validation:onepassword", check=False)
+    assert result.returncode == 1
+    assert "'no-such-item' (onepassword.items.github_token) is not in vault 'homelab'" in result.stdout
+
+
+def test_connectivity_fails_for_unreachable_node_then_recovers(doit, lab_env: dict) -> None:
+    doit("lab_up")
+    subprocess.run([sys.executable, "-m", "hops.lab", "fault", "add", "unreachable:talos-cp-2"], env=lab_env,
+                   check=True, capture_output=True)
+    result = doit("validation:connectivity", check=False)
+    assert result.returncode == 1
+    assert "node talos-cp-2 (172.29.51.12): Talos API port" in result.stdout
+    subprocess.run([sys.executable, "-m", "hops.lab", "fault", "clear"], env=lab_env, check=True)
+    doit("validation:connectivity")
+
+
+def test_repository_reports_every_missing_file(doit, project: Path) -> None:
+    (project / ".mise.toml").unlink()
+    (project / "infrastructure" / "networking" / "cilium" / "values.yaml").unlink()
+    result = doit("validation:repository", check=False)
+    assert result.returncode == 1
+    assert ".mise.toml is missing" in result.stdout
+    assert "infrastructure/networking/cilium/values.yaml is missing" in result.stdout
