@@ -1,0 +1,18 @@
+"""The lab's Kubernetes API emulation: an in-memory object store served over HTTP like a kube-apiserver.
+
+    from hops.lab.apiserver import ApiServer, Store, ApiError
+    store = Store(crd_establish_delay=0.0)
+    server = ApiServer(store).start()      # server.url -> "http://127.0.0.1:PORT"
+
+Modules: store (objects, resourceVersions, events, CRD establishment), resources (the catalog of kinds),
+patches (merge / strategic / JSON patch / apply), selectors, watch (entries, events, watchers), discovery
+(/api, /apis, /openapi/v3), tables (kubectl's server-side printing), handler (HTTP routing), server (ApiServer),
+errors (ApiError and Status bodies).
+"""
+
+from hops.lab.apiserver.errors import ApiError
+from hops.lab.apiserver.resources import BUILTINS, ResourceType
+from hops.lab.apiserver.server import ApiServer
+from hops.lab.apiserver.store import DEFAULT_NAMESPACES, Store
+
+__all__ = ["ApiError", "ApiServer", "BUILTINS", "DEFAULT_NAMESPACES", "ResourceType", "Store"]

@@ -1,0 +1,178 @@
+"""Discovery documents: /version, /api, /api/v1, /apis, /apis/G, /apis/G/V, and the minimal /openapi/v3 that
+`kubectl apply` (client- and server-side) needs: one PATCH operation per kind that lists the `fieldValidation`
+query parameter, so kubectl leaves validation to the server and asks for no schemas.
+
+Documents are built once per registry generation (CRDs change it) and served as cached bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from hops.lab.apiserver.resources import Registry, ResourceType
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def version_info(git_version: str) -> dict:
+    core = git_version.lstrip("v").split("-", 1)[0].split(".")
+    major, minor = (core + ["0", "0"])[:2]
+    return {"major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
+            "minCompatibilityMajor": major, "minCompatibilityMinor": str(max(int(minor) - 1, 0)),
+            "gitVersion": git_version, "gitCommit": "0" * 40, "gitTreeState": "clean",
+            "buildDate": "2024-12-10T11:37:18Z", "goVersion": "go1.22.9", "compiler": "gc",
+            "platform": "linux/amd64"}
+
+
+def _group_version(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+def api_versions(address: str) -> dict:
+    return {"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}]}
+
+
+def _group(registry: Registry, group: str) -> dict:
+    versions = registry.groups[group]
+    entries = [{"groupVersion": _group_version(group, v), "version": v} for v in versions]
+    return {"name": group, "versions": entries, "preferredVersion": entries[0]}
+
+
+def api_group_list(registry: Registry) -> dict:
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [_group(registry, group) for group in registry.groups if group]}
+
+
+def api_group(registry: Registry, group: str) -> dict | None:
+    if not group or group not in registry.groups:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(registry, group)}
+
+
+def _resource_entries(rt: ResourceType) -> list[dict]:
+    main: dict = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced, "kind": rt.kind,
+                  "verbs": list(rt.verbs)}
+    if rt.short_names:
+        main["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        main["categories"] = list(rt.categories)
+    main["storageVersionHash"] = hashlib.sha256(f"{rt.group}/{rt.plural}".encode()).hexdigest()[:11]
+    out = [main]
+    for sub in sorted(rt.subresources):
+        entry: dict = {"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
+                       "kind": rt.kind, "verbs": ["get", "patch", "update"]}
+        if sub == "scale":
+            entry.update(group="autoscaling", version="v1", kind="Scale")
+        elif sub == "log":
+            entry["verbs"] = ["get"]
+        out.append(entry)
+    return out
+
+
+def resource_list(registry: Registry, group: str, version: str) -> dict | None:
+    types = registry.in_group_version(group, version)
+    if not types:
+        return None
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": _group_version(group, version),
+            "resources": [entry for rt in types for entry in _resource_entries(rt)]}
+
+
+# ----------------------------------------------------------------------------------------------------- OpenAPI
+
+_PARAMETERS = [
+    {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+    {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+    {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+    {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}},
+]
+
+
+def openapi_document(registry: Registry, group: str, version: str, git_version: str) -> dict | None:
+    types = registry.in_group_version(group, version)
+    if not types:
+        return None
+    paths: dict = {}
+    for rt in types:
+        gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+        path = rt.path("{namespace}", "{name}") if rt.namespaced else rt.path(None, "{name}")
+        path_params = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+        if rt.namespaced:
+            path_params.append({"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}})
+        paths[path] = {
+            "parameters": path_params,
+            "patch": {
+                "tags": [f"{rt.group or 'core'}_{rt.version}"],
+                "description": f"partially update the specified {rt.kind}",
+                "operationId": f"patch{'Namespaced' if rt.namespaced else ''}{rt.kind}",
+                "parameters": _PARAMETERS,
+                "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+            },
+        }
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": git_version}, "paths": paths,
+            "components": {"schemas": {}}}
+
+
+def _openapi_key(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+class Discovery:
+    """Cached encoded documents, rebuilt whenever the registry changes."""
+
+    def __init__(self, registry: Registry, git_version: str) -> None:
+        self.registry = registry
+        self.git_version = git_version
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._cache: dict[str, bytes | None] = {}
+
+    def _cached(self, key: str, build) -> bytes | None:
+        generation = self.registry.generation
+        with self._lock:
+            if generation != self._generation:
+                self._cache = {}
+                self._generation = generation
+            if key in self._cache:
+                return self._cache[key]
+        doc = build()
+        raw = _dumps(doc).encode() if doc is not None else None
+        with self._lock:
+            if self._generation == generation:
+                self._cache[key] = raw
+        return raw
+
+    def version(self) -> bytes:
+        return self._cached("version", lambda: version_info(self.git_version))
+
+    def api(self, address: str) -> bytes:
+        return self._cached(f"api:{address}", lambda: api_versions(address))
+
+    def apis(self) -> bytes:
+        return self._cached("apis", lambda: api_group_list(self.registry))
+
+    def group(self, group: str) -> bytes | None:
+        return self._cached(f"group:{group}", lambda: api_group(self.registry, group))
+
+    def resources(self, group: str, version: str) -> bytes | None:
+        return self._cached(f"resources:{group}/{version}", lambda: resource_list(self.registry, group, version))
+
+    def openapi_document(self, group: str, version: str) -> bytes | None:
+        return self._cached(f"openapi:{group}/{version}",
+                            lambda: openapi_document(self.registry, group, version, self.git_version))
+
+    def openapi_index(self) -> bytes:
+        def build() -> dict:
+            paths = {}
+            for group, versions in self.registry.groups.items():
+                for version in versions:
+                    raw = self.openapi_document(group, version) or b""
+                    digest = hashlib.sha512(raw).hexdigest().upper()
+                    key = _openapi_key(group, version)
+                    paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+            return {"paths": paths}
+        return self._cached("openapi-index", build)

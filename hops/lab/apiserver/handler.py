@@ -1,0 +1,560 @@
+"""The HTTP side: one `ApiHandler` per connection (keep-alive), routing Kubernetes API paths to the store.
+
+Responses are written in one piece (status line, headers and body together) and the socket has Nagle's
+algorithm disabled; otherwise every request costs ~40 ms of delayed-ACK wait.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import select
+import socket
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+import yaml
+
+from hops.lab.apiserver import errors, protobuf, tables
+from hops.lab.apiserver.errors import ApiError
+from hops.lab.apiserver.patches import json_patch, merge_patch, strategic_merge
+from hops.lab.apiserver.resources import ResourceType
+from hops.lab.apiserver.selectors import parse_field_selector, parse_label_selector
+from hops.lab.apiserver.store import APPLY, JSON_PATCH, MERGE, STRATEGIC, Store
+from hops.lab.apiserver.watch import Entry
+
+if TYPE_CHECKING:
+    from hops.lab.apiserver.server import ApiServer
+
+log = logging.getLogger(__name__)
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_PHRASES = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone",
+            415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+PATCH_TYPES = {
+    "application/json-patch+json": JSON_PATCH,
+    "application/merge-patch+json": MERGE,
+    "application/strategic-merge-patch+json": STRATEGIC,
+    "application/apply-patch+yaml": APPLY,
+}
+CUSTOM_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+BODY_TYPES = ["application/json", "application/yaml"]
+HOLD_SECONDS = 30.0
+
+
+class _Hold(Exception):
+    """Raised to stop answering: the fault hook asked for a request that never gets a response."""
+
+
+class ApiHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "kube-apiserver"
+    timeout = 600          # idle keep-alive connections are closed after this many seconds
+
+    api: "ApiServer"
+    _params: dict = {}
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        self.api = self.server.api          # type: ignore[attr-defined]
+        self.api._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.api._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_OPTIONS(self) -> None:
+        self._handle("OPTIONS")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, code: int, body: bytes, content_type: str = "application/json", extra: str = "") -> None:
+        head = (f"HTTP/1.1 {code} {_PHRASES.get(code, 'Unknown')}\r\n"
+                f"Content-Type: {content_type}\r\n"
+                f"Cache-Control: no-cache, private\r\n"
+                f"Content-Length: {len(body)}\r\n{extra}"
+                f"{'Connection: close' + chr(13) + chr(10) if self.close_connection else ''}\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + body)
+
+    def _send_json(self, code: int, doc: Any) -> None:
+        self._send(code, _dumps(doc).encode())
+
+    def _send_error(self, exc: ApiError) -> None:
+        self._send(exc.code, _dumps(exc.status()).encode())
+
+    def _client_gone(self, wait: float) -> bool:
+        """True when the client closed its end (checked by peeking, waiting up to `wait` seconds)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], wait)
+            if not readable:
+                return False
+            if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                return True
+        except (OSError, ValueError):
+            return True
+        time.sleep(wait)                 # data from a client that should be waiting: don't spin on it
+        return False
+
+    def _hold(self) -> None:
+        deadline = time.monotonic() + HOLD_SECONDS
+        while time.monotonic() < deadline and not self.api.stopping:
+            if self._client_gone(0.2):
+                break
+        self.close_connection = True
+
+    # ------------------------------------------------------------------------------------------ dispatch
+
+    def _handle(self, method: str) -> None:
+        api = self.api
+        api.store.count_request()
+        path, _, query = self.path.partition("?")
+        path = unquote(path)
+        try:
+            body = self._read_body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
+            if api.fault is not None:
+                outcome = api.fault(method, path)
+                if outcome == "timeout":
+                    raise _Hold()
+                if isinstance(outcome, int) and not isinstance(outcome, bool):
+                    raise errors.from_code(outcome)
+            params = self._params = dict(parse_qsl(query, keep_blank_values=True))
+            self._route(method, path, params, body)
+        except _Hold:
+            self._hold()
+        except ApiError as exc:
+            self._send_error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - answer like an apiserver, keep serving
+            log.exception("%s %s failed", method, self.path)
+            self._send_error(ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
+
+    def _route(self, method: str, path: str, params: dict, body: bytes) -> None:
+        api = self.api
+        if path in ("/healthz", "/livez") or path.startswith(("/healthz/", "/livez/")):
+            return self._send(200, b"ok", "text/plain; charset=utf-8")
+        if path == "/version" or path == "/version/":
+            return self._send(200, api.discovery.version())
+        gated = path.startswith(("/api", "/openapi")) or path == "/readyz" or path.startswith("/readyz/")
+        if gated and api.gate is not None:
+            verdict = api.gate()
+            if verdict:
+                code, message = verdict
+                if path.startswith("/readyz"):
+                    return self._send(code, f"[-]etcd failed: {message}\nreadyz check failed".encode(),
+                                      "text/plain; charset=utf-8")
+                raise errors.from_code(code, message)
+        if path == "/readyz" or path.startswith("/readyz/"):
+            return self._send(200, b"ok", "text/plain; charset=utf-8")
+        if path.startswith("/openapi/"):
+            return self._openapi(path)
+        parts = [p for p in path.split("/") if p]
+        if not parts or parts[0] not in ("api", "apis"):
+            return self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        if method not in ("GET", "HEAD") and len(parts) < 3 + (parts[0] == "apis"):
+            raise errors.method_not_allowed()
+        if parts[0] == "api":
+            if len(parts) == 1:
+                return self._send(200, api.discovery.api(f"{api.host}:{api.port}"))
+            group, version, rest = "", parts[1], parts[2:]
+        else:
+            if len(parts) == 1:
+                return self._send(200, api.discovery.apis())
+            if len(parts) == 2:
+                doc = api.discovery.group(parts[1])
+                if doc is None:
+                    raise errors.resource_not_found()
+                return self._send(200, doc)
+            group, version, rest = parts[1], parts[2], parts[3:]
+        if not rest:
+            doc = api.discovery.resources(group, version)
+            if doc is None:
+                raise errors.resource_not_found()
+            return self._send(200, doc)
+        watch = params.get("watch") in ("true", "1")
+        if rest[0] == "watch":
+            watch, rest = True, rest[1:]
+        namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise errors.resource_not_found()
+        rt = api.store.registry.by_path(group, version, rest[0])
+        if rt is None or (namespace is not None and not rt.namespaced):
+            raise errors.resource_not_found()
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if rt.namespaced and namespace is None and name is not None:
+            raise errors.resource_not_found()
+        if name is None:
+            return self._collection(method, rt, namespace, params, body, watch)
+        if sub is None:
+            return self._item(method, rt, namespace or "", name, params, body)
+        if sub not in rt.subresources:
+            raise errors.resource_not_found()
+        if sub == "log":
+            if method not in ("GET", "HEAD"):
+                raise errors.method_not_allowed()
+            return self._log(rt, namespace or "", name, params)
+        if sub == "scale":
+            return self._scale(method, rt, namespace or "", name, params, body)
+        return self._item(method, rt, namespace or "", name, params, body, sub)
+
+    def _openapi(self, path: str) -> None:
+        discovery = self.api.discovery
+        if path in ("/openapi/v3", "/openapi/v3/"):
+            return self._send(200, discovery.openapi_index())
+        parts = [p for p in path.split("/") if p][2:]
+        doc = None
+        if len(parts) == 2 and parts[0] == "api":
+            doc = discovery.openapi_document("", parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.openapi_document(parts[1], parts[2])
+        if doc is None:
+            return self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        return self._send(200, doc)
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _wants_table(self) -> bool:
+        accept = self.headers.get("Accept", "")
+        return "as=Table" in accept
+
+    def _parse_body(self, body: bytes, allow_yaml: bool = True) -> Any:
+        content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
+        if content_type == "application/vnd.kubernetes.protobuf":
+            try:
+                decoded = protobuf.decode(body)
+            except (protobuf.ProtobufError, ValueError):
+                decoded = None
+            if decoded is None:
+                raise errors.unsupported_media_type(content_type, BODY_TYPES)
+            return decoded
+        if "protobuf" in content_type or "cbor" in content_type:
+            raise errors.unsupported_media_type(content_type, BODY_TYPES)
+        if not body.strip():
+            raise errors.bad_request("the request body is empty")
+        try:
+            return json.loads(body)
+        except ValueError:
+            if not allow_yaml:
+                raise errors.bad_request("the request body is not valid JSON") from None
+        try:
+            return yaml.safe_load(body)
+        except yaml.YAMLError as exc:
+            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+
+    @staticmethod
+    def _dry_run(params: dict, options: dict | None = None) -> bool:
+        if params.get("dryRun") == "All":
+            return True
+        return bool(options and "All" in (options.get("dryRun") or []))
+
+    def _selectors(self, rt: ResourceType, params: dict):
+        return (parse_label_selector(params.get("labelSelector")),
+                parse_field_selector(params.get("fieldSelector"), rt.key))
+
+    def _send_entry(self, code: int, rt: ResourceType, entry: Entry) -> None:
+        if self._wants_table() and self.command in ("GET", "HEAD"):
+            doc = tables.table(rt, [entry.obj], _rv(entry.obj), self._include_object())
+            return self._send_json(code, doc)
+        self._send(code, self.api.store.view(rt, entry).raw)
+
+    def _include_object(self) -> str:
+        return self._params.get("includeObject", "PartialObjectMetadata")
+
+    # ------------------------------------------------------------------------------------------ resources
+
+    def _collection(self, method: str, rt: ResourceType, namespace: str | None, params: dict, body: bytes,
+                    watch: bool) -> None:
+        store = self.api.store
+        if method in ("GET", "HEAD"):
+            if watch:
+                return self._watch(rt, namespace, params)
+            return self._list(rt, namespace, params)
+        if method == "POST":
+            if rt.namespaced and namespace is None:
+                raise errors.method_not_allowed()
+            obj = self._parse_body(body)
+            entry = store.create_in(rt, namespace, obj, self._dry_run(params))
+            return self._send_entry(201, rt, entry)
+        if method == "DELETE":
+            if "deletecollection" not in rt.verbs:
+                raise errors.method_not_allowed()
+            labels, fields = self._selectors(rt, params)
+            options = self._parse_body(body) if body.strip() else None
+            deleted = store.delete_collection(rt, namespace, labels, fields, self._dry_run(params, options))
+            return self._send_list(rt, deleted, store.resource_version)
+        raise errors.method_not_allowed()
+
+    def _send_list(self, rt: ResourceType, entries: list[Entry], rv: int, extra_meta: dict | None = None) -> None:
+        if self._wants_table():
+            doc = tables.table(rt, [e.obj for e in entries], str(rv), self._include_object(), extra_meta=extra_meta)
+            return self._send_json(200, doc)
+        meta = _dumps({"resourceVersion": str(rv), **(extra_meta or {})})
+        view = self.api.store.view
+        head = f'{{"kind":"{rt.list_kind}","apiVersion":"{rt.api_version}","metadata":{meta},"items":['.encode()
+        self._send(200, head + b",".join(view(rt, e).raw for e in entries) + b"]}")
+
+    def _list(self, rt: ResourceType, namespace: str | None, params: dict) -> None:
+        labels, fields = self._selectors(rt, params)
+        entries, rv = self.api.store.select(rt, namespace, labels, fields)
+        extra: dict = {}
+        token = params.get("continue")
+        if token:
+            try:
+                state = json.loads(base64.urlsafe_b64decode(token.encode()))
+                start = tuple(state["start"])
+                rv = int(state.get("rv") or rv)
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                         "(version meta.k8s.io/v1)") from None
+            entries = [e for e in entries if (e.namespace, e.obj["metadata"]["name"]) > start]
+        try:
+            limit = int(params.get("limit") or 0)
+        except ValueError:
+            limit = 0
+        if 0 < limit < len(entries):
+            last = entries[limit - 1]
+            state = {"rv": rv, "start": [last.namespace, last.obj["metadata"]["name"]]}
+            extra = {"continue": base64.urlsafe_b64encode(_dumps(state).encode()).decode(),
+                     "remainingItemCount": len(entries) - limit}
+            entries = entries[:limit]
+        self._send_list(rt, entries, rv, extra)
+
+    def _item(self, method: str, rt: ResourceType, namespace: str, name: str, params: dict, body: bytes,
+              sub: str | None = None) -> None:
+        store = self.api.store
+        if method in ("GET", "HEAD"):
+            return self._send_entry(200, rt, store.read(rt, namespace, name))
+        if method == "PUT":
+            obj = self._parse_body(body)
+            if not isinstance(obj, dict):
+                raise errors.bad_request("the object provided is not a JSON object")
+            entry = store.replace_in(rt, namespace, name, obj, sub, self._dry_run(params))
+            return self._send_entry(200, rt, entry)
+        if method == "PATCH":
+            patch_type, patch = self._parse_patch(rt, body)
+            entry, created = store.patch_in(rt, namespace, name, patch_type, patch, sub, self._dry_run(params))
+            return self._send_entry(201 if created else 200, rt, entry)
+        if method == "DELETE" and sub is None:
+            options = self._parse_body(body) if body.strip() else {}
+            options = options if isinstance(options, dict) else {}
+            entry = store.delete_in(rt, namespace, name, self._dry_run(params, options),
+                                    options.get("preconditions"))
+            return self._send_entry(200, rt, entry)
+        raise errors.method_not_allowed()
+
+    def _parse_patch(self, rt: ResourceType, body: bytes) -> tuple[str, Any]:
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        patch_type = PATCH_TYPES.get(content_type)
+        if patch_type is None or (patch_type == STRATEGIC and rt.custom):
+            accepted = CUSTOM_PATCH_TYPES if rt.custom else list(PATCH_TYPES)
+            raise errors.unsupported_media_type(content_type, accepted)
+        if not body.strip():
+            raise errors.bad_request("the request body is empty")
+        try:
+            patch = json.loads(body)
+        except ValueError:
+            if patch_type != APPLY:
+                raise errors.bad_request("the body of the patch is not valid JSON") from None
+            try:
+                patch = yaml.safe_load(body)
+            except yaml.YAMLError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}") from None
+        if patch_type == JSON_PATCH:
+            if not isinstance(patch, list):
+                raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+        elif not isinstance(patch, dict):
+            raise errors.bad_request("the patch is not a JSON object")
+        return patch_type, patch
+
+    def _log(self, rt: ResourceType, namespace: str, name: str, params: dict) -> None:
+        store = self.api.store
+        pod = store.read(rt, namespace, name).obj
+        container = params.get("container")
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        if container and names and container not in names:
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        if not container and len(names) > 1:
+            raise errors.bad_request(f"a container name must be specified for pod {name}, choose one of: "
+                                     f"[{' '.join(names)}]")
+        text = store.get_pod_log(namespace, name) or ""
+        tail = params.get("tailLines")
+        if tail is not None and tail.lstrip("-").isdigit() and int(tail) >= 0:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[len(lines) - int(tail):]) if int(tail) else ""
+        data = text.encode()
+        limit = params.get("limitBytes")
+        if limit and limit.isdigit():
+            data = data[:int(limit)]
+        self._send(200, data, "text/plain")
+
+    def _scale(self, method: str, rt: ResourceType, namespace: str, name: str, params: dict, body: bytes) -> None:
+        store = self.api.store
+        spec_path = (rt.scale.get("specReplicasPath") or ".spec.replicas").lstrip(".").split(".")
+        if method in ("GET", "HEAD"):
+            return self._send_json(200, _scale_of(rt, store.read(rt, namespace, name).obj))
+        if method == "PUT":
+            scale = self._parse_body(body)
+        elif method == "PATCH":
+            patch_type, patch = self._parse_patch(rt, body)
+            if patch_type == APPLY:
+                patch_type = MERGE
+            current = _scale_of(rt, store.read(rt, namespace, name).obj)
+            apply = {MERGE: merge_patch, STRATEGIC: strategic_merge, JSON_PATCH: json_patch}[patch_type]
+            scale = apply(current, patch)
+        else:
+            raise errors.method_not_allowed()
+        replicas = ((scale or {}).get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid("autoscaling", "Scale", name, [("FieldValueInvalid", "spec.replicas",
+                                                                 f"Invalid value: {replicas}: must be greater than "
+                                                                 f"or equal to 0")])
+        patch: dict = {}
+        cursor = patch
+        for part in spec_path[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[spec_path[-1]] = replicas
+        wanted_rv = ((scale or {}).get("metadata") or {}).get("resourceVersion")
+        if wanted_rv:
+            patch.setdefault("metadata", {})["resourceVersion"] = wanted_rv
+        entry, _ = store.patch_in(rt, namespace, name, MERGE, patch, None, self._dry_run(params))
+        self._send_json(200, _scale_of(rt, entry.obj))
+
+    # ------------------------------------------------------------------------------------------ watch
+
+    def _watch(self, rt: ResourceType, namespace: str | None, params: dict) -> None:
+        store = self.api.store
+        labels, fields = self._selectors(rt, params)
+        try:
+            timeout = float(params.get("timeoutSeconds") or 0)
+        except ValueError:
+            timeout = 0
+        if timeout <= 0:
+            timeout = self.api.watch_timeout
+        table_mode = self._wants_table()
+        include = params.get("includeObject", "PartialObjectMetadata")
+        try:
+            watcher = store.watch(rt, namespace, labels, fields, params.get("resourceVersion"))
+        except ApiError as exc:
+            if exc.code != 410:
+                raise
+            self._start_stream()
+            self._chunk(_dumps({"type": "ERROR", "object": exc.status()}).encode() + b"\n")
+            self._chunk(b"")
+            return
+        first = [True]
+
+        def line(kind: str, entry: Entry) -> bytes:
+            if table_mode:
+                doc = tables.table(rt, [entry.obj], _rv(entry.obj), include, with_columns=first[0])
+                first[0] = False
+                return _dumps({"type": kind, "object": doc}).encode() + b"\n"
+            return b'{"type":"' + kind.encode() + b'","object":' + store.view(rt, entry).raw + b"}\n"
+
+        try:
+            self._start_stream()
+            initial = watcher.take(0)
+            if initial:
+                self._chunk(b"".join(line(kind, entry) for kind, entry in initial))
+            if params.get("sendInitialEvents") == "true" and params.get("allowWatchBookmarks") == "true":
+                bookmark = {"type": "BOOKMARK", "object": {
+                    "kind": rt.kind, "apiVersion": rt.api_version,
+                    "metadata": {"resourceVersion": str(store.resource_version),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}}}
+                self._chunk(_dumps(bookmark).encode() + b"\n")
+            deadline = time.monotonic() + timeout
+            while not self.api.stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                events = watcher.take(min(remaining, 1.0))
+                if events:
+                    self._chunk(b"".join(line(kind, entry) for kind, entry in events))
+                elif watcher.closed:
+                    break
+                elif self._client_gone(0):
+                    self.close_connection = True
+                    return
+            self._chunk(b"")
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.close_connection = True
+        finally:
+            store.unwatch(watcher)
+
+    def _start_stream(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _rv(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("resourceVersion", "")
+
+
+def _scale_of(rt: ResourceType, obj: dict) -> dict:
+    def at(path: str, default: Any) -> Any:
+        value: Any = obj
+        for part in path.lstrip(".").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return default if value is None else value
+    meta = obj["metadata"]
+    selector_path = rt.scale.get("labelSelectorPath")
+    if selector_path:
+        selector = at(selector_path, "")
+    else:
+        match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in match.items())
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": at(rt.scale.get("specReplicasPath", ".spec.replicas"), 0)},
+            "status": {"replicas": at(rt.scale.get("statusReplicasPath", ".status.replicas"), 0),
+                       "selector": selector}}
