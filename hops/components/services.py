@@ -1,0 +1,340 @@
+"""Phase 4 — core services: External Secrets, then 1Password Connect and its ClusterSecretStore (a chain: the
+store needs both), and Longhorn independently of both (`doit -n 3 services` runs it in parallel).
+
+Every chart, version and values file comes from infrastructure/ (the same files Flux manages afterwards). The
+Connect credentials and token go from 1Password straight into Kubernetes Secrets through the API: never on disk,
+a command line, a log or stdout."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import yaml
+
+from hops import helmrelease, onepassword
+from hops.errors import StepError, WaitTimeout
+from hops.kube import describe_condition, is_true
+from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.waiting import deadline_for
+
+ESO_DIR, ESO_NS = "infrastructure/services/external-secrets", "external-secrets"
+ESO_DEPLOYMENTS = ("external-secrets", "external-secrets-webhook", "external-secrets-cert-controller")
+ESO_CRDS = ("externalsecrets.external-secrets.io", "secretstores.external-secrets.io",
+            "clustersecretstores.external-secrets.io")
+CONNECT_DIR, CONNECT_NS, CONNECT = "infrastructure/services/onepassword-connect", "onepassword-connect", \
+    "onepassword-connect"
+STORE_DIR = "infrastructure/services/cluster-secret-store"
+CREDENTIALS_SECRET, CREDENTIALS_KEY = "op-credentials", "1password-credentials.json"
+TOKEN_SECRET, TOKEN_KEY = "onepassword-connect-token", "token"
+LONGHORN_DIR, LONGHORN_NS, LONGHORN_MANAGER = "infrastructure/storage/longhorn", "longhorn-system", "longhorn-manager"
+
+
+def _deadline(ctx: Any) -> float:
+    return deadline_for(ctx, "services")
+
+
+def _install(ctx: Any, folder: str) -> None:
+    helmrelease.upgrade_install(ctx, helmrelease.load(ctx.root, folder), ctx.root / folder / "values.yaml")
+
+
+def _sources(folder: str) -> tuple[str, str]:
+    return f"{folder}/values.yaml", f"{folder}/helmrelease.yaml"
+
+
+def deployment_state(name: str, ns: str, deploy: dict | None) -> tuple[bool, str]:
+    """Available=True and every wanted replica available (exact count)."""
+    if deploy is None:
+        return False, f"Deployment {ns}/{name} does not exist"
+    want = (deploy.get("spec") or {}).get("replicas", 1)
+    have = (deploy.get("status") or {}).get("availableReplicas", 0) or 0
+    ok = is_true(deploy, "Available") and have == want
+    return ok, f"Deployment {ns}/{name}: {have}/{want} available, {describe_condition(deploy, 'Available')}"
+
+
+def _pod_problems(ctx: Any, ns: str) -> str:
+    """Container waiting reasons of the pods in `ns` (e.g. CrashLoopBackOff and its message) for a timeout."""
+    problems = []
+    for pod in ctx.kube.list("Pod", ns, fresh=True):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting")
+            if waiting:
+                problems.append(f"{pod['metadata']['name']}/{cs.get('name')}: {waiting.get('reason')} "
+                                f"{waiting.get('message', '')}".strip())
+    return ("; pods: " + "; ".join(problems)) if problems else ""
+
+
+def wait_deployments(ctx: Any, ns: str, names: tuple[str, ...], deadline: float) -> None:
+    def state(objs: dict[str, dict]) -> tuple[bool, str]:
+        results = [deployment_state(n, ns, objs.get(n)) for n in names]
+        pending = [detail for ok, detail in results if not ok]
+        return not pending, "; ".join(pending) or "all available"
+
+    try:
+        ctx.kube.wait("Deployment", f"{', '.join(names)} in {ns} to be Available", state, deadline, namespace=ns)
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc}{_pod_problems(ctx, ns)}") from None
+
+
+def deployments_ready(ctx: Any, ns: str, names: tuple[str, ...]) -> bool:
+    return all(deployment_state(n, ns, ctx.kube.get("Deployment", n, ns))[0] for n in names)
+
+
+# --- External Secrets -----------------------------------------------------------------------------------------
+def deploy_external_secrets(ctx: Any) -> None:
+    _install(ctx, ESO_DIR)
+
+
+def external_secrets_installed(ctx: Any) -> bool:
+    return ctx.kube.get("Deployment", "external-secrets", ESO_NS) is not None
+
+
+def crds_state(objs: dict[str, dict]) -> tuple[bool, str]:
+    pending = [f"{name}: {describe_condition(objs[name], 'Established') if name in objs else 'not created'}"
+               for name in ESO_CRDS if name not in objs or not is_true(objs[name], "Established")]
+    return not pending, "; ".join(pending) or "all Established"
+
+
+def wait_external_secrets(ctx: Any) -> None:
+    """CRDs Established and the webhook available before anything creates a store (lesson 3)."""
+    deadline = _deadline(ctx)
+    ctx.kube.wait("CustomResourceDefinition", "the External Secrets CRDs to be Established", crds_state, deadline)
+    wait_deployments(ctx, ESO_NS, ESO_DEPLOYMENTS, deadline)
+    ctx.log.say(f"  External Secrets: {len(ESO_CRDS)} CRDs Established; controller, webhook, cert-controller available")
+
+
+def external_secrets_ready(ctx: Any) -> bool:
+    crds = {n: c for n in ESO_CRDS if (c := ctx.kube.get("CustomResourceDefinition", n)) is not None}
+    return crds_state(crds)[0] and deployments_ready(ctx, ESO_NS, ESO_DEPLOYMENTS)
+
+
+# --- 1Password Connect ----------------------------------------------------------------------------------------
+def credentials_problem(text: str) -> str | None:
+    """Connect accepts only version 2 credentials files (lesson 12). Never includes the value in the message."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return "it is not JSON (expected the contents of 1password-credentials.json)"
+    if not isinstance(data, dict):
+        return "it is not a JSON object (expected the contents of 1password-credentials.json)"
+    if str(data.get("version")) != "2":
+        return f"its \"version\" is {data.get('version')!r}, 1Password Connect requires version 2"
+    return None
+
+
+def read_credentials(ctx: Any) -> str:
+    """The credentials from 1Password, checked to be version 2 before anything is deployed."""
+    text = onepassword.read(ctx, "connect_credentials", "credentials")
+    problem = credentials_problem(text)
+    if problem:
+        item = onepassword.item_title(ctx, "connect_credentials")
+        raise StepError(f"the 1Password Connect credentials (item {item!r}, field \"credentials\", "
+                        f"onepassword.items.connect_credentials) are not usable: {problem}. 1Password Connect "
+                        f"rejects them (\"credentials file is not version 2\"): create a new Connect server in "
+                        f"1Password and store its 1password-credentials.json in that item.")
+    return text
+
+
+def verify_credentials(ctx: Any) -> None:
+    read_credentials(ctx)
+    onepassword.read(ctx, "connect_token", "token")
+    ctx.log.say("  1Password Connect credentials are version 2; the token item is readable")
+
+
+def _secret(name: str, key: str, value: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": CONNECT_NS, "labels": {"app.kubernetes.io/managed-by": "hops"}},
+            "data": {key: base64.b64encode(value.encode()).decode()}}
+
+
+def create_connect_secrets(ctx: Any) -> None:
+    """op-credentials (Connect's OP_SESSION: the credentials JSON base64-encoded, as the chart's
+    credentials_base64 would store it) and the token Secret the ClusterSecretStore reads."""
+    credentials = read_credentials(ctx)
+    token = onepassword.read(ctx, "connect_token", "token")
+    for doc in yaml.safe_load_all((ctx.root / CONNECT_DIR / "namespace.yaml").read_text()):
+        ctx.kube.apply(doc)
+    encoded = base64.b64encode(credentials.encode()).decode()
+    ctx.kube.apply(_secret(CREDENTIALS_SECRET, CREDENTIALS_KEY, encoded))
+    ctx.kube.apply(_secret(TOKEN_SECRET, TOKEN_KEY, token))
+    ctx.log.say(f"  Secrets {CONNECT_NS}/{CREDENTIALS_SECRET} and {CONNECT_NS}/{TOKEN_SECRET} written from 1Password")
+
+
+def connect_secrets_exist(ctx: Any) -> bool:
+    for name, key in ((CREDENTIALS_SECRET, CREDENTIALS_KEY), (TOKEN_SECRET, TOKEN_KEY)):
+        secret = ctx.kube.get("Secret", name, CONNECT_NS)
+        if secret is None or not (secret.get("data") or {}).get(key):
+            return False
+    return True
+
+
+def deploy_connect(ctx: Any) -> None:
+    _install(ctx, CONNECT_DIR)
+
+
+def connect_installed(ctx: Any) -> bool:
+    return ctx.kube.get("Deployment", CONNECT, CONNECT_NS) is not None
+
+
+def wait_connect(ctx: Any) -> None:
+    wait_deployments(ctx, CONNECT_NS, (CONNECT,), _deadline(ctx))
+    ctx.log.say(f"  Deployment {CONNECT_NS}/{CONNECT} available")
+
+
+def connect_ready(ctx: Any) -> bool:
+    return deployments_ready(ctx, CONNECT_NS, (CONNECT,))
+
+
+def _store_manifests(ctx: Any) -> list[dict]:
+    folder = ctx.root / STORE_DIR
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
+    return [doc for resource in kustomization.get("resources", [])
+            for doc in yaml.safe_load_all((folder / resource).read_text()) if isinstance(doc, dict)]
+
+
+def _stores(ctx: Any) -> list[str]:
+    return [d["metadata"]["name"] for d in _store_manifests(ctx) if d.get("kind") == "ClusterSecretStore"]
+
+
+def validate_connect(ctx: Any) -> None:
+    """Apply the ClusterSecretStore(s) from infrastructure/ and wait for Ready: Connect answers with the token."""
+    for doc in _store_manifests(ctx):
+        ctx.kube.apply(doc)
+    names = _stores(ctx)
+
+    def state(objs: dict[str, dict]) -> tuple[bool, str]:
+        pending = [f"ClusterSecretStore {n}: {describe_condition(objs[n]) if n in objs else 'not created'}"
+                   for n in names if n not in objs or not is_true(objs[n])]
+        return not pending, "; ".join(pending) or "Ready"
+
+    ctx.kube.wait("ClusterSecretStore", f"ClusterSecretStore {', '.join(names)} to be Ready", state, _deadline(ctx))
+    ctx.log.say(f"  ClusterSecretStore {', '.join(names)} Ready: 1Password Connect works")
+
+
+def stores_ready(ctx: Any) -> bool:
+    stores = [ctx.kube.get("ClusterSecretStore", n) for n in _stores(ctx)]
+    return bool(stores) and all(s is not None and is_true(s) for s in stores)
+
+
+# --- Longhorn -------------------------------------------------------------------------------------------------
+def deploy_longhorn(ctx: Any) -> None:
+    _install(ctx, LONGHORN_DIR)
+
+
+def longhorn_installed(ctx: Any) -> bool:
+    return ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS) is not None
+
+
+def manager_state(ds: dict | None) -> tuple[bool, str]:
+    if ds is None:
+        return False, f"DaemonSet {LONGHORN_NS}/{LONGHORN_MANAGER} does not exist"
+    status = ds.get("status") or {}
+    desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+    return desired > 0 and desired == ready, \
+        f"DaemonSet {LONGHORN_NS}/{LONGHORN_MANAGER}: desiredNumberScheduled={desired} numberReady={ready}"
+
+
+def wait_longhorn(ctx: Any) -> None:
+    deadline = _deadline(ctx)
+    try:
+        ctx.kube.wait("DaemonSet", "the Longhorn manager on every node",
+                      lambda objs: manager_state(objs.get(LONGHORN_MANAGER)), deadline, namespace=LONGHORN_NS,
+                      name=LONGHORN_MANAGER)
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc}{_pod_problems(ctx, LONGHORN_NS)}") from None
+    ctx.kube.wait("StorageClass", "StorageClass longhorn",
+                  lambda objs: ("longhorn" in objs, "StorageClass longhorn " +
+                                ("present" if "longhorn" in objs else "not created")), deadline, name="longhorn")
+    ctx.log.say("  Longhorn manager ready; StorageClass longhorn present")
+
+
+def longhorn_ready(ctx: Any) -> bool:
+    return manager_state(ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS))[0] and \
+        ctx.kube.get("StorageClass", "longhorn") is not None
+
+
+# --- operations -----------------------------------------------------------------------------------------------
+SERVICE_NAMESPACES = {"external-secrets": ESO_NS, "onepassword-connect": CONNECT_NS, "longhorn": LONGHORN_NS}
+
+
+def op_status(ctx: Any) -> None:
+    for name in ESO_DEPLOYMENTS:
+        print(deployment_state(name, ESO_NS, ctx.kube.get("Deployment", name, ESO_NS))[1])
+    print(deployment_state(CONNECT, CONNECT_NS, ctx.kube.get("Deployment", CONNECT, CONNECT_NS))[1])
+    for name in _stores(ctx):
+        store = ctx.kube.get("ClusterSecretStore", name)
+        print(f"ClusterSecretStore {name}: {describe_condition(store) if store else 'does not exist'}")
+    print(manager_state(ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS))[1])
+    print("StorageClass longhorn: " + ("present" if ctx.kube.get("StorageClass", "longhorn") else "missing"))
+
+
+def op_logs(ctx: Any, lines: int) -> None:
+    from hops import secrets
+
+    for service, ns in SERVICE_NAMESPACES.items():
+        print(f"== {service} ({ns})")
+        for pod in ctx.kube.list("Pod", ns, fresh=True):
+            for container in pod["spec"].get("containers") or []:
+                name = f"{pod['metadata']['name']}/{container['name']}"
+                try:
+                    text = ctx.kube.log(pod["metadata"]["name"], ns, container["name"], tail=lines)
+                except Exception as exc:  # noqa: BLE001 - one pod's missing log must not hide the others
+                    text = f"(no log: {type(exc).__name__})"
+                print(f"-- {name}\n{secrets.redact(text.rstrip()) or '(empty)'}")
+
+
+def op_reset_state(ctx: Any, yes: bool) -> None:
+    from hops import controls
+
+    ids = [COMPONENT.step_id(s.name) for s in COMPONENT.steps]
+    if not controls.confirm(f"Forget the {len(ids)} services steps and remove their markers?", yes):
+        raise StepError("services_reset_state cancelled: nothing was changed")
+    removed = controls.forget_and_unmark(ids)
+    print(f"services: {removed} markers removed, {len(ids)} steps forgotten. The cluster was not touched.")
+
+
+YES = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
+       "help": "do not ask for confirmation (for scripts)"}
+LINES = {"name": "lines", "long": "lines", "short": "l", "type": int, "default": 50, "help": "log lines per container"}
+
+COMPONENT = register(Component(
+    group="services",
+    phase=4,
+    title="core services (External Secrets, 1Password Connect, Longhorn)",
+    steps=(
+        Step("connect-credentials", "The 1Password Connect credentials are version 2 and the token is readable",
+             verify_credentials, marker="onepassword-credentials-verified", sources=("bootstrap-config.yaml",)),
+        Step("external-secrets", "helm upgrade --install External Secrets (chart/values from infrastructure/)",
+             deploy_external_secrets, marker="external-secrets-deployed", deps=("connect-credentials",),
+             sources=_sources(ESO_DIR), status=(Check("external-secrets installed", external_secrets_installed),)),
+        Step("external-secrets-ready", "External Secrets CRDs Established; controller and webhook available",
+             wait_external_secrets, marker="external-secrets-validated", deps=("external-secrets",),
+             status=(Check("CRDs Established and deployments available", external_secrets_ready),)),
+        Step("connect-secrets", "Secrets op-credentials and onepassword-connect-token from 1Password (via the API)",
+             create_connect_secrets, marker="onepassword-connect-secrets-created",
+             deps=("connect-credentials", "external-secrets-ready"),
+             status=(Check("Connect Secrets exist", connect_secrets_exist),)),
+        Step("connect", "helm upgrade --install 1Password Connect (chart/values from infrastructure/)",
+             deploy_connect, marker="onepassword-connect-deployed", deps=("connect-secrets",),
+             sources=_sources(CONNECT_DIR), status=(Check("Connect installed", connect_installed),)),
+        Step("connect-ready", "1Password Connect Deployment available", wait_connect,
+             marker="onepassword-connect-ready", deps=("connect",),
+             status=(Check("Connect available", connect_ready),)),
+        Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", validate_connect,
+             marker="onepassword-connect-validated", deps=("connect-ready",),
+             sources=(f"{STORE_DIR}/clustersecretstore.yaml",),
+             status=(Check("ClusterSecretStore Ready", stores_ready),)),
+        Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", deploy_longhorn,
+             marker="longhorn-deployed", sources=_sources(LONGHORN_DIR),
+             status=(Check("longhorn installed", longhorn_installed),)),
+        Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", wait_longhorn,
+             marker="longhorn-validated", deps=("longhorn",), status=(Check("Longhorn ready", longhorn_ready),)),
+    ),
+    operations=(
+        Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", op_status),
+        Operation("logs", "Recent pod logs of each core service", op_logs, params=(LINES,)),
+        Operation("reset_state", "Forget the services steps and remove their markers (cluster untouched)",
+                  op_reset_state, params=(YES,)),
+    ),
+))
