@@ -1,5 +1,7 @@
 """Phase 4 — core services: External Secrets, then 1Password Connect and its ClusterSecretStore (a chain: the
-store needs both), and Longhorn independently of both (`doit -n 3 services` runs it in parallel).
+store needs both), and Longhorn independently of both (`doit -n 3 services` runs it in parallel). Every helm call
+of the phase waits for the preflight `connect-credentials` (1Password only, no cluster change), so unusable
+Connect credentials stop the phase before anything is installed.
 
 Every chart, version and values file comes from infrastructure/ (the same files Flux manages afterwards). The
 Connect credentials and token go from 1Password straight into Kubernetes Secrets through the API: never on disk,
@@ -87,7 +89,8 @@ def deploy_external_secrets(ctx: Any) -> None:
 
 
 def external_secrets_installed(ctx: Any) -> bool:
-    return ctx.kube.get("Deployment", "external-secrets", ESO_NS) is not None
+    """Every Deployment of the chart exists (a deleted one means the release must be applied again)."""
+    return all(ctx.kube.get("Deployment", name, ESO_NS) is not None for name in ESO_DEPLOYMENTS)
 
 
 def crds_state(objs: dict[str, dict]) -> tuple[bool, str]:
@@ -326,7 +329,7 @@ COMPONENT = register(Component(
              sources=(f"{STORE_DIR}/clustersecretstore.yaml",),
              status=(Check("ClusterSecretStore Ready", stores_ready),)),
         Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", deploy_longhorn,
-             marker="longhorn-deployed", sources=_sources(LONGHORN_DIR),
+             marker="longhorn-deployed", sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),
              status=(Check("longhorn installed", longhorn_installed),)),
         Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", wait_longhorn,
              marker="longhorn-validated", deps=("longhorn",), status=(Check("Longhorn ready", longhorn_ready),)),
