@@ -64,6 +64,10 @@ class Endpoints:
 
     @property
     def cluster_dir(self) -> Path:
+        if self.lab:  # the lab's clusterconfig folder itself (the files below live directly in it)
+            from hops.lab.layout import LabLayout
+
+            return LabLayout.from_env(self.root).cluster_dir
         return self._config_path(self.settings.config.talos.config_dir)
 
     @property

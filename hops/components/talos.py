@@ -1,0 +1,520 @@
+"""Phase 2 — Talos: secrets, machine configs, apply, etcd bootstrap, kubeconfig, health.
+
+Every step is safe to re-run after an interruption: the secrets bundle lives in 1Password, configs are generated
+from files, apply-config picks --insecure only for nodes still in maintenance mode, and the etcd bootstrap is
+guarded by etcd membership (and treats talosctl's exact AlreadyExists answer as done), so it never happens twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hops import onepassword, secrets
+from hops.errors import StepError, ToolFailed
+from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.waiting import deadline_for, poll_until
+
+GROUP = "talos"
+SECRETS_ITEM, SECRETS_FIELD = "talos_secrets", "secrets"
+PROBE_TIMEOUT_S = 30.0
+ALREADY_BOOTSTRAPPED = "etcd data directory is not empty"
+CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+MAINTENANCE, CONFIGURED = "maintenance", "configured"
+EXPECTED_NOISE = ("'connection refused' and 'tls: internal error' answers are expected while a node installs "
+                  "Talos and reboots")
+
+
+# --- paths (module-level callables: the task model calls them with the context) -----------------------------
+def secrets_source(ctx: Any) -> list[Path]:
+    return [ctx.endpoints.secrets_file]
+
+
+def machine_config(ctx: Any, node_name: str) -> Path:
+    """talhelper's output name for a node: <clusterName>-<hostname>.yaml (names after ${VAR} substitution)."""
+    return ctx.endpoints.cluster_dir / f"{ctx.settings.talconfig.cluster_name}-{node_name}.yaml"
+
+
+def machine_configs(ctx: Any) -> list[Path]:
+    return [machine_config(ctx, node.name) for node in ctx.config.network.nodes]
+
+
+def talosconfig_target(ctx: Any) -> list[Path]:
+    return [ctx.endpoints.talosconfig]
+
+
+def first_control_plane(ctx: Any) -> Any:
+    """The node etcd is bootstrapped on: the first control-plane node, by its own address (never the VIP)."""
+    return ctx.settings.control_plane_nodes[0]
+
+
+# --- talosctl --------------------------------------------------------------------------------------------------
+def talosctl(ctx: Any, node: Any, args: list[str], *, insecure: bool = False, check: bool = False,
+             timeout: float | None = PROBE_TIMEOUT_S) -> Any:
+    """`talosctl <args> -n addr -e addr`: with the talosconfig's certificates, or --insecure (maintenance mode,
+    no client certificate). Always the node's own address, never the VIP."""
+    address = str(node.address)
+    target = ["-n", address, "-e", address]
+    auth = ["--insecure"] if insecure else ["--talosconfig", str(ctx.endpoints.talosconfig)]
+    return ctx.runner.run("talosctl", [*args, *target, *auth], check=check, timeout=timeout)
+
+
+def _error_text(result: Any) -> str:
+    text = (result.stderr or result.stdout).strip()
+    return text.splitlines()[-1][:240] if text else f"exit {result.code}"
+
+
+# --- bootstrap-secrets -----------------------------------------------------------------------------------------
+def write_private(path: Path, text: str) -> None:
+    """Write `text` with mode 0600 from the first byte: a temp file created 0600 in the same folder, renamed over
+    the destination (an existing file with the same content only gets its mode fixed)."""
+    if path.exists() and path.read_text() == text:
+        os.chmod(path, 0o600)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first byte
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def ensure_gitignore(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+
+
+def _check_bundle(text: str, origin: str) -> None:
+    """A talos secrets bundle is a YAML mapping with certs/secrets/trustdinfo; never echo its content."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    missing = [k for k in ("cluster", "secrets", "trustdinfo", "certs") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise StepError(f"the Talos secrets bundle {origin} is not a talhelper secrets bundle (missing: "
+                        f"{', '.join(missing)}); fix or delete the 1Password item and re-run")
+
+
+def bootstrap_secrets(ctx: Any) -> None:
+    title = onepassword.item_title(ctx, SECRETS_ITEM)
+    ensure_gitignore(ctx.endpoints.cluster_dir)
+    if onepassword.item_exists(ctx, SECRETS_ITEM):
+        bundle = onepassword.read(ctx, SECRETS_ITEM, SECRETS_FIELD)
+        _check_bundle(bundle, f"in 1Password item {title!r}")
+        ctx.log.say(f"  secrets bundle read from 1Password item {title!r}")
+    else:
+        result = ctx.runner.run("talhelper", ["gensecret"], secret_output=True)
+        bundle = secrets.register(result.stdout)
+        _check_bundle(bundle, "from `talhelper gensecret`")
+        onepassword.store(ctx, SECRETS_ITEM, {SECRETS_FIELD: bundle})
+        ctx.log.say(f"  new secrets bundle generated and stored in 1Password item {title!r}")
+    if not bundle.endswith("\n"):
+        bundle += "\n"
+    write_private(ctx.endpoints.secrets_file, bundle)
+    ctx.log.say(f"  local copy: {ctx.endpoints.secrets_file} (mode 0600, git-ignored)")
+
+
+def secrets_file_private(ctx: Any) -> bool:
+    path = ctx.endpoints.secrets_file
+    return path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# --- generate-config -------------------------------------------------------------------------------------------
+def generate_config(ctx: Any) -> None:
+    out = ctx.endpoints.cluster_dir
+    ctx.runner.run("talhelper", ["genconfig", "-c", str(ctx.root / "talconfig.yaml"),
+                                 "-s", str(ctx.endpoints.secrets_file), "-o", str(out), "--no-gitignore"],
+                   env=ctx.settings.env_for_tools())
+    ensure_gitignore(out)
+    written = out / "talosconfig"  # talhelper's fixed name; talos.talosconfig may point elsewhere
+    if written.exists() and written.resolve() != ctx.endpoints.talosconfig.resolve():
+        write_private(ctx.endpoints.talosconfig, written.read_text())
+    produced = [*machine_configs(ctx), ctx.endpoints.talosconfig]
+    missing = [str(p) for p in produced if not p.exists()]
+    if missing:
+        raise StepError("talhelper genconfig did not write " + ", ".join(missing) +
+                        ": do the node hostnames in talconfig.yaml match network.nodes in bootstrap-config.yaml?")
+    for path in produced:  # machine configs and talosconfig hold keys
+        os.chmod(path, 0o600)
+    ctx.log.say(f"  {len(produced) - 1} machine configs and talosconfig in {out}")
+
+
+# --- validate-configs ------------------------------------------------------------------------------------------
+def validate_configs(ctx: Any) -> None:
+    problems = []
+    for node in ctx.config.network.nodes:
+        path = machine_config(ctx, node.name)
+        result = ctx.runner.run("talosctl", ["validate", "--config", str(path), "--mode", "metal"], check=False,
+                                timeout=PROBE_TIMEOUT_S)
+        if result.code != 0:
+            problems.append(f"{node.name} ({path.name}): " + (result.stderr or result.stdout).strip())
+    if problems:
+        raise StepError("machine configs are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    ctx.log.say(f"  {len(ctx.config.network.nodes)} machine configs valid for metal")
+
+
+# --- apply-configs ---------------------------------------------------------------------------------------------
+def probe_mode(ctx: Any, node: Any) -> tuple[str | None, str]:
+    """(MAINTENANCE | CONFIGURED | None, detail). A node in maintenance mode answers only --insecure; a configured
+    node answers only with the talosconfig's certificates (and refuses --insecure)."""
+    insecure = talosctl(ctx, node, ["version"], insecure=True)
+    if insecure.code == 0:
+        return MAINTENANCE, "maintenance mode"
+    secure = talosctl(ctx, node, ["version"])
+    if secure.code == 0:
+        return CONFIGURED, "configured"
+    secure_error = _error_text(secure)
+    if "certificate required" in _error_text(insecure) and \
+            any(s in secure_error for s in ("bad certificate", "unknown authority")):
+        raise StepError(f"node {node.name} ({node.address}) is configured with other credentials than "
+                        f"{ctx.endpoints.talosconfig} ({secure_error}): it belongs to another secrets bundle. "
+                        "Restore the matching 1Password item, or wipe the node with `doit talos_reset`")
+    return None, secure_error
+
+
+def wait_for_mode(ctx: Any, node: Any, deadline: float) -> str:
+    answer: dict[str, str] = {}
+
+    def probe() -> tuple[bool, str]:
+        mode, detail = probe_mode(ctx, node)
+        if mode:
+            answer["mode"] = mode
+        return mode is not None, detail
+
+    poll_until(ctx, f"{node.name} ({node.address}) to answer on the Talos API ({EXPECTED_NOISE})", probe, deadline)
+    return answer["mode"]
+
+
+def apply_one(ctx: Any, node: Any, deadline: float) -> str:
+    mode = wait_for_mode(ctx, node, deadline)
+    args = ["apply-config", "-f", str(machine_config(ctx, node.name))]
+    talosctl(ctx, node, args, insecure=(mode == MAINTENANCE), check=True, timeout=None)
+    how = "first config (maintenance mode, --insecure): it installs Talos and reboots" if mode == MAINTENANCE \
+        else "config updated (with the talosconfig's certificates)"
+    ctx.log.say(f"  {node.name} ({node.address}): {how}")
+    return mode
+
+
+def apply_configs(ctx: Any) -> dict:
+    nodes = list(ctx.config.network.nodes)
+    deadline = deadline_for(ctx, GROUP)
+    failures, modes = [], {}
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        futures = {node.name: pool.submit(apply_one, ctx, node, deadline) for node in nodes}
+    for node in nodes:
+        try:
+            modes[node.name] = futures[node.name].result()
+        except StepError as exc:
+            failures.append(f"{node.name} ({node.address}): {exc}")
+    if failures:
+        raise StepError("apply-config failed on " + f"{len(failures)} of {len(nodes)} nodes:\n"
+                        + "\n".join(f"  - {f}" for f in failures))
+    return {}
+
+
+# --- wait-nodes-ready ------------------------------------------------------------------------------------------
+def wait_nodes_ready(ctx: Any) -> None:
+    pending = {node.name: node for node in ctx.config.network.nodes}
+    last: dict[str, str] = {}
+    ctx.log.say(f"  waiting for every node's Talos API to answer with the talosconfig's certificates; {EXPECTED_NOISE}")
+
+    def probe() -> tuple[bool, str]:
+        for name, node in list(pending.items()):
+            result = talosctl(ctx, node, ["version"])
+            if result.code == 0:
+                del pending[name]
+                ctx.log.say(f"  {name} ({node.address}): Talos API up")
+            else:
+                last[name] = _stage_hint(_error_text(result))
+        return not pending, "still installing/rebooting: " + ", ".join(f"{n} ({last.get(n, '')})" for n in pending)
+
+    poll_until(ctx, "nodes to finish installing and rebooting", probe, deadline_for(ctx, GROUP))
+
+
+def _stage_hint(error: str) -> str:
+    if "connection refused" in error:
+        return "installing: connection refused"
+    if "tls: internal error" in error:
+        return "rebooting: tls: internal error"
+    return error[-120:]
+
+
+# --- bootstrap-etcd --------------------------------------------------------------------------------------------
+def etcd_members(ctx: Any, node: Any) -> list[dict] | None:
+    """Members as [{hostname, peer_urls}] from `talosctl etcd members`, or None when the node has no etcd yet."""
+    result = talosctl(ctx, node, ["etcd", "members"])
+    if result.code != 0:
+        return None
+    lines = [line.split() for line in result.stdout.splitlines() if line.strip()]
+    if not lines or lines[0][:2] != ["NODE", "ID"]:
+        return None
+    return [{"hostname": row[2], "peer_urls": row[3]} for row in lines[1:] if len(row) >= 4]
+
+
+def etcd_bootstrapped(ctx: Any) -> bool:
+    """The once-guard: etcd already has a member. Raises when the node cannot be asked (then nobody can tell)."""
+    node = first_control_plane(ctx)
+    members = etcd_members(ctx, node)
+    if members:
+        return True
+    reach = talosctl(ctx, node, ["version"])
+    if reach.code != 0:
+        raise StepError(f"cannot tell whether etcd is bootstrapped: {node.name} ({node.address}) does not answer "
+                        f"({_error_text(reach)}); not bootstrapping blindly")
+    return False
+
+
+def bootstrap_etcd(ctx: Any) -> None:
+    node = first_control_plane(ctx)
+    result = talosctl(ctx, node, ["bootstrap"], timeout=None)
+    if result.code == 0:
+        ctx.log.say(f"  etcd bootstrapped on {node.name} ({node.address})")
+        return
+    if "AlreadyExists" in result.stderr and ALREADY_BOOTSTRAPPED in result.stderr:
+        ctx.log.say(f"  {node.name} answered AlreadyExists ({ALREADY_BOOTSTRAPPED}): etcd was bootstrapped before")
+        return
+    raise ToolFailed(result.argv, result.code, result.stdout, result.stderr)
+
+
+# --- cluster-ready ---------------------------------------------------------------------------------------------
+def fetch_kubeconfig(ctx: Any) -> Path:
+    node = first_control_plane(ctx)
+    path = ctx.endpoints.kubeconfig
+    path.parent.mkdir(parents=True, exist_ok=True)
+    talosctl(ctx, node, ["kubeconfig", str(path), "--force", "--merge=false"], check=True)
+    os.chmod(path, 0o600)
+    ctx.kube.invalidate()
+    ctx.log.say(f"  kubeconfig written to {path} (mode 0600)")
+    return path
+
+
+def node_names(ctx: Any) -> list[str]:
+    return [node.name for node in ctx.config.network.nodes]
+
+
+def nodes_registered(objects: dict[str, dict], names: list[str]) -> tuple[bool, str]:
+    missing = [n for n in names if n not in objects]
+    if missing:
+        return False, "not registered yet: " + ", ".join(missing)
+    return True, f"all {len(names)} nodes registered"
+
+
+def cluster_ready(ctx: Any) -> None:
+    fetch_kubeconfig(ctx)
+    names = node_names(ctx)
+    ctx.log.say("  waiting for the Kubernetes API and every node's Node object (NotReady is expected until the "
+                "CNI is installed in phase 3)")
+    ctx.kube.wait("Node", "every configured node to register", lambda objs: nodes_registered(objs, names),
+                  deadline_for(ctx, GROUP))
+
+
+def cluster_registered(ctx: Any) -> bool:
+    if not ctx.endpoints.kubeconfig.exists():
+        return False
+    present = {obj["metadata"]["name"] for obj in ctx.kube.list("Node")}
+    return all(name in present for name in node_names(ctx))
+
+
+# --- health ----------------------------------------------------------------------------------------------------
+def etcd_problem(ctx: Any) -> str | None:
+    """None when etcd's members are exactly the control-plane nodes (by name and address)."""
+    members = etcd_members(ctx, first_control_plane(ctx))
+    if members is None:
+        return "etcd members cannot be listed yet"
+    wanted = {n.name: str(n.address) for n in ctx.settings.control_plane_nodes}
+    names = [m["hostname"] for m in members]
+    missing = sorted(set(wanted) - set(names))
+    extra = sorted(set(names) - set(wanted))
+    wrong = [n for n in names if n in wanted and f"//{wanted[n]}:" not in next(
+        m["peer_urls"] for m in members if m["hostname"] == n)]
+    if missing or extra or wrong or len(names) != len(wanted):
+        parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
+                 f"wrong address {wrong}" if wrong else "", f"{len(names)} members for {len(wanted)} control-plane "
+                 "nodes" if len(names) != len(wanted) else ""]
+        return "etcd members differ from the control-plane nodes: " + "; ".join(p for p in parts if p)
+    return None
+
+
+def pods_problem(objects: dict[str, dict], ctx: Any) -> str | None:
+    problems = []
+    for node in ctx.settings.control_plane_nodes:
+        for component in CONTROL_PLANE_PODS:
+            pod = objects.get(f"{component}-{node.name}")
+            phase = ((pod or {}).get("status") or {}).get("phase")
+            if phase != "Running":
+                problems.append(f"{component}-{node.name}: {phase or 'absent'}")
+    return ("control-plane pods not Running: " + ", ".join(problems)) if problems else None
+
+
+def health(ctx: Any) -> None:
+    deadline = deadline_for(ctx, GROUP)
+    def etcd_probe() -> tuple[bool, str]:
+        problem = etcd_problem(ctx)
+        return problem is None, problem or ""
+
+    poll_until(ctx, "etcd members to be the control-plane nodes (the other control-plane nodes join after the "
+               "bootstrap)", etcd_probe, deadline)
+    ctx.log.say(f"  etcd: {len(ctx.settings.control_plane_nodes)} members, exactly the control-plane nodes")
+
+    def predicate(objects: dict[str, dict]) -> tuple[bool, str]:
+        problem = pods_problem(objects, ctx)
+        return problem is None, problem or "all control-plane pods Running"
+
+    ctx.kube.wait("Pod", "control-plane pods to run", predicate, deadline, namespace="kube-system")
+    ctx.log.say("  kube-apiserver, kube-controller-manager and kube-scheduler Running on every control-plane node")
+
+
+def healthy(ctx: Any) -> bool:
+    if not ctx.endpoints.kubeconfig.exists() or etcd_problem(ctx) is not None:
+        return False
+    pods = {p["metadata"]["name"]: p for p in ctx.kube.list("Pod", namespace="kube-system")}
+    return pods_problem(pods, ctx) is None
+
+
+# --- operations ------------------------------------------------------------------------------------------------
+def node_status(ctx: Any, node: Any, members: set[str], ready: dict[str, bool] | None) -> list[str]:
+    version = talosctl(ctx, node, ["version"])
+    if version.code == 0:
+        api, stage = "yes", _machine_stage(ctx, node)
+    elif talosctl(ctx, node, ["version"], insecure=True).code == 0:
+        api, stage = "maintenance mode (insecure only)", "maintenance"
+    else:
+        api, stage = "no: " + _stage_hint(_error_text(version)), "?"
+    node_ready = "?" if ready is None else ("Ready" if ready.get(node.name) else
+                                            "NotReady" if node.name in ready else "not registered")
+    etcd = "-" if not node.is_control_plane else ("yes" if node.name in members else "no")
+    return [node.name, str(node.address), node.role, api, stage, etcd, node_ready]
+
+
+def _machine_stage(ctx: Any, node: Any) -> str:
+    result = talosctl(ctx, node, ["get", "machinestatus", "-o", "json"])
+    if result.code != 0:
+        return "?"
+    try:
+        spec = json.loads(result.stdout)["spec"]
+    except (ValueError, KeyError):
+        return "?"
+    return f"{spec.get('stage')} ({'ready' if (spec.get('status') or {}).get('ready') else 'not ready'})"
+
+
+def _node_readiness(ctx: Any) -> dict[str, bool] | None:
+    from hops.kube import is_true
+
+    if not ctx.endpoints.kubeconfig.exists():
+        return None
+    try:
+        return {n["metadata"]["name"]: is_true(n) for n in ctx.kube.list("Node", fresh=True)}
+    except Exception as exc:  # noqa: BLE001 - a status table shows what it can
+        ctx.log.write(f"Node list failed: {exc}")
+        return None
+
+
+def talos_status(ctx: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    members = {m["hostname"] for m in etcd_members(ctx, first_control_plane(ctx)) or []}
+    ready = _node_readiness(ctx)
+    table = Table(title="Talos nodes")
+    for column in ("node", "address", "role", "Talos API", "stage", "etcd member", "Kubernetes Node"):
+        table.add_column(column)
+    for node in ctx.config.network.nodes:
+        table.add_row(*node_status(ctx, node, members, ready))
+    Console(width=140).print(table)
+
+
+def talos_recover_kubeconfig(ctx: Any) -> None:
+    fetch_kubeconfig(ctx)
+
+
+def phase_step_ids() -> list[str]:
+    return [f"{GROUP}:{step.name}" for step in COMPONENT.steps]
+
+
+def talos_reset_state(ctx: Any) -> None:
+    from hops.controls import forget_and_unmark
+
+    ids = phase_step_ids()
+    removed = forget_and_unmark(ids)
+    print(f"talos: {len(ids)} steps forgotten, {removed} markers removed. The nodes were not touched.")
+
+
+def talos_reset(ctx: Any, yes: bool = False) -> None:
+    from hops.controls import confirm, forget_and_unmark
+
+    nodes = list(ctx.config.network.nodes)
+    listed = ", ".join(f"{n.name} ({n.address})" for n in nodes)
+    if not confirm(f"WIPE every Talos node ({listed}) and destroy the cluster and its data?", yes):
+        raise StepError("talos_reset cancelled: nothing was changed (pass --yes to confirm without a terminal)")
+    failures = []
+    for node in nodes:
+        result = talosctl(ctx, node, ["reset", "--graceful=false", "--reboot"], timeout=None)
+        if result.code == 0:
+            ctx.log.say(f"  {node.name} ({node.address}): wiped; it reboots into maintenance mode")
+        else:
+            failures.append(f"{node.name} ({node.address}): {_error_text(result)}")
+    ctx.endpoints.kubeconfig.unlink(missing_ok=True)  # its cluster no longer exists
+    removed = forget_and_unmark(phase_step_ids())
+    ctx.log.say(f"  talos phase state cleared ({removed} markers removed); the secrets bundle stays in 1Password")
+    if failures:
+        raise StepError("reset failed on:\n" + "\n".join(f"  - {f}" for f in failures))
+
+
+YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
+             "help": "do not ask for confirmation (for scripts)"}
+
+COMPONENT = register(Component(
+    group=GROUP,
+    phase=2,
+    title="Talos cluster",
+    steps=(
+        Step("bootstrap-secrets", "Talos secrets bundle from 1Password (generated and stored once); local copy 0600",
+             bootstrap_secrets, marker="secrets-bootstrapped",
+             status=(Check("local secrets copy is private", secrets_file_private),)),
+        Step("generate-config", "talhelper genconfig: per-node machine configs and talosconfig",
+             generate_config, marker="configs-generated", deps=("bootstrap-secrets",),
+             sources=("talconfig.yaml", "talos/patches/*.yaml", secrets_source),
+             generates=(machine_configs, talosconfig_target)),
+        Step("validate-configs", "talosctl validate every machine config (metal)", validate_configs,
+             marker="configs-validated", deps=("generate-config",), sources=(machine_configs,)),
+        Step("apply-configs", "Apply each node's config (--insecure only in maintenance mode)", apply_configs,
+             marker="configs-applied", deps=("validate-configs",), sources=(machine_configs,)),
+        Step("wait-nodes-ready", "Every node's Talos API answers with the talosconfig's certificates",
+             wait_nodes_ready, marker="nodes-ready", deps=("apply-configs",), sources=(machine_configs,)),
+        Step("bootstrap-etcd", "Bootstrap etcd once, on the first control-plane node's own address",
+             bootstrap_etcd, marker="etcd-bootstrapped", deps=("wait-nodes-ready",), once=etcd_bootstrapped),
+        Step("cluster-ready", "Fetch the kubeconfig; the Kubernetes API answers and every node is registered",
+             cluster_ready, marker="cluster-ready", deps=("bootstrap-etcd",),
+             status=(Check("kubeconfig present and every node registered", cluster_registered),)),
+        Step("health", "etcd members are exactly the control-plane nodes; control-plane pods Running", health,
+             marker="health-verified", deps=("cluster-ready",),
+             status=(Check("etcd and control-plane pods healthy", healthy),)),
+    ),
+    operations=(
+        Operation("status", "Per node: Talos API reachable, machine stage, etcd member, Kubernetes Node Ready",
+                  talos_status),
+        Operation("recover_kubeconfig", "Fetch the kubeconfig again from the first control-plane node",
+                  talos_recover_kubeconfig),
+        Operation("reset_state", "Forget phase 2's steps and remove their markers (the nodes are not touched)",
+                  talos_reset_state),
+        Operation("reset", "WIPE every Talos node (talosctl reset) after confirmation, then clear phase 2's state",
+                  talos_reset, params=(YES_PARAM,)),
+    ),
+))
