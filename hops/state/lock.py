@@ -32,6 +32,8 @@ def acquire(state_dir: Path) -> None:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
+        if _sibling(holder):  # another worker of this same `doit -n N` run holds it
+            return
         raise LockBusy(f"another hops run ({holder}) is working on this cluster; wait for it or stop it") from None
     handle.seek(0)
     handle.truncate()
@@ -43,3 +45,13 @@ def acquire(state_dir: Path) -> None:
 def child_env(state_dir: Path) -> dict[str, str]:
     """Environment entries that let a nested doit run under this process' lock."""
     return {OWNER_ENV: str((state_dir / "run.lock").resolve())}
+
+
+def _sibling(holder: str) -> bool:
+    """True when the holder ("pid N") is a worker forked by the same parent as this process (doit -n N)."""
+    try:
+        pid = int(holder.removeprefix("pid ").strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return pid != os.getpid() and int(stat.rsplit(")", 1)[1].split()[1]) == os.getppid()
+    except (ValueError, OSError, IndexError):
+        return False
