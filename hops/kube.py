@@ -107,11 +107,9 @@ class Kube:
         for attempt in range(1, retry.attempts + 1):
             try:
                 self.requests += 1
-                response = self.client.call_api(
-                    url, method, query_params=list((query or {}).items()), body=body,
-                    header_params={"Accept": "application/json", "Content-Type": content_type},
-                    auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout)
-                return json.loads(response[0].data or b"{}")
+                response = self._call(method, url, query, {"Accept": "application/json",
+                                                           "Content-Type": content_type}, body, timeout)
+                return json.loads(response.data or b"{}")
             except ApiException as exc:
                 if exc.status not in TRANSIENT_STATUS or attempt == retry.attempts:
                     raise
@@ -172,11 +170,22 @@ class Kube:
         """The last `tail` lines of a pod's log (plain text, so not through request())."""
         query = {"tailLines": str(tail), **({"container": container} if container else {})}
         self.requests += 1
-        response = self.client.call_api(
-            path("Pod", namespace, pod, "log"), "GET", query_params=list(query.items()),
-            header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"], _preload_content=False,
-            _request_timeout=30)
-        return response[0].data.decode(errors="replace")
+        response = self._call("GET", path("Pod", namespace, pod, "log"), query, {"Accept": "text/plain"}, None, 30)
+        return response.data.decode(errors="replace")
+
+    def _call(self, method: str, url: str, query: dict | None, headers: dict, body: Any,
+              timeout: Any) -> Any:
+        """One HTTP call through the client (kubernetes >= 30 API: param_serialize + call_api); returns the
+        unread urllib3 response, raises ApiException for a non-2xx answer."""
+        from kubernetes.client.exceptions import ApiException
+
+        serialized = self.client.param_serialize(method, url, query_params=list((query or {}).items()),
+                                                 header_params=headers, body=body, auth_settings=["BearerToken"])
+        response = self.client.call_api(*serialized, _request_timeout=timeout).response
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason,
+                               body=response.data.decode(errors="replace"))
+        return response
 
     def annotate(self, kind: str, name: str, namespace: str | None, annotations: dict[str, str]) -> dict:
         self.invalidate()
@@ -241,10 +250,8 @@ class Kube:
             query["fieldSelector"] = f"metadata.name={name}"
         self.requests += 1
         try:
-            response = self.client.call_api(
-                path(kind, namespace), "GET", query_params=list(query.items()),
-                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-                _preload_content=False, _request_timeout=(10, remaining + 5))[0]
+            response = self._call("GET", path(kind, namespace), query, {"Accept": "application/json"}, None,
+                                  (10, remaining + 5))
         except ApiException as exc:
             if exc.status == 410:
                 raise WatchExpired() from exc
