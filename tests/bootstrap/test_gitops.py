@@ -1,0 +1,80 @@
+"""Phase 5 with a real doit on the lab (phases 1-4 run first): converges, the GitHub token never leaves 1Password
+except through flux's environment, a second run executes nothing, each live check true and false, operations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import converged_lab
+from converged_lab import Lab, executed
+from hops.lab.layout import LabLayout
+from hops.lab.tools.common import read_calls
+
+MARKERS = ("gitops-prerequisites-validated", "flux-bootstrapped", "flux-ready", "gitops-sync-verified",
+           "phase-5-complete")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = converged_lab.make(tmp_path_factory.mktemp("gitops"))
+    first = lab.doit("gitops", timeout=600)
+    lab.first_run = first  # type: ignore[attr-defined]
+    yield lab
+    lab.down()
+
+
+def _token(lab: Lab) -> str:
+    done = lab.tool("op", "read", "--no-newline", "op://homelab/github-token/token", "--account", "my.1password.com")
+    assert done.returncode == 0 and done.stdout, done.stderr
+    return done.stdout
+
+
+def test_converges_with_every_marker_and_the_bootstrap_flags(lab: Lab) -> None:
+    for marker in MARKERS:
+        assert (lab.state / marker).exists(), marker
+    boots = [c["argv"] for c in read_calls(LabLayout(lab.dir), "flux") if c["argv"][:2] == ["bootstrap", "github"]]
+    assert len(boots) == 1
+    assert boots[0][2:] == ["--owner", "example-homelab", "--repository", "home-ops", "--branch", "main", "--path",
+                            "infrastructure/clusters/home-ops", "--namespace", "flux-system", "--timeout", "600s",
+                            "--personal"]
+
+
+def test_token_appears_nowhere(lab: Lab) -> None:
+    token = _token(lab)
+    assert token not in (lab.dir / "calls.jsonl").read_text()
+    assert token not in lab.first_run.stdout + lab.first_run.stderr  # type: ignore[attr-defined]
+    for path in lab.state.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_second_run_executes_nothing(lab: Lab) -> None:
+    assert executed(lab.doit("gitops")) == []
+
+
+def test_status_and_reconcile_operations(lab: Lab) -> None:
+    out = lab.doit("gitops_status").stdout
+    assert "kustomization/flux-system" in out and "gitrepository/flux-system" in out
+    assert "applied revision main@sha1:" in lab.doit("gitops_reconcile").stdout
+
+
+def test_live_checks_false_then_true(lab: Lab) -> None:
+    assert "OK   gitops:sync" in lab.doit("validate_phase", "--phase", "5").stdout
+    lab.doit("gitops_suspend", "--name", "flux-system")
+    (lab.project / "infrastructure" / "apps" / "podinfo" / "note.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: note, namespace: podinfo}\ndata: {a: '1'}\n")
+    lab.doit("gitops_reconcile", check=False)  # the source fetches the new revision; the suspended ks does not
+    failed = lab.doit("validate_phase", "--phase", "5", check=False)
+    assert failed.returncode != 0 and "FAIL gitops:sync" in failed.stdout, failed.stdout
+    lab.doit("gitops_resume", "--name", "flux-system")
+    deleted = lab.tool("kubectl", "-n", "flux-system", "delete", "deployment", "notification-controller")
+    assert deleted.returncode == 0, deleted.stderr
+    failed = lab.doit("validate_phase", "--phase", "5", check=False)
+    assert "FAIL gitops:ready" in failed.stdout and "OK   gitops:sync" in failed.stdout, failed.stdout
+    again = lab.doit("gitops", timeout=600)
+    assert "gitops:bootstrap" in executed(again) or "gitops:ready" in executed(again)
+    assert "OK   gitops:ready" in lab.doit("validate_phase", "--phase", "5").stdout
