@@ -18,6 +18,8 @@ PHASE_PARAM = {"name": "phase", "long": "phase", "short": "p", "type": int, "def
                "help": "phase number 1-6"}
 YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
              "help": "do not ask for confirmation (for scripts)"}
+READ_ONLY = ("bootstrap_status", "bootstrap_validate", "validate_phase", "cluster_health", "lab_up", "lab_down",
+             "lab_status", "lab_fault")
 LIVE_PARAM = {"name": "live", "long": "live", "type": bool, "default": False,
               "help": "also run each step's live checks and show drift"}
 
@@ -45,6 +47,9 @@ def control_tasks(comps: list[taskmodel.Component]) -> dict[str, dict]:
                            "actions": [(cluster_health,)], "uptodate": [False]},
     }
     tasks.update(lab_tasks())
+    for name in READ_ONLY:
+        if name in tasks:
+            tasks[name]["meta"] = {"hops_read_only": True}
     for task in tasks.values():
         task.setdefault("verbosity", 2)
     return {name: {"basename": name, **task} for name, task in tasks.items()}

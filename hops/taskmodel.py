@@ -30,6 +30,7 @@ from doit.tools import run_once
 from hops import context as context_mod
 from hops.state import markers
 
+READ_ONLY_VERBS = frozenset({"status", "logs", "debug", "health"})  # may run beside a bootstrap (no run lock)
 Action = Callable[[Any], "dict | None"]
 Predicate = Callable[[Any], bool]
 PathsFn = Callable[[Any], "list[Path]"]
@@ -184,6 +185,7 @@ def operation_task(component: Component, op: Operation) -> dict:
         "actions": [(execute_operation, [f"{component.group}_{op.verb}"])],
         "params": list(op.params),
         "uptodate": [False],
+        "meta": {"hops_read_only": op.verb in READ_ONLY_VERBS},
         "verbosity": 2,
     }
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hops import context, controls, endpoints, taskmodel
+from hops.reporter import HopsReporter
 
 COMPONENT_MODULES = ("validation", "talos", "networking", "services", "gitops", "applications")
 
@@ -36,6 +37,7 @@ def load(root: Path, modules: tuple[str, ...] = COMPONENT_MODULES) -> dict[str, 
             "dep_file": str(state / "doit.sqlite"),
             "default_tasks": ["bootstrap_status"],
             "verbosity": 2,
+            "reporter": HopsReporter,
         }
     }
     comps = load_components(modules)

@@ -1,8 +1,9 @@
 """One bootstrap run at a time per state dir.
 
 An flock on `<state>/run.lock`, held for the life of the process: the kernel drops it when the process dies,
-so a killed run never leaves a stale lock. A nested doit started by this run (force_phase) inherits ownership
-through HOPS_RUN_LOCK_OWNER."""
+so a killed run never leaves a stale lock. hops.reporter takes it in the main doit process before workers fork
+(`doit -n N` workers inherit it); a nested doit started by this run (force_phase) inherits ownership through
+HOPS_RUN_LOCK_OWNER."""
 
 from __future__ import annotations
 
@@ -32,8 +33,6 @@ def acquire(state_dir: Path) -> None:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        if _sibling(holder):  # another worker of this same `doit -n N` run holds it
-            return
         raise LockBusy(f"another hops run ({holder}) is working on this cluster; wait for it or stop it") from None
     handle.seek(0)
     handle.truncate()
@@ -46,12 +45,3 @@ def child_env(state_dir: Path) -> dict[str, str]:
     """Environment entries that let a nested doit run under this process' lock."""
     return {OWNER_ENV: str((state_dir / "run.lock").resolve())}
 
-
-def _sibling(holder: str) -> bool:
-    """True when the holder ("pid N") is a worker forked by the same parent as this process (doit -n N)."""
-    try:
-        pid = int(holder.removeprefix("pid ").strip())
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return pid != os.getpid() and int(stat.rsplit(")", 1)[1].split()[1]) == os.getppid()
-    except (ValueError, OSError, IndexError):
-        return False

@@ -4,6 +4,7 @@ The test copies it into a temporary project as dodo.py. World state is simulated
 are what live checks look at, `runs.log` records every action that really ran."""
 
 import os
+import signal
 from pathlib import Path
 
 from hops import tasks
@@ -35,7 +36,7 @@ def act_deploy(ctx):
         # signal the test through a FIFO, then hang until killed
         with open(ROOT / "started.fifo", "w") as fifo:
             fifo.write("deploy started\n")
-        os.pause()
+        signal.pause()
 
 
 def act_bootstrap(ctx):

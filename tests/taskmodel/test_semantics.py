@@ -183,3 +183,22 @@ def test_progress_survives_sigkill(project: Path, backend: str, survives: bool) 
         assert runs(project) == ["prepare", "configure", "deploy", "deploy", "bootstrap"]
     else:  # doit's own backends lose every record of the killed run: finished steps run again
         assert runs(project).count("prepare") == 2
+
+
+def test_second_run_is_refused_while_one_is_running_but_status_works(project: Path) -> None:
+    os.mkfifo(project / "started.fifo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOPS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(project / "dodo.py"), "-n", "2", "demo"],
+                            cwd=project, env={**env, "DEMO_BLOCK": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for_fifo_line(project / "started.fifo", proc) == "deploy started"
+        second = doit(project, "demo")
+        assert second.returncode != 0
+        assert f"another hops run (pid {proc.pid}) is working on this cluster" in second.stdout + second.stderr
+        status = run_ok(project, "bootstrap_status")
+        assert "steps complete" in status.stdout
+    finally:  # kill doit and its forked workers: a surviving worker would rightly keep the lock
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    run_ok(project, "demo")  # the kernel released the killed run's lock
