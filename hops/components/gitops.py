@@ -112,6 +112,12 @@ def wait_controllers(ctx: Any) -> None:
     ctx.log.say(f"  Flux controllers available in {_ns(ctx)}")
 
 
+def controllers_installed(ctx: Any) -> bool:
+    """Every Flux controller Deployment exists (a deleted one needs `flux bootstrap` again, not just a wait)."""
+    names = {d["metadata"]["name"] for d in ctx.kube.list("Deployment", _ns(ctx), fresh=True)}
+    return set(CONTROLLERS) <= names
+
+
 def controllers_ready(ctx: Any) -> bool:
     items = ctx.kube.list("Deployment", _ns(ctx), fresh=True)
     return controllers_state({d["metadata"]["name"]: d for d in items})[0]
@@ -223,7 +229,8 @@ COMPONENT = register(Component(
              validate_prerequisites, marker="gitops-prerequisites-validated", sources=("bootstrap-config.yaml",)),
         Step("bootstrap", "flux bootstrap github with the token from 1Password (through the environment only)",
              bootstrap, marker="flux-bootstrapped", deps=("prerequisites",), sources=("bootstrap-config.yaml",),
-             status=(Check("flux-system syncs the configured repository", sync_configured),)),
+             status=(Check("flux-system syncs the configured repository", sync_configured),
+                     Check("Flux controllers installed", controllers_installed))),
         Step("ready", "Every Flux controller Deployment is Available", wait_controllers, marker="flux-ready",
              deps=("bootstrap",), status=(Check("Flux controllers available", controllers_ready),)),
         Step("sync", "flux-system applied the GitRepository's current revision", verify_sync,
