@@ -40,6 +40,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
 }
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+FIRST_PAUSE_S = 0.05
 
 
 class ApiUnavailable(StepError):
@@ -98,28 +99,33 @@ class Kube:
 
     # --- raw requests --------------------------------------------------------------------------------------
     def request(self, method: str, url: str, body: Any = None, query: dict | None = None,
-                content_type: str = "application/json", timeout: float = 30.0) -> dict:
-        """One API call with retries of transient failures (per configuration). Returns the JSON body."""
+                content_type: str = "application/json", timeout: float = 30.0, retry: bool = True) -> dict:
+        """One API call with retries of transient failures (per configuration; retry=False: one attempt).
+        Returns the JSON body."""
         from kubernetes.client.exceptions import ApiException
 
-        retry = self.ctx.config.bootstrap.retry
-        delay = retry.delay
-        for attempt in range(1, retry.attempts + 1):
+        policy = self.ctx.config.bootstrap.retry
+        attempts = policy.attempts if retry else 1
+        delay = policy.delay
+        for attempt in range(1, attempts + 1):
             try:
                 self.requests += 1
                 response = self._call(method, url, query, {"Accept": "application/json",
                                                            "Content-Type": content_type}, body, timeout)
                 return json.loads(response.data or b"{}")
             except ApiException as exc:
-                if exc.status not in TRANSIENT_STATUS or attempt == retry.attempts:
+                if exc.status not in TRANSIENT_STATUS:
                     raise
+                if attempt == attempts:
+                    raise ApiUnavailable(f"Kubernetes API answered HTTP {exc.status} {exc.reason} "
+                                         f"after {attempts} attempt(s)") from exc
                 why = f"HTTP {exc.status}"
             except Exception as exc:  # urllib3 connection errors and timeouts
-                if attempt == retry.attempts:
+                if attempt == attempts:
                     raise ApiUnavailable(f"Kubernetes API unreachable ({type(exc).__name__}: {exc}) "
-                                         f"after {retry.attempts} attempts") from exc
+                                         f"after {attempts} attempt(s)") from exc
                 why = type(exc).__name__
-            self.ctx.log.write(f"  API {method} {url}: {why}; retry {attempt + 1}/{retry.attempts} in {delay:.1f}s")
+            self.ctx.log.write(f"  API {method} {url}: {why}; retry {attempt + 1}/{attempts} in {delay:.1f}s")
             time.sleep(delay)  # retry back-off
             delay *= 2
         raise AssertionError("unreachable")
@@ -202,43 +208,47 @@ class Kube:
         objects: dict[str, dict] = {}
         detail = "nothing observed yet"
         shown = ""
+        pause = FIRST_PAUSE_S
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(f"timed out waiting for {what}: {detail}")
             try:
                 version = self._relist(kind, namespace, name, objects)
+                pause = FIRST_PAUSE_S
                 done, detail = predicate(objects)
                 if done:
                     return objects
                 for event_type, obj in self._watch(kind, namespace, name, version, remaining):
-                    key = obj["metadata"]["name"] if namespace or not KINDS[kind][2] else \
-                        f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
                     if event_type == "DELETED":
-                        objects.pop(key, None)
+                        objects.pop(_key(kind, namespace, obj), None)
                     else:
-                        objects[key] = obj
+                        objects[_key(kind, namespace, obj)] = obj
                     done, detail = predicate(objects)
                     if detail != shown:
                         shown = detail
-                        left = max(0, deadline - time.monotonic())
-                        self.ctx.log.say(f"  waiting for {what}: {detail} ({left:.0f}s left)")
+                        self.ctx.log.say(f"  waiting for {what}: {detail} ({max(0, deadline - time.monotonic()):.0f}s left)")
                     if done:
                         self.invalidate()
                         return objects
             except ApiUnavailable as exc:
-                detail = str(exc)
+                # No watch can run while the API is down (e.g. just after the etcd bootstrap): try again soon,
+                # backing off to the configured check interval, until the deadline.
+                detail = f"API not answering yet ({exc})"
+                if detail != shown:
+                    shown = detail
+                    self.ctx.log.say(f"  waiting for {what}: {detail} ({max(0, remaining):.0f}s left)")
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, float(self.ctx.config.bootstrap.check_interval))
             except WatchExpired:
                 continue
 
     def _relist(self, kind: str, namespace: str | None, name: str | None, objects: dict[str, dict]) -> str:
         query = {"fieldSelector": f"metadata.name={name}"} if name else None
-        listing = self.request("GET", path(kind, namespace), query=query)
+        listing = self.request("GET", path(kind, namespace), query=query, retry=False)
         objects.clear()
         for obj in listing.get("items", []):
-            key = obj["metadata"]["name"] if namespace or not KINDS[kind][2] else \
-                f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
-            objects[key] = obj
+            objects[_key(kind, namespace, obj)] = obj
         return listing.get("metadata", {}).get("resourceVersion", "")
 
     def _watch(self, kind: str, namespace: str | None, name: str | None, version: str,
@@ -272,6 +282,12 @@ class Kube:
             raise ApiUnavailable(f"watch stream broke: {type(exc).__name__}") from exc
         finally:
             response.release_conn()
+
+
+def _key(kind: str, namespace: str | None, obj: dict) -> str:
+    """Objects are keyed by name within one namespace (or cluster-scoped kinds), else by namespace/name."""
+    meta = obj["metadata"]
+    return meta["name"] if namespace or not KINDS[kind][2] else f"{meta.get('namespace')}/{meta['name']}"
 
 
 class WatchExpired(Exception):

@@ -135,9 +135,21 @@ def _delete_job(ctx: Any, name: str) -> None:
                      body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
 
 
+def _wait_coredns(ctx: Any) -> None:
+    def available(objs: dict[str, dict]) -> tuple[bool, str]:
+        deployment = objs.get("coredns")
+        if deployment is None:
+            return False, "Deployment kube-system/coredns not found"
+        return is_true(deployment, "Available"), f"Deployment kube-system/coredns {describe_condition(deployment, 'Available')}"
+
+    ctx.kube.wait("Deployment", "CoreDNS to be available", available, deadline_for(ctx, "networking"),
+                  namespace="kube-system", name="coredns")
+
+
 def test_pod_networking(ctx: Any) -> None:
     """A short-lived Job resolves kubernetes.default.svc.<domain> through CoreDNS over the pod network."""
     target = f"kubernetes.default.svc.{ctx.config.cluster.domain}"
+    _wait_coredns(ctx)  # CoreDNS rolls out only once nodes are Ready; testing before that proves nothing
     name = f"dns-check-{int(time.time())}"  # unique: never collides with a Job still being deleted
     ctx.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CHECK_NS}})
     ctx.kube.apply(_dns_job(name, target))

@@ -38,3 +38,38 @@ def speed() -> float:
 def duration(name: str, factor: float | None = None) -> float:
     """Wall-clock seconds the simulated step `name` takes at the current speed."""
     return DEFAULT_DURATIONS[name] / (factor if factor is not None else speed())
+
+
+# What a bootstrap must wait for one after another in the simulated cluster (branches that run beside this chain
+# and finish earlier, such as Longhorn or the Cilium operator, are left out): the fastest any orchestrator can go.
+CRITICAL_PATH: tuple[tuple[str, str], ...] = (
+    ("node.install", "phase 2: every node installs from maintenance mode (in parallel)"),
+    ("node.reboot", "phase 2: reboot into the installed system"),
+    ("etcd.bootstrap", "phase 2: etcd on the first control-plane node"),
+    ("kubernetes.api", "phase 2: kube-apiserver answers"),
+    ("node.register", "phase 2: kubelets register their Nodes"),
+    ("rollout.daemonset", "phase 3: Cilium agents"),
+    ("cni.node", "phase 3: nodes turn Ready"),
+    ("rollout.deployment", "phase 3: CoreDNS (needs the CNI)"),
+    ("job.run", "phase 3: the DNS test pod"),
+    ("crd.establish", "phase 4: External Secrets CRDs"),
+    ("rollout.deployment", "phase 4: External Secrets controller and webhook"),
+    ("rollout.deployment", "phase 4: 1Password Connect (needs External Secrets' CRDs for its store)"),
+    ("rollout.deployment", "phase 5: Flux controllers"),
+    ("flux.fetch", "phase 5: the first fetch of the repository"),
+    ("flux.kustomization", "phase 5: flux-system applied"),
+    ("flux.kustomization", "phase 6: sources"),
+    ("flux.kustomization", "phase 6: external-secrets"),
+    ("flux.helmrelease", "phase 6: external-secrets release adopted"),
+    ("flux.kustomization", "phase 6: onepassword-connect"),
+    ("flux.helmrelease", "phase 6: onepassword-connect release adopted"),
+    ("flux.kustomization", "phase 6: cluster-secret-store"),
+    ("flux.kustomization", "phase 6: apps"),
+    ("flux.helmrelease", "phase 6: podinfo installed"),
+    ("rollout.deployment", "phase 6: podinfo pods"),
+)
+
+
+def critical_path(factor: float = 1.0) -> float:
+    """Seconds of the critical path at speed `factor` (1 = realistic)."""
+    return sum(DEFAULT_DURATIONS[name] for name, _ in CRITICAL_PATH) / factor

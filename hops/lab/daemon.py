@@ -210,6 +210,7 @@ class LabDaemon:
         summary = self.talos.summary()
         summary["objects"] = _object_counts(self.store)
         summary["faults"] = self.faults.current()
+        summary["api_requests"] = self.store.request_count
         return summary
 
 
