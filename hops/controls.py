@@ -12,12 +12,11 @@ from doit.exceptions import TaskFailed
 
 from hops import context as context_mod
 from hops import taskmodel
+from hops.taskmodel import YES_PARAM
 from hops.state import markers
 
 PHASE_PARAM = {"name": "phase", "long": "phase", "short": "p", "type": int, "default": 0,
                "help": "phase number 1-6"}
-YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-             "help": "do not ask for confirmation (for scripts)"}
 READ_ONLY = ("bootstrap_status", "bootstrap_validate", "validate_phase", "cluster_health", "lab_up", "lab_down",
              "lab_status", "lab_fault")
 LIVE_PARAM = {"name": "live", "long": "live", "type": bool, "default": False,

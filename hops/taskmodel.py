@@ -21,6 +21,7 @@ import hashlib
 import time
 import traceback
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,6 +31,8 @@ from doit.tools import run_once
 from hops import context as context_mod
 from hops.state import markers
 
+YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
+             "help": "do not ask for confirmation (for scripts)"}
 READ_ONLY_VERBS = frozenset({"status", "logs", "debug", "health"})  # may run beside a bootstrap (no run lock)
 Action = Callable[[Any], "dict | None"]
 Predicate = Callable[[Any], bool]
@@ -120,9 +123,26 @@ def register(component: Component) -> Component:
         marker=component.phase_marker,
         deps=tuple(s.name for s in steps),
     )
-    wired = replace(component, steps=steps + (complete,))
+    reset = Operation("reset_state", f"Forget phase {component.phase}'s steps and remove their markers "
+                      "(asks first; the cluster is not touched)", partial(reset_state, group=component.group),
+                      (YES_PARAM,))
+    wired = replace(component, steps=steps + (complete,), operations=component.operations + (reset,))
     _components[component.group] = wired
     return wired
+
+
+def reset_state(ctx: Any, yes: bool, group: str) -> None:
+    """`<group>_reset_state`: forget the group's steps in doit's DB and remove their markers."""
+    from hops import controls
+    from hops.errors import StepError
+
+    component = _components[group]
+    ids = [component.step_id(s.name) for s in component.steps]
+    question = f"Forget the {len(ids)} steps of phase {component.phase} ({group}) and remove their markers?"
+    if not controls.confirm(question, yes):
+        raise StepError(f"{group}_reset_state cancelled: nothing was changed")
+    removed = controls.forget_and_unmark(ids)
+    print(f"{group}: {removed} markers removed, {len(ids)} steps forgotten; the cluster was not touched")
 
 
 def phase_complete(ctx: Any) -> dict:

@@ -253,19 +253,6 @@ def op_debug(ctx: Any) -> None:
               f"{event.get('reason', '')} {event.get('message', '')}")
 
 
-def op_reset_state(ctx: Any, yes: bool) -> None:
-    from hops import controls
-
-    ids = [COMPONENT.step_id(s.name) for s in COMPONENT.steps]
-    if not controls.confirm(f"Forget the {len(ids)} networking steps and remove their markers?", yes):
-        raise StepError("networking_reset_state cancelled: nothing was changed")
-    removed = controls.forget_and_unmark(ids)
-    print(f"networking: {removed} markers removed, {len(ids)} steps forgotten. The cluster was not touched.")
-
-
-YES = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-       "help": "do not ask for confirmation (for scripts)"}
-
 COMPONENT = register(Component(
     group="networking",
     phase=3,
@@ -294,7 +281,5 @@ COMPONENT = register(Component(
         Operation("status", "Cilium agents, operator, nodes and kube-proxy replacement", op_status),
         Operation("redeploy", "helm upgrade Cilium again with its values file, then wait for it", op_redeploy),
         Operation("debug", "cilium status, agent pods and recent Cilium events", op_debug),
-        Operation("reset_state", "Forget the networking steps and remove their markers (cluster untouched)",
-                  op_reset_state, params=(YES,)),
     ),
 ))

@@ -287,18 +287,6 @@ def op_logs(ctx: Any, lines: int) -> None:
                 print(f"-- {name}\n{secrets.redact(text.rstrip()) or '(empty)'}")
 
 
-def op_reset_state(ctx: Any, yes: bool) -> None:
-    from hops import controls
-
-    ids = [COMPONENT.step_id(s.name) for s in COMPONENT.steps]
-    if not controls.confirm(f"Forget the {len(ids)} services steps and remove their markers?", yes):
-        raise StepError("services_reset_state cancelled: nothing was changed")
-    removed = controls.forget_and_unmark(ids)
-    print(f"services: {removed} markers removed, {len(ids)} steps forgotten. The cluster was not touched.")
-
-
-YES = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-       "help": "do not ask for confirmation (for scripts)"}
 LINES = {"name": "lines", "long": "lines", "short": "l", "type": int, "default": 50, "help": "log lines per container"}
 
 COMPONENT = register(Component(
@@ -337,7 +325,5 @@ COMPONENT = register(Component(
     operations=(
         Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", op_status),
         Operation("logs", "Recent pod logs of each core service", op_logs, params=(LINES,)),
-        Operation("reset_state", "Forget the services steps and remove their markers (cluster untouched)",
-                  op_reset_state, params=(YES,)),
     ),
 ))

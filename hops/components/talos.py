@@ -18,7 +18,7 @@ import yaml
 
 from hops import onepassword, secrets
 from hops.errors import StepError, ToolFailed
-from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.taskmodel import YES_PARAM, Check, Component, Operation, Step, register
 from hops.waiting import deadline_for, poll_until
 
 GROUP = "talos"
@@ -448,14 +448,6 @@ def phase_step_ids() -> list[str]:
     return [f"{GROUP}:{step.name}" for step in COMPONENT.steps]
 
 
-def talos_reset_state(ctx: Any) -> None:
-    from hops.controls import forget_and_unmark
-
-    ids = phase_step_ids()
-    removed = forget_and_unmark(ids)
-    print(f"talos: {len(ids)} steps forgotten, {removed} markers removed. The nodes were not touched.")
-
-
 def talos_reset(ctx: Any, yes: bool = False) -> None:
     from hops.controls import confirm, forget_and_unmark
 
@@ -476,9 +468,6 @@ def talos_reset(ctx: Any, yes: bool = False) -> None:
     if failures:
         raise StepError("reset failed on:\n" + "\n".join(f"  - {f}" for f in failures))
 
-
-YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-             "help": "do not ask for confirmation (for scripts)"}
 
 COMPONENT = register(Component(
     group=GROUP,
@@ -512,8 +501,6 @@ COMPONENT = register(Component(
                   talos_status),
         Operation("recover_kubeconfig", "Fetch the kubeconfig again from the first control-plane node",
                   talos_recover_kubeconfig),
-        Operation("reset_state", "Forget phase 2's steps and remove their markers (the nodes are not touched)",
-                  talos_reset_state),
         Operation("reset", "WIPE every Talos node (talosctl reset) after confirmation, then clear phase 2's state",
                   talos_reset, params=(YES_PARAM,)),
     ),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-from pathlib import Path
 from typing import Any
 
 from hops.errors import StepError

@@ -21,7 +21,6 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 from hops.lab.layout import LabLayout
