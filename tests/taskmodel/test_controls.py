@@ -1,0 +1,79 @@
+"""The bootstrap controls on a small dodo with a real doit: force_phase, reset, resume, validate, status."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.projects import doit, write_config
+
+HERE = Path(__file__).resolve().parent
+DEMO_MARKERS = ("prepared", "configured", "deployed", "bootstrapped", "phase-1-complete")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_config(tmp_path)
+    shutil.copy(HERE / "demo_dodo.py", tmp_path / "dodo.py")
+    (tmp_path / "input.txt").write_text("v1\n")
+    assert doit(tmp_path, "demo").returncode == 0
+    return tmp_path
+
+
+def runs(project: Path) -> list[str]:
+    return (project / "runs.log").read_text().split()
+
+
+def test_force_phase_reruns_every_step_of_the_phase(project: Path) -> None:
+    result = doit(project, "force_phase", "--phase", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert runs(project).count("prepare") == 2 and runs(project).count("deploy") == 2
+    assert runs(project).count("bootstrap") == 1  # the once-guard still holds inside a forced phase
+    assert "Forced phase 1 (demo)" in result.stdout
+
+
+def test_force_phase_rejects_an_unknown_phase(project: Path) -> None:
+    result = doit(project, "force_phase", "--phase", "9")
+    assert result.returncode == 1
+    assert "--phase must be one of [1] (got 9)" in result.stdout + result.stderr
+
+
+def test_reset_asks_and_without_a_terminal_changes_nothing(project: Path) -> None:
+    result = doit(project, "bootstrap_reset")
+    assert result.returncode == 1 and "pass --yes to confirm" in result.stdout
+    assert all((project / ".bootstrap-state" / m).exists() for m in DEMO_MARKERS)
+
+
+def test_reset_with_yes_removes_markers_and_forgets(project: Path) -> None:
+    result = doit(project, "bootstrap_reset", "--yes")
+    assert result.returncode == 0 and "The cluster was not touched" in result.stdout
+    assert not any((project / ".bootstrap-state" / m).exists() for m in DEMO_MARKERS)
+    assert doit(project, "demo").returncode == 0
+    assert runs(project).count("prepare") == 2
+    assert runs(project).count("bootstrap") == 1  # world says done: never twice
+
+
+def test_resume_announces_the_first_missing_step(project: Path) -> None:
+    (project / ".bootstrap-state" / "deployed").unlink()
+    result = doit(project, "bootstrap_resume")
+    assert "Resuming at demo:deploy" in result.stdout
+
+
+def test_validate_reports_and_fails_on_a_broken_check(project: Path) -> None:
+    ok = doit(project, "validate_phase", "--phase", "1")
+    assert ok.returncode == 0 and "OK   demo:prepare: prepared" in ok.stdout
+    (project / "world-prepared").unlink()
+    broken = doit(project, "bootstrap_validate")
+    assert broken.returncode == 1
+    assert "FAIL demo:prepare: prepared" in broken.stdout and "nothing was changed" in broken.stdout + broken.stderr
+    assert runs(project).count("prepare") == 1
+
+
+def test_status_table_and_live_drift(project: Path) -> None:
+    table = doit(project, "bootstrap_status").stdout
+    assert "6/6 steps complete" in table  # the optional step counts: its marker notes it was not applicable
+    (project / "world-prepared").unlink()
+    live = doit(project, "bootstrap_status", "--live").stdout
+    assert "DRIFT" in live and "demo:prepare" in live
