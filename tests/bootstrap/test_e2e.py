@@ -133,6 +133,10 @@ def test_injected_helm_failure_fails_once_then_resumes(doit, lab_env: dict, stat
     assert failed.returncode != 0
     out = failed.stdout + failed.stderr
     assert "networking:deploy-cilium" in out and "injected failure" in out
+    bundle = Path(re.search(r"diagnostics: (\S+)", out).group(1))
+    assert "injected failure" in (bundle / "failure.txt").read_text()
+    assert "helm" in (bundle / "commands.json").read_text()
+    assert "kube-apiserver" in (bundle / "pods.txt").read_text()
     assert (state_dir / "phase-2-complete").exists() and not (state_dir / "phase-3-complete").exists()
     resumed = doit("bootstrap_phased")
     assert not any(name.startswith(("validation:", "talos:")) for name in step_tasks(resumed))
