@@ -237,7 +237,9 @@ class FluxController(LoopController):
 
     def _ks_health(self, ks: dict, key: tuple, revision: str) -> float | None:
         spec, meta = ks.get("spec") or {}, ks["metadata"]
-        if is_true(ks, "Ready") and (ks.get("status") or {}).get("lastAppliedRevision") == revision:
+        status = ks.get("status") or {}
+        if is_true(ks, "Ready") and status.get("lastAppliedRevision") == revision and \
+                status.get("observedGeneration") == meta.get("generation"):  # a spec change (resume) is observed
             return None
         targets = self._health_targets(ks)
         pending = [(t, _obj_kstatus(self._lookup(t))) for t in targets]
