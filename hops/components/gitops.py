@@ -19,8 +19,6 @@ SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": SYNC_NAME,
               "help": "Kustomization name (default flux-system)"}
-YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-             "help": "do not ask for confirmation"}
 TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
 
 
@@ -209,17 +207,6 @@ def debug(ctx: Any) -> None:
     _show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False))
 
 
-def reset_state(ctx: Any, yes: bool = False) -> None:
-    """Forget this phase's steps and remove their markers (the cluster is not touched)."""
-    from hops.controls import confirm, forget_and_unmark
-
-    ids = [COMPONENT.step_id(s.name) for s in COMPONENT.steps]
-    if not confirm(f"Forget the {len(ids)} steps of phase 5 (gitops) and remove their markers?", yes):
-        raise StepError("gitops_reset_state cancelled: nothing was changed")
-    removed = forget_and_unmark(ids)
-    print(f"gitops: {removed} markers removed, {len(ids)} steps forgotten; the cluster was not touched")
-
-
 COMPONENT = register(Component(
     group="gitops",
     phase=5,
@@ -245,7 +232,5 @@ COMPONENT = register(Component(
                   (NAME_PARAM,)),
         Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,)),
         Operation("debug", "Controllers, sync objects, every object not Ready, error logs", debug),
-        Operation("reset_state", "Forget phase 5's steps and markers (asks first; the cluster is untouched)",
-                  reset_state, (YES_PARAM,)),
     ),
 ))
