@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -12,6 +13,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import quote
 from importlib import util as import_util
 from pathlib import Path
@@ -85,14 +88,28 @@ def install_launchers(layout: LabLayout) -> list[str]:
     return installed
 
 
+@contextmanager
+def _serialized(layout: LabLayout) -> Iterator[None]:
+    """One lifecycle change at a time per lab: `doit -n 4` workers all call ensure_up at once, and without this
+    each would start its own daemon on the same state."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / "lifecycle.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def up(layout: LabLayout, project_root: Path) -> dict:
     """Start the lab (idempotent: a running, healthy lab is returned as is). Returns lab.json's content."""
+    with _serialized(layout):
+        return _up(layout, project_root)
+
+
+def _up(layout: LabLayout, project_root: Path) -> dict:
     info = _running_info(layout)
     if info and _healthy(info):
         return info
     if info:
-        down(layout)
-    layout.root.mkdir(parents=True, exist_ok=True)
+        _down(layout)
     install_launchers(layout)
     env_faults = os.environ.get("HOPS_LAB_FAULTS", "").strip()
     if env_faults:
@@ -148,6 +165,13 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def down(layout: LabLayout) -> bool:
     """Stop the daemon (it saves its state first). True when a running lab was stopped."""
+    if not layout.root.exists():
+        return False
+    with _serialized(layout):
+        return _down(layout)
+
+
+def _down(layout: LabLayout) -> bool:
     info = layout.read_info()
     pid = int(info["pid"]) if info else 0
     stopped = False

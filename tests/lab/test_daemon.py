@@ -121,3 +121,24 @@ def test_cli_status_and_calls(lab: dict, lab_env: dict, lab_project: Path, run_t
     assert status.returncode == 0 and "lab: running" in status.stdout and "talos-cp-2" in status.stdout
     calls = subprocess.run([*cli, "calls", "talosctl"], env=lab_env, cwd=lab_project, capture_output=True, text=True)
     assert json.loads(calls.stdout.splitlines()[-1])["argv"] == ["version", "--client"]
+
+
+def test_concurrent_ups_start_one_daemon(lab_layout, lab_project, lab_env, monkeypatch) -> None:
+    """`doit -n 4` workers call ensure_up at the same moment: exactly one daemon may come of it."""
+    import subprocess
+    import sys
+
+    for key in ("HOPS_LAB_DIR", "HOPS_LAB_SPEED", "HOME"):
+        monkeypatch.setenv(key, lab_env[key])
+    code = "import sys; from pathlib import Path; from hops.lab import lifecycle; from hops.lab.layout import LabLayout;" \
+           f"print(lifecycle.up(LabLayout(Path({str(lab_layout.root)!r})), Path({str(lab_project)!r}))['pid'])"
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=lab_env, stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    try:
+        pids = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+        assert len(pids) == 1, pids
+        daemons = subprocess.run(["pgrep", "-f", f"hops.lab.daemon --dir {lab_layout.root}"], capture_output=True,
+                                 text=True).stdout.split()
+        assert daemons == list(pids), daemons
+    finally:
+        lifecycle.down(lab_layout)

@@ -18,7 +18,7 @@ from hops.lab.controllers.base import Controller, LabContext
 
 log = logging.getLogger("hops.lab.controllers")
 
-IDLE = 0.25    # seconds between checks for changed files (faults.json, the vault) when nothing else happens
+IDLE = 1.0     # seconds between checks for changed files (faults.json, the vault) when nothing else happens
 
 
 class LoopController(Controller):
