@@ -147,6 +147,11 @@ def test_errors_are_real_status_bodies(api_client):
     assert status["message"].startswith('Namespace "Not_Valid" is invalid: metadata.name: Invalid value: "Not_Valid"')
 
     with pytest.raises(ApiException) as info:
+        core.delete_namespace("kube-system")
+    assert info.value.status == 403
+    assert status_body(info.value)["message"] == 'namespaces "kube-system" is forbidden: this namespace may not be deleted'
+
+    with pytest.raises(ApiException) as info:
         apps.read_namespaced_deployment("nope", "default")
     assert status_body(info.value)["message"] == 'deployments.apps "nope" not found'
 

@@ -24,7 +24,7 @@ from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import json_patch, merge_patch, strategic_merge
 from hops.lab.apiserver.resources import ResourceType
 from hops.lab.apiserver.selectors import parse_field_selector, parse_label_selector
-from hops.lab.apiserver.store import APPLY, JSON_PATCH, MERGE, STRATEGIC, Store
+from hops.lab.apiserver.store import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from hops.lab.apiserver.watch import Entry
 
 if TYPE_CHECKING:
@@ -113,11 +113,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, code: int, body: bytes, content_type: str = "application/json", extra: str = "") -> None:
+        closing = "Connection: close\r\n" if self.close_connection else ""
         head = (f"HTTP/1.1 {code} {_PHRASES.get(code, 'Unknown')}\r\n"
                 f"Content-Type: {content_type}\r\n"
                 f"Cache-Control: no-cache, private\r\n"
-                f"Content-Length: {len(body)}\r\n{extra}"
-                f"{'Connection: close' + chr(13) + chr(10) if self.close_connection else ''}\r\n").encode("latin-1")
+                f"Content-Length: {len(body)}\r\n{extra}{closing}\r\n").encode("latin-1")
         self.wfile.write(head if self.command == "HEAD" else head + body)
 
     def _send_json(self, code: int, doc: Any) -> None:

@@ -27,6 +27,7 @@ from hops.lab.apiserver.watch import Entry, Event, Watcher
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+PROTECTED_NAMESPACES = ("default", "kube-public", "kube-system")   # a real apiserver refuses to delete these
 NS_KEY = ("", "namespaces")
 POD_KEY = ("", "pods")
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -351,6 +352,9 @@ class Store:
 
     def delete_in(self, rt: ResourceType, namespace: str, name: str, dry_run: bool = False,
                   preconditions: dict | None = None) -> Entry:
+        if rt.key == NS_KEY and name in PROTECTED_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                           {"name": name, "kind": "namespaces"})
         with self._lock:
             entry = self._existing(rt, namespace, name)
             meta = entry.obj["metadata"]
@@ -525,7 +529,7 @@ class Store:
     def _validate_name(self, rt: ResourceType, name: str) -> None:
         if rt.group in _PATH_SEGMENT_KINDS:
             bad = name in (".", "..") or "/" in name or "%" in name
-            message = f"may not contain '/' or '%'" if bad else ""
+            message = "may not contain '/' or '%'" if bad else ""
         elif rt.key == NS_KEY:
             bad, message = not (_LABEL_RE.match(name) and len(name) <= 63), _LABEL_MSG
         elif rt.key == ("", "services"):
