@@ -775,6 +775,12 @@ def test_required_fields_are_validated_and_zero_values_filled(api_client, store)
     with pytest.raises(ApiError) as err:
         store.create(bad)
     assert err.value.code == 422 and "`selector` does not match template `labels`" in err.value.message
+    svc = client.CoreV1Api(api_client).create_namespaced_service("default", {
+        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    assert svc.spec.type == "ClusterIP" and svc.spec.cluster_ip.startswith("10.96.")
+    assert (svc.spec.ports[0].protocol, svc.spec.ports[0].target_port) == ("TCP", 80)
+    made = store.create(deployment())
+    assert made["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] == "TCP"
     store.create(node("bare"))
     bare = client.CoreV1Api(api_client).read_node("bare")
     assert bare.status.node_info.kubelet_version == "v1.31.4" and bare.status.node_info.machine_id == ""

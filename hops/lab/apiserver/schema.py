@@ -74,9 +74,39 @@ def _fill(value: Any, template: Any) -> Any:
     return value if changed is None else changed
 
 
+_PORT = {"protocol": "TCP"}
+_CONTAINER = {"ports?": [_PORT]}
+_POD_SPEC = {"containers?": [_CONTAINER], "initContainers?": [_CONTAINER]}
+_TEMPLATE_SPEC = {"spec?": {"template?": {"spec?": _POD_SPEC}}}
+# Defaults a real apiserver fills in on every write that clients show (e.g. `Port: 80/TCP` in kubectl describe).
+DEFAULTS: dict[tuple[str, str], dict] = {
+    ("", "pods"): {"spec?": _POD_SPEC},
+    ("apps", "deployments"): _TEMPLATE_SPEC,
+    ("apps", "daemonsets"): _TEMPLATE_SPEC,
+    ("apps", "statefulsets"): _TEMPLATE_SPEC,
+    ("apps", "replicasets"): _TEMPLATE_SPEC,
+    ("batch", "jobs"): _TEMPLATE_SPEC,
+    ("batch", "cronjobs"): {"spec?": {"jobTemplate?": _TEMPLATE_SPEC}},
+    ("", "services"): {"spec?": {"ports?": [_PORT]}},
+}
+
+
 def normalize(rt: ResourceType, obj: dict) -> dict:
-    template = None if rt.custom else TEMPLATES.get(rt.key)
-    return obj if template is None else _fill(obj, template)
+    """obj with defaults and always-serialised zero values filled in (a new dict when anything was added)."""
+    if rt.custom:
+        return obj
+    for table in (DEFAULTS, TEMPLATES):
+        template = table.get(rt.key)
+        if template is not None:
+            obj = _fill(obj, template)
+    if rt.key == ("", "services"):
+        ports = (obj.get("spec") or {}).get("ports")
+        if isinstance(ports, list) and any(isinstance(p, dict) and "targetPort" not in p and "port" in p
+                                           for p in ports):
+            fixed = [{**p, "targetPort": p["port"]} if isinstance(p, dict) and "targetPort" not in p and "port" in p
+                     else p for p in ports]
+            obj = {**obj, "spec": {**obj["spec"], "ports": fixed}}
+    return obj
 
 
 # ---------------------------------------------------------------------------------------------------- validation
