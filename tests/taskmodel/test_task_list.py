@@ -37,3 +37,11 @@ def test_operations_are_not_group_members() -> None:
     listing = doit_list().stdout
     subtasks = [line.split()[0] for line in listing.splitlines() if line.startswith(GROUPS)]
     assert not any(name.endswith(("_status", "_logs", "_debug")) and ":" in name for name in subtasks)
+
+
+def test_info_explains_why_a_step_would_run(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "doit", "info", "networking:deploy-cilium"], cwd=REPO,
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO),
+                                                                 "HOPS_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 1  # never ran here: doit says it would run
+    assert "networking:deploy-cilium" in result.stdout and "cilium-deployed" in result.stdout
