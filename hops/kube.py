@@ -120,6 +120,8 @@ class Kube:
                     raise ApiUnavailable(f"Kubernetes API answered HTTP {exc.status} {exc.reason} "
                                          f"after {attempts} attempt(s)") from exc
                 why = f"HTTP {exc.status}"
+            except StepError:  # e.g. no kubeconfig yet: retrying cannot help
+                raise
             except Exception as exc:  # urllib3 connection errors and timeouts
                 if attempt == attempts:
                     raise ApiUnavailable(f"Kubernetes API unreachable ({type(exc).__name__}: {exc}) "
