@@ -85,7 +85,7 @@ class Kube:
 
     @cached_property
     def client(self) -> Any:
-        from kubernetes import client, config
+        from kubernetes import config
 
         kubeconfig = self.ctx.endpoints.kubeconfig
         if not kubeconfig.exists():

@@ -6,7 +6,6 @@ a marker or stdout (hops.onepassword registers it for redaction as soon as it is
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hops import onepassword

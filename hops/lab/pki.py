@@ -9,7 +9,6 @@ it for a real secret.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 

@@ -186,7 +186,7 @@ class FluxController(LoopController):
         source = self.store.get(SOURCE, source_ref.get("kind", "GitRepository"), source_ref.get("name", ""),
                                 source_ref.get("namespace") or ns)
         if source is None or not is_true(source, "Ready"):
-            self._status(ks, "False", "ArtifactFailed", f"Source artifact not found, retrying in 30s")
+            self._status(ks, "False", "ArtifactFailed", "Source artifact not found, retrying in 30s")
             return None
         revision = source["status"]["artifact"]["revision"]
         requested = (meta.get("annotations") or {}).get(REQUESTED, "")
@@ -281,7 +281,7 @@ class FluxController(LoopController):
 
     def _apply(self, ks: dict) -> tuple[str, list[dict]]:
         """Build and apply; (error message or '', inventory entries)."""
-        spec, meta = ks.get("spec") or {}, ks["metadata"]
+        spec = ks.get("spec") or {}
         try:
             objects = kustomize.build(self.root / str(spec.get("path", "./")))
         except (kustomize.KustomizeError, OSError) as exc:

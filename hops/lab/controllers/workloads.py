@@ -50,7 +50,6 @@ class WorkloadController(LoopController):
         kind, meta, spec = w["kind"], w["metadata"], w.get("spec", {})
         ns, name = meta["namespace"], meta["name"]
         template = spec.get("template", {})
-        pspec = template.get("spec", {})
         thash = P.short_hash(json.dumps(template, sort_keys=True))
         instance = (meta.get("labels") or {}).get("app.kubernetes.io/instance")
         delay = self.component_delay(name, instance)

@@ -71,7 +71,7 @@ def _collect(kube: KubeClient, ns: str) -> dict:
     relay = kube.get("apps/v1", "Deployment", "hubble-relay", ns)
     errors: list[tuple[str, str, str]] = []
     if agent is None:
-        errors.append(("cilium", "cilium", f'daemonsets.apps "cilium" not found'))
+        errors.append(("cilium", "cilium", 'daemonsets.apps "cilium" not found'))
     elif not _ds_ok(agent):
         s = agent.get("status") or {}
         missing = s.get("desiredNumberScheduled", 0) - s.get("numberReady", 0)

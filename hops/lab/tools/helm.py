@@ -200,7 +200,7 @@ def _install(args: list[str], p: kubetools.Parsed) -> int:
 
 def _upgrade(args: list[str], p: kubetools.Parsed) -> int:
     if len(args) != 2:
-        raise ToolExit(f'Error: "helm upgrade" requires 2 arguments\n\nUsage:  helm upgrade [RELEASE] [CHART] [flags]')
+        raise ToolExit('Error: "helm upgrade" requires 2 arguments\n\nUsage:  helm upgrade [RELEASE] [CHART] [flags]')
     kube = _client(p)
     name = args[0]
     previous = helm_releases.latest(kube, name, _ns(p, kube))

@@ -288,7 +288,7 @@ def item_create(op: Op, args: list[str]) -> int:
     assignments = [a for a in opts.positionals if a != "-"]
     if "-" in opts.positionals or opts.get("template"):
         template = _stdin_template() if "-" in opts.positionals else json.loads(Path(str(opts.get("template"))).read_text())
-    data = op.require_signin()
+    op.require_signin()
     vault_ref = op.flags.get("vault") or (template.get("vault") or {}).get("name") or (template.get("vault") or {}).get("id")
     title = opts.get("title") or template.get("title")
     if not title:
