@@ -63,8 +63,3 @@ def doit(project: Path, lab_env: dict[str, str]) -> Iterator[Callable[..., subpr
 @pytest.fixture
 def state_dir(lab_env: dict[str, str]) -> Path:
     return Path(lab_env["HOPS_LAB_DIR"]) / "state"
-
-
-def executed(result: subprocess.CompletedProcess) -> list[str]:
-    """Task names doit executed in a run (lines `.  name`), as opposed to skipped (`-- name`)."""
-    return [line[3:].strip() for line in result.stdout.splitlines() if line.startswith(".  ")]

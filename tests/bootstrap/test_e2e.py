@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import executed
+from bootstrap_helpers import executed
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
 
@@ -80,6 +80,23 @@ def test_full_bootstrap_converges_and_a_second_run_changes_nothing(doit, state_d
     assert len(mutating_calls(lab_env)) == calls_before
     assert mtimes == {m: (state_dir / m).stat().st_mtime_ns for m in ALL_MARKERS}
     assert "Bootstrap complete" in first.stdout + second.stdout
+
+
+def test_gitops_takes_over_cilium_with_the_same_values(doit, lab_env: dict) -> None:
+    """Lesson 11: the bootstrap's helm install (revision 1) and Flux's HelmRelease (revision 2) use one values file."""
+    doit("bootstrap_phased")
+    env = {**lab_env, "PATH": f"{lab_env['HOPS_LAB_DIR']}/bin:{lab_env['PATH']}",
+           "KUBECONFIG": str(lab_layout(lab_env).cluster_dir / "kubeconfig")}
+
+    def values(revision: int) -> dict:
+        out = subprocess.run(["helm", "get", "values", "cilium", "-n", "kube-system", "--revision", str(revision),
+                              "-o", "json"], env=env, capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+
+    history = subprocess.run(["helm", "history", "cilium", "-n", "kube-system"], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    assert len(history.strip().splitlines()) == 3, history  # header + the bootstrap's install + Flux's upgrade
+    assert values(1) == values(2) and values(1)["kubeProxyReplacement"] is True
 
 
 def test_forget_networking_reruns_exactly_networking(doit) -> None:

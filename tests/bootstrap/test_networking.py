@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import executed
+from bootstrap_helpers import executed
 
 from hops.components import networking
 from hops.context import Context

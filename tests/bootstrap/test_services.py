@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import executed
+from bootstrap_helpers import executed
 
 from hops.components import services
 from hops.context import Context

@@ -313,6 +313,16 @@ def _release_or_fail(kube: KubeClient, name: str, ns: str) -> dict:
     return rel
 
 
+def _revision_or_fail(kube: KubeClient, name: str, ns: str, revision: str | None) -> dict:
+    """The latest release, or the one numbered `revision` (`helm get values --revision N`)."""
+    if not revision:
+        return _release_or_fail(kube, name, ns)
+    found = next((r for r in helm_releases.history(kube, name, ns) if str(r["version"]) == str(revision)), None)
+    if found is None:
+        raise ToolExit(f"Error: release: not found (revision {revision} of {name})")
+    return found
+
+
 def _status(args: list[str], p: kubetools.Parsed) -> int:
     if not args:
         raise ToolExit('Error: "helm status" requires 1 argument')
@@ -351,7 +361,7 @@ def _get(args: list[str], p: kubetools.Parsed) -> int:
     if len(args) != 2 or args[0] not in ("values", "manifest", "all"):
         raise ToolExit('Error: "helm get" requires a subcommand: values, manifest, all')
     kube = _client(p)
-    rel = _release_or_fail(kube, args[1], _ns(p, kube))
+    rel = _revision_or_fail(kube, args[1], _ns(p, kube), p.get("revision"))
     if args[0] == "manifest":
         print(rel.get("manifest", ""))
         return 0
