@@ -1,0 +1,73 @@
+"""Operational tasks (`<component>_<verb>`) on one converged lab: each runs outside the bootstrap graph and says
+something specific about the cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Iterator
+
+import pytest
+
+import converged_lab
+from bootstrap_helpers import executed
+from converged_lab import Lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = converged_lab.make(tmp_path_factory.mktemp("ops"))
+    lab.doit("bootstrap_phased", timeout=900)
+    yield lab
+    lab.down()
+
+
+@pytest.mark.parametrize("task,expected", [
+    ("talos_status", "talos-cp-2"),
+    ("networking_status", "Ready"),
+    ("networking_debug", "cilium"),
+    ("services_status", "onepassword-connect"),
+    ("services_logs", "external-secrets"),
+    ("gitops_status", "flux-system"),
+    ("gitops_logs", "GitRepository/flux-system.flux-system - stored artifact"),
+    ("gitops_debug", "4 Flux controllers available"),
+    ("applications_logs", "Kustomization/apps.flux-system"),
+    ("applications_debug", "no problems: every Flux object Ready"),
+])
+def test_read_only_operation_reports(lab: Lab, task: str, expected: str) -> None:
+    result = lab.doit(task)
+    assert executed(result) == [task]  # no bootstrap step runs with an operation
+    assert expected in result.stdout, result.stdout
+
+
+def test_recover_kubeconfig_restores_a_private_file(lab: Lab) -> None:
+    kubeconfig = lab.dir / "clusterconfig" / "kubeconfig"
+    kubeconfig.unlink()
+    lab.doit("talos_recover_kubeconfig")
+    assert kubeconfig.exists() and (kubeconfig.stat().st_mode & 0o777) == 0o600
+    assert executed(lab.doit("talos")) == []  # the recovered file satisfies every live check again
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="the real kubectl is not installed here")
+def test_redeploy_forces_one_release(lab: Lab) -> None:
+    result = lab.doit("applications_redeploy", "--name", "podinfo/podinfo")
+    assert "requested reconciliation of GitRepository flux-system and apps" in result.stdout
+    annotations = lab.tool("kubectl", "-n", "podinfo", "get", "helmrelease", "podinfo", "-o",
+                           "jsonpath={.metadata.annotations}").stdout
+    assert "reconcile.fluxcd.io/forceAt" in annotations
+    missing = lab.doit("applications_redeploy", "--name", "podinfo/nope", check=False)
+    assert missing.returncode == 1 and "HelmRelease podinfo/nope not found" in missing.stdout
+    assert "0 problems" in lab.doit("applications_health").stdout
+
+
+def test_operations_run_beside_a_running_bootstrap_lock(lab: Lab) -> None:
+    """Read-only operations do not take the run lock (they may watch a bootstrap in progress)."""
+    import fcntl
+
+    with open(lab.state / "run.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        assert lab.doit("talos_status").returncode == 0
+        refused = lab.doit("networking_redeploy", check=False)
+        assert refused.returncode != 0 and "another hops run" in refused.stderr
