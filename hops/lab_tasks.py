@@ -64,20 +64,35 @@ def lab_fault(add: str, clear: bool) -> TaskFailed | None:
     return None
 
 
+def _clear_errors(action):
+    """Run a lab task's action; a lab or configuration problem becomes one clear task failure, not a traceback."""
+    from hops.config import ConfigError
+    from hops.errors import StepError
+
+    def run(**params):
+        try:
+            return action(**params)
+        except (StepError, ConfigError) as exc:
+            return TaskFailed(str(exc))
+
+    run.__name__ = action.__name__
+    return run
+
+
 def tasks() -> dict[str, dict]:
     yes = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
            "help": "do not ask for confirmation"}
     return {
         "lab_up": {"doc": "Start the lab (simulated twin of the configured cluster) in the background; idempotent",
-                   "actions": [lab_up], "uptodate": [False]},
-        "lab_down": {"doc": "Stop the lab; its state is kept for the next lab_up", "actions": [lab_down],
+                   "actions": [_clear_errors(lab_up)], "uptodate": [False]},
+        "lab_down": {"doc": "Stop the lab; its state is kept for the next lab_up", "actions": [_clear_errors(lab_down)],
                      "uptodate": [False]},
-        "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster", "actions": [lab_status],
+        "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster", "actions": [_clear_errors(lab_status)],
                        "uptodate": [False]},
         "lab_reset": {"doc": "Stop the lab and delete its state (asks first; --yes for scripts)",
-                      "actions": [(lab_reset,)], "params": [yes], "uptodate": [False]},
+                      "actions": [(_clear_errors(lab_reset),)], "params": [yes], "uptodate": [False]},
         "lab_fault": {"doc": "Inject faults into the lab (--add 'fail:helm upgrade:1,block:longhorn' | --clear)",
-                      "actions": [(lab_fault,)], "uptodate": [False],
+                      "actions": [(_clear_errors(lab_fault),)], "uptodate": [False],
                       "params": [{"name": "add", "long": "add", "type": str, "default": "", "help": "fault SPEC"},
                                  {"name": "clear", "long": "clear", "type": bool, "default": False,
                                   "help": "remove all faults"}]},

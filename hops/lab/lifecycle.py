@@ -19,6 +19,7 @@ from urllib.parse import quote
 from importlib import util as import_util
 from pathlib import Path
 
+from hops.errors import StepError
 from hops.lab import faults
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import TOOLS
@@ -27,8 +28,9 @@ START_DEADLINE = 15.0    # seconds for the daemon to write lab.json (it takes we
 STOP_DEADLINE = 10.0
 
 
-class LabError(RuntimeError):
-    """The lab could not be started or stopped; the message says why and where the log is."""
+class LabError(StepError):
+    """The lab could not be started or stopped; the message says why and where the log is (a StepError, so a step
+    that needed the lab fails with this message and no traceback)."""
 
 
 def _alive(pid: int) -> bool:

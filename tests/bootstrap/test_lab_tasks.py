@@ -29,3 +29,12 @@ def test_lab_lifecycle_through_doit(doit, lab_env: dict) -> None:
     assert refused.returncode == 1 and (lab_dir / "state" / "phase-1-complete").exists()
     doit("lab_reset", "--yes")
     assert not (lab_dir / "state").exists()
+
+
+def test_lab_up_with_a_bad_configuration_names_the_field(doit, project: Path) -> None:
+    config = project / "bootstrap-config.yaml"
+    config.write_text(config.read_text().replace("name: talos-cp-2", "name: Talos_CP_2"))
+    result = doit("lab_up", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in out
+    assert "bootstrap-config.yaml: network.nodes[1].name: 'Talos_CP_2' is not a DNS-1123 label" in out
