@@ -41,7 +41,7 @@ def control_tasks(comps: list[taskmodel.Component]) -> dict[str, dict]:
         "bootstrap_validate": {"doc": "Run every step's live checks and report; changes nothing",
                                "actions": [(validate,)], "uptodate": [False]},
         "validate_phase": {"doc": "Run the live checks of phase N (--phase N) and report; changes nothing",
-                           "actions": [(validate,)], "params": [PHASE_PARAM], "uptodate": [False]},
+                           "actions": [(validate_phase,)], "params": [PHASE_PARAM], "uptodate": [False]},
         "cluster_health": {"doc": "Whole-cluster report: nodes, Flux objects, workloads (problems first)",
                            "actions": [(cluster_health,)], "uptodate": [False]},
     }
@@ -214,10 +214,13 @@ def _nested_doit(args: list[str]) -> TaskFailed | None:
 
 
 # --- validate --------------------------------------------------------------------------------------------------
+def validate_phase(phase: int) -> TaskFailed | None:
+    """validate_phase needs its --phase: without one it must not quietly check every phase (live checks of
+    phase 1 connect to the nodes)."""
+    return _check_phase(phase) or validate(phase)
+
+
 def validate(phase: int = 0) -> TaskFailed | None:
-    invalid = _check_phase(phase, allow_all=True)
-    if invalid:
-        return invalid
     failures = 0
     for comp, step in _steps(phase):
         for check in step.status:

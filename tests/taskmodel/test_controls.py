@@ -34,10 +34,14 @@ def test_force_phase_reruns_every_step_of_the_phase(project: Path) -> None:
     assert "Forced phase 1 (demo)" in result.stdout
 
 
-def test_force_phase_rejects_an_unknown_phase(project: Path) -> None:
-    result = doit(project, "force_phase", "--phase", "9")
+@pytest.mark.parametrize("task", ["force_phase", "validate_phase"])
+@pytest.mark.parametrize("given", [["--phase", "9"], []])
+def test_phase_commands_reject_a_missing_or_unknown_phase(project: Path, task: str, given: list[str]) -> None:
+    result = doit(project, task, *given)
     assert result.returncode == 1
-    assert "--phase must be one of [1] (got 9)" in result.stdout + result.stderr
+    got = given[1] if given else "0"
+    assert f"--phase must be one of [1] (got {got})" in result.stdout + result.stderr
+    assert "OK   " not in result.stdout and "FAIL " not in result.stdout  # no check ran
 
 
 def test_reset_asks_and_without_a_terminal_changes_nothing(project: Path) -> None:
