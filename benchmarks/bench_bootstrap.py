@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,18 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hops.lab import clock  # noqa: E402
-
-FILES = ("dodo.py", "bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
-DIRS = ("talos", "infrastructure")
-
+from tests.projects import copy_project, lab_env  # noqa: E402
 
 def make_project(base: Path, nodes: int) -> Path:
-    project = base / "project"
-    project.mkdir()
-    for name in FILES:
-        shutil.copy(ROOT / name, project / name)
-    for name in DIRS:
-        shutil.copytree(ROOT / name, project / name)
+    project = copy_project(base)
     if nodes > 3:
         add_nodes(project, nodes)
     return project
@@ -56,14 +46,6 @@ def add_nodes(project: Path, count: int) -> None:
                              "networkInterfaces": [{"interface": "eth0", "dhcp": True}]})
     (project / "bootstrap-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (project / "talconfig.yaml").write_text(yaml.safe_dump(tal, sort_keys=False))
-
-
-def env_for(base: Path, speed: float) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOPS_", "OP_", "KUBECONFIG", "TALOSCONFIG"))}
-    (base / "home").mkdir(exist_ok=True)
-    env.update({"HOPS_LAB": "1", "HOPS_LAB_DIR": str(base / "lab"), "HOPS_LAB_SPEED": str(speed),
-                "HOME": str(base / "home"), "KUBECACHEDIR": str(base / "kubecache")})
-    return env
 
 
 def doit(project: Path, env: dict, *args: str) -> float:
@@ -88,7 +70,7 @@ def lab(env: dict, project: Path, command: str) -> None:
 def full_bootstrap(speed: float) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        project, env = make_project(base, 3), env_for(base, speed)
+        project, env = make_project(base, 3), lab_env(base, speed)
         try:
             doit(project, env, "lab_up")
             took = doit(project, env, "-n", "4", "bootstrap_phased")
@@ -104,7 +86,7 @@ def full_bootstrap(speed: float) -> bool:
 def noop_reruns(nodes: int, runs: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        project, env = make_project(base, nodes), env_for(base, 1000)
+        project, env = make_project(base, nodes), lab_env(base, 1000)
         try:
             doit(project, env, "bootstrap_phased")
             times, requests = [], []

@@ -1,4 +1,5 @@
-"""Test projects: a copy of the example configuration whose node addresses are moved to loopback."""
+"""Test projects: the example configuration moved to loopback addresses (task-model tests), or a full copy of
+the project for lab runs (bootstrap tests and the bootstrap benchmark), and a real doit on them."""
 
 from __future__ import annotations
 
@@ -23,9 +24,43 @@ def write_config(project: Path, prefix: str = LOOPBACK_PREFIX) -> None:
 
 
 def doit(project: Path, *args: str, env: dict | None = None, timeout: float = 120,
-         dodo: str = "dodo.py") -> subprocess.CompletedProcess:
-    """Run a real doit process on the project's dodo."""
+         dodo: str = "dodo.py", check: bool = False) -> subprocess.CompletedProcess:
+    """Run a real doit process on the project's dodo (check=True: assert it succeeded, showing its output)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HOPS_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "doit", "-f", str(project / dodo), *args], cwd=project,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([sys.executable, "-m", "doit", "-f", str(project / dodo), *args], cwd=project,
+                            env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"doit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+PROJECT_FILES = ("dodo.py", "bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
+PROJECT_DIRS = ("talos", "infrastructure")
+
+
+def copy_project(base: Path) -> Path:
+    """`<base>/project`: the repository's dodo, configuration, Talos patches and infrastructure/ as they are (the
+    example's private addresses stay: in lab mode nothing may contact them)."""
+    project = base / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy(REPO / name, project / name)
+    for name in PROJECT_DIRS:
+        shutil.copytree(REPO / name, project / name)
+    return project
+
+
+def lab_env(base: Path, speed: float | str = 1000) -> dict[str, str]:
+    """Environment for lab mode with its own lab folder, HOME and kubectl cache under `base`."""
+    (base / "home").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HOPS_", "OP_", "TALOSCONFIG", "KUBECONFIG", "GITHUB_TOKEN"))}
+    env.update({"HOPS_LAB": "1", "HOPS_LAB_DIR": str(base / "lab"), "HOPS_LAB_SPEED": str(speed),
+                "HOME": str(base / "home"), "KUBECACHEDIR": str(base / "kubecache")})
+    return env
+
+
+def executed(result: subprocess.CompletedProcess) -> list[str]:
+    """Task names doit executed in a run (lines `.  name`), as opposed to skipped (`-- name`)."""
+    return [line[3:].strip() for line in result.stdout.splitlines() if line.startswith(".  ")]

@@ -5,8 +5,6 @@ them (hops.endpoints maps every node to its loopback lab endpoint)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,32 +12,19 @@ from typing import Callable, Iterator
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("dodo.py", "bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
-PROJECT_DIRS = ("talos", "infrastructure")
-SPEED = "1000"
+from tests.projects import copy_project
+from tests.projects import doit as run_doit
+from tests.projects import lab_env as lab_env_for
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy(REPO / name, root / name)
-    for name in PROJECT_DIRS:
-        shutil.copytree(REPO / name, root / name)
-    return root
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
 def lab_env(project: Path, tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HOPS_", "OP_", "TALOSCONFIG", "KUBECONFIG", "GITHUB_TOKEN"))}
-    env.update({"HOPS_LAB": "1", "HOPS_LAB_DIR": str(tmp_path / "lab"), "HOPS_LAB_SPEED": SPEED,
-                "HOME": str(home), "KUBECACHEDIR": str(tmp_path / "kubecache")})
-    return env
+    return lab_env_for(tmp_path, speed=1000)
 
 
 @pytest.fixture
@@ -48,12 +33,7 @@ def doit(project: Path, lab_env: dict[str, str]) -> Iterator[Callable[..., subpr
     is stopped at teardown."""
 
     def run(*args: str, env: dict | None = None, check: bool = True, timeout: float = 300):
-        result = subprocess.run([sys.executable, "-m", "doit", "-f", str(project / "dodo.py"), *args],
-                                cwd=project, env={**lab_env, **(env or {})}, capture_output=True, text=True,
-                                timeout=timeout)
-        if check:
-            assert result.returncode == 0, f"doit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        return result
+        return run_doit(project, *args, env={**lab_env, **(env or {})}, check=check, timeout=timeout)
 
     yield run
     subprocess.run([sys.executable, "-m", "hops.lab", "down"], env=lab_env, cwd=project, capture_output=True,

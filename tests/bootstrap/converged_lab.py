@@ -4,15 +4,13 @@ a module so the slow convergence happens once). Imported as `converged_lab` by t
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("dodo.py", "bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
-PROJECT_DIRS = ("talos", "infrastructure")
+from tests.projects import copy_project, lab_env
+from tests.projects import doit as run_doit
 
 
 @dataclass
@@ -29,11 +27,7 @@ class Lab:
         return self.dir / "state"
 
     def doit(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "doit", "-f", str(self.project / "dodo.py"), *args],
-                                cwd=self.project, env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert result.returncode == 0, f"doit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        return result
+        return run_doit(self.project, *args, env=self.env, check=check, timeout=timeout)
 
     def tool(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         env = {**self.env, "PATH": f"{self.dir / 'bin'}{os.pathsep}{self.env['PATH']}",
@@ -57,19 +51,4 @@ class Lab:
 
 
 def make(tmp: Path) -> Lab:
-    project = tmp / "project"
-    project.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy(REPO / name, project / name)
-    for name in PROJECT_DIRS:
-        shutil.copytree(REPO / name, project / name)
-    (tmp / "home").mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HOPS_", "OP_", "TALOSCONFIG", "KUBECONFIG", "GITHUB_TOKEN"))}
-    env.update({"HOPS_LAB": "1", "HOPS_LAB_DIR": str(tmp / "lab"), "HOPS_LAB_SPEED": "1000",
-                "HOME": str(tmp / "home"), "KUBECACHEDIR": str(tmp / "kubecache")})
-    return Lab(project, env)
-
-
-def executed(result: subprocess.CompletedProcess) -> list[str]:
-    return [line[3:].strip() for line in result.stdout.splitlines() if line.startswith(".  ")]
+    return Lab(copy_project(tmp), lab_env(tmp, speed=1000))

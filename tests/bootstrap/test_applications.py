@@ -10,7 +10,8 @@ from typing import Iterator
 import pytest
 
 import converged_lab
-from converged_lab import Lab, executed
+from converged_lab import Lab
+from tests.projects import executed
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
 

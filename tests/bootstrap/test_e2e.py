@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap_helpers import executed
+from tests.projects import executed
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
 

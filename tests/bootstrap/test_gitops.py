@@ -3,14 +3,13 @@ except through flux's environment, a second run executes nothing, each live chec
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 import converged_lab
-from converged_lab import Lab, executed
+from converged_lab import Lab
+from tests.projects import executed
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
 

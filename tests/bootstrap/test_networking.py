@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bootstrap_helpers import executed
+from tests.projects import executed
 
 from hops.components import networking
 from hops.context import Context

@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 import converged_lab
-from bootstrap_helpers import executed
+from tests.projects import executed
 from converged_lab import Lab
 
 

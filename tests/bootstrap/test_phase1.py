@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bootstrap_helpers import executed
+from tests.projects import executed
 
 PHASE1_MARKERS = ("tools-validated", "mise-validated", "env-vars-validated", "onepassword-validated",
                   "connectivity-validated", "repository-validated", "phase-1-complete")

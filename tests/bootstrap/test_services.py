@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from bootstrap_helpers import executed
+from tests.projects import executed
 
 from hops.components import services
 from hops.context import Context

@@ -1,7 +1,5 @@
 """Phase 2 (talos) on the lab with a real doit: converge, idempotence, the once-only etcd bootstrap, re-runs on
-configuration change, --insecure only in maintenance mode, live checks true and false, and a refused reset.
-
-The project's dodo is narrowed to phases 1-2 so these tests do not depend on later phases' work in progress."""
+configuration change, --insecure only in maintenance mode, live checks true and false, and a refused reset."""
 
 from __future__ import annotations
 
@@ -15,23 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap_helpers import executed
+from tests.projects import executed
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
 
 PHASE2_MARKERS = ("secrets-bootstrapped", "configs-generated", "configs-validated", "configs-applied",
                   "nodes-ready", "etcd-bootstrapped", "cluster-ready", "health-verified", "phase-2-complete")
 NODES = ("talos-cp-1", "talos-cp-2", "talos-cp-3")
-DODO = '''from pathlib import Path
-from hops.tasks import load
-globals().update(load(Path(__file__).resolve().parent, modules=("validation", "talos")))
-'''
-
-
-@pytest.fixture
-def talos_project(project: Path) -> Path:
-    (project / "dodo.py").write_text(DODO)
-    return project
 
 
 @pytest.fixture
@@ -69,7 +57,7 @@ def state_texts(state_dir: Path) -> dict[str, str]:
     return {str(p): p.read_bytes().decode(errors="replace") for p in state_dir.rglob("*") if p.is_file()}
 
 
-def test_converges_once_keeps_secrets_private_then_skips(talos_project, doit, lab: Path, state_dir: Path) -> None:
+def test_converges_once_keeps_secrets_private_then_skips(project, doit, lab: Path, state_dir: Path) -> None:
     first = doit("talos")
     for marker in PHASE2_MARKERS:
         assert (state_dir / marker).exists(), marker
@@ -97,7 +85,7 @@ def test_converges_once_keeps_secrets_private_then_skips(talos_project, doit, la
     second = doit("talos")
     assert executed(second) == []
     assert bootstrap_calls(lab) == 1
-    assert not (talos_project / "clusterconfig").exists()   # lab mode writes nothing into the project
+    assert not (project / "clusterconfig").exists()   # lab mode writes nothing into the project
 
     refused = doit("talos_reset", check=False)              # no --yes, no terminal
     assert refused.returncode != 0
@@ -106,7 +94,7 @@ def test_converges_once_keeps_secrets_private_then_skips(talos_project, doit, la
     assert all((state_dir / marker).exists() for marker in PHASE2_MARKERS)
 
 
-def test_forget_reapplies_securely_without_second_bootstrap(talos_project, doit, lab: Path, state_dir: Path,
+def test_forget_reapplies_securely_without_second_bootstrap(project, doit, lab: Path, state_dir: Path,
                                                             lab_env: dict) -> None:
     doit("talos")
     first_applies = len(talosctl_calls(lab, "apply-config"))
@@ -133,16 +121,16 @@ def test_forget_reapplies_securely_without_second_bootstrap(talos_project, doit,
     # member yet; then the exact AlreadyExists answer counts as done
     script = ("from hops import context; from hops.components import talos; "
               "talos.bootstrap_etcd(context.current()); print('OK')")
-    done = subprocess.run([sys.executable, "-c", script], cwd=talos_project,
-                          env={**lab_env, "HOPS_ROOT": str(talos_project)}, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", script], cwd=project,
+                          env={**lab_env, "HOPS_ROOT": str(project)}, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "answered AlreadyExists" in done.stdout and "OK" in done.stdout
 
 
-def test_talconfig_change_regenerates_and_reapplies_but_never_rebootstraps(talos_project, doit, lab: Path) -> None:
+def test_talconfig_change_regenerates_and_reapplies_but_never_rebootstraps(project, doit, lab: Path) -> None:
     doit("talos")
-    talconfig = talos_project / "talconfig.yaml"
+    talconfig = project / "talconfig.yaml"
     text = talconfig.read_text()
     marker = "${NODE_2_IP:-172.29.51.12}\n    controlPlane: true\n    installDisk: /dev/sda"
     assert marker in text
@@ -158,8 +146,8 @@ def test_talconfig_change_regenerates_and_reapplies_but_never_rebootstraps(talos
     assert executed(doit("talos")) == []
 
 
-def test_validate_reports_every_failing_node(talos_project, doit) -> None:
-    talconfig = talos_project / "talconfig.yaml"
+def test_validate_reports_every_failing_node(project, doit) -> None:
+    talconfig = project / "talconfig.yaml"
     text = talconfig.read_text()
     for ip in ("NODE_2_IP:-172.29.51.12", "NODE_3_IP:-172.29.51.13"):
         block = "${" + ip + "}\n    controlPlane: true\n    installDisk: /dev/sda\n"
@@ -172,7 +160,7 @@ def test_validate_reports_every_failing_node(talos_project, doit) -> None:
     assert "install disk" in result.stdout and "talos-cp-1 (" not in result.stdout
 
 
-def test_live_checks_hold_and_fail(talos_project, doit, lab: Path) -> None:
+def test_live_checks_hold_and_fail(project, doit, lab: Path) -> None:
     doit("talos")
     for step in ("talos:bootstrap-secrets", "talos:cluster-ready", "talos:health"):
         assert doit("info", step, check=False).returncode == 0, step
@@ -191,7 +179,7 @@ def test_live_checks_hold_and_fail(talos_project, doit, lab: Path) -> None:
     assert doit("info", "talos:cluster-ready", check=False).returncode == 1
 
 
-def test_reset_with_yes_wipes_and_talos_reconverges(talos_project, doit, lab: Path, state_dir: Path) -> None:
+def test_reset_with_yes_wipes_and_talos_reconverges(project, doit, lab: Path, state_dir: Path) -> None:
     doit("talos")
     doit("talos_reset", "--yes")
     assert len(talosctl_calls(lab, "reset")) == 3

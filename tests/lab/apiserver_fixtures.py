@@ -96,6 +96,17 @@ def crd(group: str = "example.com", kind: str = "Widget", plural: str = "widgets
 
 # ------------------------------------------------------------------------------------------------------ kubectl
 
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """(cert, key) for 127.0.0.1 made with the openssl CLI; skips the test where openssl is missing."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command-line tool is not installed")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 def kubectl_binary() -> str | None:
     found = shutil.which("kubectl")
     if found:

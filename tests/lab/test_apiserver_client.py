@@ -14,12 +14,8 @@ from kubernetes.client.rest import ApiException
 
 from hops.lab.apiserver import ApiError, ApiServer, Store
 
-try:
-    from tests.lab.apiserver_fixtures import (api_client, crd, make_client, node, raw_request, server,  # noqa: F401
-                                              status_body, store)
-except ImportError:  # tests/ is not a package: the module's own folder is on sys.path
-    from apiserver_fixtures import (api_client, crd, make_client, node, raw_request, server,  # noqa: F401
-                                    status_body, store)
+from tests.lab.apiserver_fixtures import (api_client, crd, make_client, node, raw_request,  # noqa: F401
+                                          self_signed_cert, server, status_body, store)
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
@@ -581,12 +577,7 @@ def test_fault_hook_answers_status_codes_and_holds_requests():
 
 
 def test_tls_with_self_signed_certificate(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command-line tool is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path)
     store = Store()
     with ApiServer(store, tls=(str(cert), str(key))) as server:
         assert server.url.startswith("https://127.0.0.1:")

@@ -11,11 +11,8 @@ import pytest
 
 from hops.lab.apiserver import ApiServer, Store
 
-try:
-    from tests.lab.apiserver_fixtures import (Kubectl, crd, kubectl, kubectl_binary, node, server,  # noqa: F401
-                                              store)
-except ImportError:  # tests/ is not a package: the module's own folder is on sys.path
-    from apiserver_fixtures import Kubectl, crd, kubectl, kubectl_binary, node, server, store  # noqa: F401
+from tests.lab.apiserver_fixtures import (Kubectl, crd, kubectl, kubectl_binary, node,  # noqa: F401
+                                          self_signed_cert, server, store)
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -193,12 +190,7 @@ def test_kubectl_over_tls(tmp_path):
     binary = kubectl_binary()
     if binary is None:
         pytest.skip("kubectl is not installed (looked on PATH and at /usr/bin/kubectl)")
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command-line tool is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path)
     store = Store()
     with ApiServer(store, tls=(str(cert), str(key))) as server:
         ca_data = base64.b64encode(cert.read_bytes()).decode()
