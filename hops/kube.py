@@ -7,9 +7,9 @@ that a no-op re-run checks many steps with a bounded number of requests ("list o
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, Iterator
 
 from hops.errors import StepError, WaitTimeout
@@ -83,8 +83,23 @@ def describe_condition(obj: dict, kind: str = "Ready") -> str:
 class Kube:
     ctx: Any
 
-    @cached_property
+    @property
     def client(self) -> Any:
+        """This process's API client. `doit -n` forks its workers from the main process after that process's
+        up-to-date checks opened keep-alive connections: a worker that kept using the inherited client would
+        share a socket with its parent, each reading the other's answers (a hang until the read timeout). So
+        a forked process builds its own client, and drops the lists it inherited."""
+        self._leave_parent()
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _leave_parent(self) -> None:
+        if self._pid != os.getpid():
+            self._client, self._pid = None, os.getpid()
+            self._lists.clear()
+
+    def _new_client(self) -> Any:
         from kubernetes import config
 
         kubeconfig = self.ctx.endpoints.kubeconfig
@@ -95,6 +110,8 @@ class Kube:
 
     def __post_init__(self) -> None:
         self._lists: dict[tuple[str, str | None], list[dict]] = {}
+        self._client: Any = None
+        self._pid = os.getpid()
         self.requests = 0
 
     # --- raw requests --------------------------------------------------------------------------------------
@@ -146,6 +163,7 @@ class Kube:
              labels: str | None = None) -> list[dict]:
         """Objects of a kind (cached per process unless fresh=True)."""
         key = (kind, namespace, labels)
+        self._leave_parent()
         if fresh or key not in self._lists:
             query = {"labelSelector": labels} if labels else None
             self._lists[key] = self.request("GET", path(kind, namespace), query=query).get("items", [])

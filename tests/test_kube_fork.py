@@ -1,0 +1,85 @@
+"""`doit -n` forks its workers from the main process after that process's up-to-date checks opened API
+connections. A forked worker must open its own: sharing the parent's keep-alive socket interleaves the two
+processes' requests (seen in CI as a 400 "error decoding YAML ... Host: 127.0.0.1" and as a hang)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from hops.kube import Kube
+from hops.lab.apiserver import ApiServer, Store
+from hops.lab.apiserver.handler import ApiHandler
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch):
+    """An API server that records the client port of every request it serves."""
+    ports: list[int] = []
+    serve_get = ApiHandler.do_GET
+
+    def recording_get(handler: ApiHandler) -> None:
+        ports.append(handler.client_address[1])
+        serve_get(handler)
+
+    monkeypatch.setattr(ApiHandler, "do_GET", recording_get)
+    server = ApiServer(Store()).start()
+    yield server, ports
+    server.stop()
+
+
+def kube_for(server: ApiServer, tmp_path: Path) -> Kube:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "lab",
+        "clusters": [{"name": "lab", "cluster": {"server": server.url}}],
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab"}}],
+        "users": [{"name": "lab", "user": {"token": "lab-token"}}]}))
+    retry = SimpleNamespace(attempts=1, delay=0.1)
+    ctx = SimpleNamespace(endpoints=SimpleNamespace(kubeconfig=kubeconfig),
+                          config=SimpleNamespace(bootstrap=SimpleNamespace(retry=retry, check_interval=1)),
+                          log=SimpleNamespace(write=lambda text: None, say=lambda text: None))
+    return Kube(ctx)
+
+
+def in_child(work) -> int:
+    """Run work() in a forked child (as doit's multiprocessing workers are); its exit status."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if work() else 3
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_forked_process_opens_its_own_connection_and_drops_inherited_lists(api, tmp_path: Path) -> None:
+    server, ports = api
+    kube = kube_for(server, tmp_path)
+    assert "made-after-the-list" not in {ns["metadata"]["name"] for ns in kube.list("Namespace")}
+    parent_port = ports[-1]
+    kube.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
+                                                     "metadata": {"name": "made-after-the-list"}})
+
+    def child() -> bool:
+        names = {ns["metadata"]["name"] for ns in kube.list("Namespace")}  # not the parent's cached list
+        return "made-after-the-list" in names
+
+    assert in_child(child) == 0
+    assert ports[-1] != parent_port, "the forked process reused its parent's connection"
+    kube.request("GET", "/api/v1/namespaces/default")  # the parent's own connection still works
+    assert ports[-1] == parent_port
+
+
+def test_same_process_keeps_its_connection_and_list_cache(api, tmp_path: Path) -> None:
+    server, ports = api
+    kube = kube_for(server, tmp_path)
+    kube.list("Namespace")
+    kube.list("Namespace")
+    kube.request("GET", "/api/v1/namespaces/default")
+    assert len(ports) == 2 and len(set(ports)) == 1
