@@ -6,26 +6,23 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hops.lab import lifecycle
-from hops.lab.layout import LabLayout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REPO = Path(__file__).resolve().parents[1]
+from hops.lab import lifecycle  # noqa: E402
+from hops.lab.layout import LabLayout  # noqa: E402
+from tests.projects import copy_project  # noqa: E402
+
 LIMIT_S = 1.0
 RUNS = 3
 
 
 def one_start(work: Path) -> float:
-    project = work / "project"
-    project.mkdir()
-    for name in ("bootstrap-config.yaml", "talconfig.yaml"):
-        shutil.copy(REPO / name, project / name)
-    shutil.copytree(REPO / "talos", project / "talos")
+    project = copy_project(work)
     layout = LabLayout(work / "lab")
     started = time.perf_counter()
     lifecycle.up(layout, project)

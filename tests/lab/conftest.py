@@ -7,7 +7,6 @@ Talos call goes through lab.json's loopback endpoints), and test_daemon checks t
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -17,20 +16,16 @@ import pytest
 from hops.lab import lifecycle
 from hops.lab.layout import LabLayout
 from lab_helpers import apply_insecure, wait_running
+from tests.projects import copy_project
+from tests.projects import lab_env as lab_env_for
 
-REPO = Path(__file__).resolve().parents[2]
 SPEED = "1000"
 
 
 @pytest.fixture
 def lab_project(tmp_path: Path) -> Path:
     """A project root with the example bootstrap-config.yaml, talconfig.yaml and Talos patches."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("bootstrap-config.yaml", "talconfig.yaml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "talos", root / "talos")
-    return root
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
@@ -41,13 +36,8 @@ def lab_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def lab_env(lab_project: Path, lab_dir: Path, tmp_path: Path) -> dict[str, str]:
     """Environment for running the lab's tools as subprocesses (HOME is a tmp dir: ~/.talos, ~/.kube stay clean)."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TALOSCONFIG", "KUBECONFIG", "OP_SERVICE_ACCOUNT_TOKEN", "OP_ACCOUNT", "HOPS_LAB_FAULTS")}
-    env.update({"PATH": f"{lab_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "HOPS_LAB": "1",
-                "HOPS_LAB_DIR": str(lab_dir), "HOPS_LAB_SPEED": SPEED, "HOME": str(home),
-                "KUBECACHEDIR": str(tmp_path / "kubecache")})
+    env = lab_env_for(tmp_path, speed=SPEED)  # its HOPS_LAB_DIR is lab_dir (<tmp>/lab)
+    env["PATH"] = f"{lab_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     return env
 
 

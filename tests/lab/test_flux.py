@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ import yaml
 from hops.lab import faults, helm_releases
 from hops.lab.readiness import condition, is_true
 from kube_lab import KubeLab
+from tests.projects import copy_project
 
-REPO = Path(__file__).resolve().parents[2]
 KS = "kustomize.toolkit.fluxcd.io/v1"
 HR = "helm.toolkit.fluxcd.io/v2"
 BOOTSTRAP = ["bootstrap", "github", "--owner", "example-homelab", "--repository", "home-ops", "--branch", "main",
@@ -30,9 +29,7 @@ def credentials() -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "infrastructure", root / "infrastructure")
-    return root
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
