@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.projects import copy_project, doit, write_config
+
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("bootstrap_phased", "bootstrap_resume", "bootstrap_status", "bootstrap_reset", "force_phase",
             "bootstrap_validate", "validate_phase", "lab_up", "lab_down", "lab_status", "lab_reset",
@@ -17,7 +19,7 @@ DOIT_COMMANDS = {"run", "list", "info", "clean", "forget", "ignore", "dumpdb", "
 
 def doit_list(*extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *extra, "-m", "doit", "list", "--all"], cwd=REPO, capture_output=True,
-                          text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO)})
+                          text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
 
 
 def test_list_shows_commands_and_groups() -> None:
@@ -40,8 +42,11 @@ def test_operations_are_not_group_members() -> None:
 
 
 def test_info_explains_why_a_step_would_run(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "doit", "info", "networking:deploy-cilium"], cwd=REPO,
-                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO),
-                                                                 "HOPS_STATE_DIR": str(tmp_path / "state")})
+    """On a copy of the project moved to loopback addresses: `doit info` runs the step's live checks, and in the
+    repository itself those would use whatever kubeconfig a real bootstrap left there."""
+    project = copy_project(tmp_path)
+    write_config(project)
+    result = doit(project, "info", "networking:deploy-cilium", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 1  # never ran here: doit says it would run
+    assert "no kubeconfig at" in result.stdout + result.stderr  # the live check's reason, logged
     assert "networking:deploy-cilium" in result.stdout and "cilium-deployed" in result.stdout
