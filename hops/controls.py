@@ -12,7 +12,7 @@ from doit.exceptions import TaskFailed
 
 from hops import context as context_mod
 from hops import taskmodel
-from hops.taskmodel import YES_PARAM
+from hops.taskmodel import YES_PARAM, run_guarded
 from hops.state import markers
 
 PHASE_PARAM = {"name": "phase", "long": "phase", "short": "p", "type": int, "default": 0,
@@ -54,10 +54,10 @@ def control_tasks(comps: list[taskmodel.Component]) -> dict[str, dict]:
     return {name: {"basename": name, **task} for name, task in tasks.items()}
 
 
-def cluster_health() -> TaskFailed | None:
+def cluster_health() -> dict | TaskFailed:
     from hops.components import applications
 
-    return applications.cluster_health_task()
+    return run_guarded("cluster_health", applications.cluster_health)
 
 
 def lab_tasks() -> dict[str, dict]:
@@ -132,7 +132,13 @@ def status_rows(live: bool) -> list[dict]:
     return rows
 
 
-def show_status(live: bool) -> None:
+def show_status(live: bool) -> dict | TaskFailed | None:
+    if live:  # live checks need a valid configuration: say so once, not once per check
+        return run_guarded("bootstrap_status", lambda ctx: _show_status(live))
+    return _show_status(live)
+
+
+def _show_status(live: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -214,13 +220,17 @@ def _nested_doit(args: list[str]) -> TaskFailed | None:
 
 
 # --- validate --------------------------------------------------------------------------------------------------
-def validate_phase(phase: int) -> TaskFailed | None:
+def validate_phase(phase: int) -> dict | TaskFailed:
     """validate_phase needs its --phase: without one it must not quietly check every phase (live checks of
     phase 1 connect to the nodes)."""
-    return _check_phase(phase) or validate(phase)
+    return _check_phase(phase) or run_guarded("validate_phase", lambda ctx: _validate(phase))
 
 
-def validate(phase: int = 0) -> TaskFailed | None:
+def validate() -> dict | TaskFailed:
+    return run_guarded("bootstrap_validate", lambda ctx: _validate(0))
+
+
+def _validate(phase: int) -> TaskFailed | None:
     failures = 0
     for comp, step in _steps(phase):
         for check in step.status:

@@ -66,10 +66,11 @@ def lab_fault(add: str, clear: bool) -> TaskFailed | None:
 
 def _clear_errors(action):
     """Run a lab task's action; a lab or configuration problem becomes one clear task failure, not a traceback."""
-    from hops.config import ConfigError
-    from hops.errors import StepError
 
     def run(**params):
+        from hops.config import ConfigError  # here, not when the task list is built
+        from hops.errors import StepError
+
         try:
             return action(**params)
         except (StepError, ConfigError) as exc:

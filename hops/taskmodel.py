@@ -308,8 +308,6 @@ def sources_digest(step_id: str) -> str:
 # --- actions -------------------------------------------------------------------------------------------------
 def execute_step(step_id: str) -> dict | TaskFailed:
     """doit action of every step: context, lock, when, preconditions, once-guard, action, marker."""
-    from hops.errors import StepError
-
     component, step = find_step(step_id)
     started = time.monotonic()
     try:
@@ -328,14 +326,8 @@ def execute_step(step_id: str) -> dict | TaskFailed:
         _write_marker(ctx, step_id, step, started, "")
         ctx.log.say(f"[{step_id}] done in {time.monotonic() - started:.1f}s")
         return values
-    except StepError as exc:
-        return _fail(step_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - turned into one clear message + the traceback in the run log
-        from hops.config import ConfigError
-
-        if isinstance(exc, ConfigError):
-            return _fail(step_id, f"invalid configuration:\n{exc}")
-        return _fail(step_id, f"unexpected error: {type(exc).__name__}: {exc}", exc)
+        return failure(step_id, exc)
 
 
 def _prepared_context() -> Any:
@@ -388,22 +380,34 @@ def _fail(step_id: str, message: str, exc: BaseException | None = None) -> TaskF
 
 
 def execute_operation(op_id: str, **params: Any) -> dict | TaskFailed:
-    from hops.errors import StepError
-
     _, op = find_operation(op_id)
+    return run_guarded(op_id, lambda ctx: op.action(ctx, **params))
+
+
+def run_guarded(task_id: str, action: Callable[[Any], Any]) -> dict | TaskFailed:
+    """doit action of every task that is not a step: action(ctx) with the configuration loaded first (its
+    TaskFailed, if it returns one, is the task's result); any exception becomes one clear message naming the
+    task (never a traceback)."""
     try:
         ctx = context_mod.current()
         ctx.settings
-        op.action(ctx, **params)
-        return {}
-    except StepError as exc:
-        return _fail(op_id, str(exc))
-    except Exception as exc:  # noqa: BLE001
-        from hops.config import ConfigError
+        result = action(ctx)
+        return result if isinstance(result, TaskFailed) else {}
+    except Exception as exc:  # noqa: BLE001 - see failure()
+        return failure(task_id, exc)
 
-        if isinstance(exc, ConfigError):
-            return _fail(op_id, f"invalid configuration:\n{exc}")
-        return _fail(op_id, f"unexpected error: {type(exc).__name__}: {exc}", exc)
+
+def failure(task_id: str, exc: Exception) -> TaskFailed:
+    """A task's exception as doit's TaskFailed: a StepError's own message, a configuration error's list of
+    problems, anything else named as unexpected (its traceback goes to the run log only)."""
+    from hops.config import ConfigError
+    from hops.errors import StepError
+
+    if isinstance(exc, StepError):
+        return _fail(task_id, str(exc))
+    if isinstance(exc, ConfigError):
+        return _fail(task_id, f"invalid configuration:\n{exc}")
+    return _fail(task_id, f"unexpected error: {type(exc).__name__}: {exc}", exc)
 
 
 def all_step_ids() -> Iterator[str]:

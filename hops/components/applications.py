@@ -292,21 +292,6 @@ def cluster_health(ctx: Any) -> None:
     _fail_if(found, "the cluster is not healthy")
 
 
-def cluster_health_task() -> Any:
-    """doit action of the `cluster_health` control task (hops/controls.py): named without the group prefix that
-    Operations get, so it is not registered as one."""
-    from hops import context
-    from hops.taskmodel import _fail
-
-    try:
-        ctx = context.current()
-        ctx.settings
-        cluster_health(ctx)
-        return None
-    except StepError as exc:
-        return _fail("cluster_health", str(exc))
-
-
 COMPONENT = register(Component(
     group="applications",
     phase=6,

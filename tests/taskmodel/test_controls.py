@@ -81,3 +81,17 @@ def test_status_table_and_live_drift(project: Path) -> None:
     (project / "world-prepared").unlink()
     live = doit(project, "bootstrap_status", "--live").stdout
     assert "DRIFT" in live and "demo:prepare" in live
+
+
+@pytest.mark.parametrize("task", [["bootstrap_validate"], ["validate_phase", "--phase", "1"],
+                                  ["bootstrap_status", "--live"], ["cluster_health"]])
+def test_bad_configuration_is_one_clear_message(project: Path, task: list[str]) -> None:
+    """Controls that need the configuration say once what is wrong with it (not once per live check, and never
+    with a traceback)."""
+    config = project / "bootstrap-config.yaml"
+    config.write_text(config.read_text().replace("name:", "name: [", 1))
+    result = doit(project, *task)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{task[0]}: invalid configuration:\nbootstrap-config.yaml: line" in out, out
+    assert out.count("YAML syntax error") == 1 and "Traceback" not in out, out
