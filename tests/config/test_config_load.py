@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 
@@ -120,8 +122,11 @@ def test_settings_helpers(write) -> None:
 
 def test_settings_are_immutable(write) -> None:
     settings = load_settings(write(), env={})
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="Instance is frozen"):
         settings.config.cluster.name = "changed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'config'"):
+        settings.config = settings.config  # type: ignore[misc]
+    assert settings.config.cluster.name != "changed"
 
 
 def test_importing_the_package_and_errors_stays_light() -> None:

@@ -87,7 +87,8 @@ def test_talconfig_field_problems(write) -> None:
     del data["nodes"][2]["hostname"]
     problems = _problems(write(BASE, data))
     fields = {p.field: p.message for p in problems}
-    assert "is not a URL" in fields["endpoint"] or "https" in fields["endpoint"]
+    assert fields["endpoint"] == ("'127.0.0.10:6443' does not start with https:// (expected an https URL with host "
+                                  "and port, e.g. https://192.168.1.10:6443)")
     assert "does not look like a version" in fields["talosVersion"]
     assert "'127.0.0' is not an IP address" in fields["nodes[0].ipAddress"]
     assert "expected true or false" in fields["nodes[1].controlPlane"]

@@ -386,10 +386,12 @@ def test_watch_too_old_resource_version_is_gone():
         fresh = core.list_namespaced_config_map("default").metadata.resource_version
         store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new", "namespace": "default"}})
         w = watch.Watch()
+        seen = []
         for event in w.stream(core.list_namespaced_config_map, "default", resource_version=fresh,
                               timeout_seconds=5):
-            assert event["object"].metadata.name == "new"
+            seen.append((event["type"], event["object"].metadata.name))
             w.stop()
+        assert seen == [("ADDED", "new")]
     store.close()
 
 

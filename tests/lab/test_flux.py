@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hops.lab import faults, helm_releases
+from hops.lab import charts, faults, helm_releases
 from hops.lab.readiness import condition, is_true
 from kube_lab import KubeLab
 from tests.projects import copy_project
@@ -128,8 +128,36 @@ def test_bootstrap_reconciles_the_whole_tree_in_dependency_order(kl: KubeLab) ->
     assert all(r[3] == "True" and r[4].startswith("Applied revision: main@sha1:") for r in rows), table
     helm_list = ok(kl.run("helm", "list", "-A"))
     assert "longhorn-system" in helm_list and "onepassword-connect" in helm_list
-    assert ok(kl.run("flux", *BOOTSTRAP, "--path", "infrastructure/clusters/home-ops", GITHUB_TOKEN=TOKEN))
-    assert kl.store.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
+    # a second bootstrap finds everything in place: nothing committed/pushed, no object re-created or re-specced
+    installed = flux_system_identity(kl)
+    releases = {name: helm_releases.latest(kl.store, name, ns)["version"]
+                for name, ns in (("cilium", "kube-system"), ("podinfo", "podinfo"))}
+    again = kl.run("flux", *BOOTSTRAP, "--path", "infrastructure/clusters/home-ops", GITHUB_TOKEN=TOKEN)
+    assert again.returncode == 0, again.stderr
+    for line in ("✔ component manifests are up to date", "✔ source secret up to date",
+                 "✔ sync manifests are up to date", "✔ Kustomization reconciled successfully",
+                 "✔ all components are healthy"):
+        assert line in again.stderr
+    for absent in ("committed component manifests", "committed sync manifests", "pushing",
+                   "generating source secret", "applying source secret"):
+        assert absent not in again.stderr
+    assert flux_system_identity(kl) == installed
+    assert {name: helm_releases.latest(kl.store, name, ns)["version"]
+            for name, ns in (("cilium", "kube-system"), ("podinfo", "podinfo"))} == releases
+
+
+def flux_system_identity(kl: KubeLab) -> dict:
+    """uid + generation of what `flux bootstrap` installs (unchanged unless re-created or its spec changed), and
+    the source secret's resourceVersion (bootstrap leaves an existing secret untouched)."""
+    identity = {}
+    for api_version, kind, name in [("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system"),
+                                    (KS, "Kustomization", "flux-system"),
+                                    *[("apps/v1", "Deployment", c) for c in charts.FLUX_CONTROLLERS]]:
+        meta = kl.store.get(api_version, kind, name, "flux-system")["metadata"]
+        identity[(kind, name)] = (meta["uid"], meta["generation"])
+    secret = kl.store.get("v1", "Secret", "flux-system", "flux-system")["metadata"]
+    identity[("Secret", "flux-system")] = (secret["uid"], secret["resourceVersion"])
+    return identity
 
 
 def test_blocked_component_shows_dependency_and_health_messages(kl: KubeLab) -> None:

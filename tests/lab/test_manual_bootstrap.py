@@ -8,38 +8,33 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from hops.lab import lifecycle
-from lab_helpers import apply_insecure
+from lab_helpers import apply_insecure, wait_running
 
 KUBECTL = "/usr/bin/kubectl"
 CP1 = "172.29.51.11"
 
 
-def wait_talos_answers(run_tool, talosconfig: str, address: str, deadline_s: float = 20.0) -> None:
-    """Poll `talosctl version` until the node answers with the talosconfig. Talos offers no notification for
-    "installed and rebooted", so a user polls; each miss shows the real transient error (refused, tls)."""
-    deadline = time.monotonic() + deadline_s
-    last = ""
-    while time.monotonic() < deadline:
-        done = run_tool("talosctl", "--talosconfig", talosconfig, "-n", address, "version")
-        if done.returncode == 0:
-            return
-        last = done.stderr
-        assert "rpc error: code = Unavailable" in last, last   # only the expected install/reboot noise
-    pytest.fail(f"{address} did not answer within {deadline_s}s; last error: {last}")
+def wait_talos_answers(run_tool, lab: dict, talosconfig: str, name: str, timeout: float = 20.0) -> None:
+    """Wait until the node answers `talosctl version` with the talosconfig. Talos offers a user no notification
+    for "installed and rebooted"; the lab's daemon does, so the test blocks on that event (no polling) and then
+    checks with one `talosctl version` that the node really answers with the talosconfig."""
+    wait_running(lab, [name], timeout)
+    address = lab["nodes"][name]["address"]
+    done = run_tool("talosctl", "--talosconfig", talosconfig, "-n", address, "version")
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.skipif(shutil.which(KUBECTL) is None, reason=f"the real kubectl ({KUBECTL}) is not installed")
 def test_manual_bootstrap_with_real_kubectl(lab, run_tool, talos_configs: Path, lab_env, tmp_path: Path) -> None:
     talosconfig = str(talos_configs / "talosconfig")
     apply_insecure(run_tool, talos_configs, lab)
-    for node in lab["nodes"].values():
-        wait_talos_answers(run_tool, talosconfig, node["address"])
+    for name in lab["nodes"]:
+        wait_talos_answers(run_tool, lab, talosconfig, name)
 
     first = run_tool("talosctl", "--talosconfig", talosconfig, "-n", CP1, "bootstrap")
     assert first.returncode == 0, first.stderr

@@ -71,7 +71,13 @@ def test_genconfig_substitutes_variables_and_rejects_an_empty_cluster_name(run_t
     assert done.returncode == 0, done.stderr
     assert (lab_project / "clusterconfig" / "lab-two-talos-cp-1.yaml").exists()
     assert not (lab_project / "clusterconfig" / ".gitignore").exists()
-    assert _context(lab_project / "clusterconfig") is not None
+    talosconfig = yaml.safe_load((lab_project / "clusterconfig" / "talosconfig").read_text())
+    assert talosconfig["context"] == "lab-two" and list(talosconfig["contexts"]) == ["lab-two"]
+    ctx = _context(lab_project / "clusterconfig")
+    assert ctx["endpoints"] == ["172.29.51.11", "172.29.51.12", "172.29.51.13"]
+    assert ctx["nodes"] == ["172.29.51.11", "172.29.51.12", "172.29.51.13"]
+    doc = yaml.safe_load((lab_project / "clusterconfig" / "lab-two-talos-cp-1.yaml").read_text())
+    assert doc["cluster"]["clusterName"] == "lab-two"
 
 
 def test_explicit_missing_secret_file_fails(run_tool) -> None:
