@@ -96,11 +96,18 @@ class Endpoints:
             return None
         import yaml
 
-        data = yaml.safe_load(self.kubeconfig.read_text()) or {}
-        clusters = data.get("clusters") or []
-        if not clusters:
+        from hops.errors import StepError
+
+        try:
+            data = yaml.safe_load(self.kubeconfig.read_text()) or {}
+            clusters = data.get("clusters") or []
+            url = urlparse(clusters[0]["cluster"]["server"]) if clusters else None
+        except (yaml.YAMLError, AttributeError, LookupError, TypeError) as exc:
+            raise StepError(f"{self.kubeconfig}: not a usable kubeconfig ({type(exc).__name__}: "
+                            f"clusters[0].cluster.server is needed); fetch it again with "
+                            "`doit talos_recover_kubeconfig`") from None
+        if url is None:
             return None
-        url = urlparse(clusters[0]["cluster"]["server"])
         return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
 
     # --- tools -------------------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hops.errors import StepError
 
 SOURCES_DIR = "infrastructure/sources"
@@ -32,7 +30,10 @@ class Release:
         return self.folder / "namespace.yaml"
 
 
-def _documents(path: Path) -> list[dict]:
+def documents(path: Path) -> list[dict]:
+    """The YAML documents (mappings) of a repository file; a missing file or bad YAML is a StepError naming it."""
+    import yaml  # only when a step runs: the task list never reads manifests
+
     try:
         return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
     except FileNotFoundError:
@@ -41,10 +42,18 @@ def _documents(path: Path) -> list[dict]:
         raise StepError(f"{path}: not valid YAML ({exc})") from None
 
 
+def name_of(doc: dict, where: Path) -> str:
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not name:
+        raise StepError(f"{where}: a {doc.get('kind', 'manifest')} has no metadata.name")
+    return str(name)
+
+
 def repository_url(root: Path, name: str) -> str:
     """The URL of HelmRepository `name` among infrastructure/sources/*.yaml."""
     for path in sorted((root / SOURCES_DIR).glob("*.yaml")):
-        for doc in _documents(path):
+        for doc in documents(path):
             if doc.get("kind") == "HelmRepository" and (doc.get("metadata") or {}).get("name") == name:
                 return str((doc.get("spec") or {}).get("url", ""))
     raise StepError(f"no HelmRepository named {name!r} in {SOURCES_DIR}/ (referenced by a HelmRelease)")
@@ -53,18 +62,31 @@ def repository_url(root: Path, name: str) -> str:
 def load(root: Path, folder: str) -> Release:
     """The Release described by `<folder>/helmrelease.yaml` (relative to the project root)."""
     path = root / folder / "helmrelease.yaml"
-    doc = next((d for d in _documents(path) if d.get("kind") == "HelmRelease"), None)
+    doc = next((d for d in documents(path) if d.get("kind") == "HelmRelease"), None)
     if doc is None:
         raise StepError(f"{path} holds no HelmRelease")
-    spec = doc.get("spec") or {}
-    chart = (spec.get("chart") or {}).get("spec") or {}
-    meta = doc.get("metadata") or {}
+    spec = _mapping(doc, "spec", path)
+    chart = _mapping(_mapping(spec, "chart", path, "spec."), "spec", path, "spec.chart.")
+    meta = _mapping(doc, "metadata", path)
+    name = spec.get("releaseName") or meta.get("name")
+    if not name:
+        raise StepError(f"{path}: metadata.name (or spec.releaseName) is required")
     if not chart.get("chart") or not chart.get("version"):
         raise StepError(f"{path}: spec.chart.spec.chart and .version are required (hops installs that exact chart)")
-    source = chart.get("sourceRef") or {}
-    return Release(name=spec.get("releaseName") or meta["name"], namespace=spec.get("targetNamespace")
-                   or meta.get("namespace", "default"), chart=str(chart["chart"]), version=str(chart["version"]),
+    source = _mapping(chart, "sourceRef", path, "spec.chart.spec.")
+    return Release(name=str(name), namespace=spec.get("targetNamespace") or meta.get("namespace", "default"),
+                   chart=str(chart["chart"]), version=str(chart["version"]),
                    repo_url=repository_url(root, source.get("name", "")), folder=root / folder)
+
+
+def _mapping(parent: dict, key: str, path: Path, prefix: str = "") -> dict:
+    """parent[key] as a mapping ({} when absent); anything else is an error naming the file and field."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StepError(f"{path}: {prefix}{key} must be a mapping, got {type(value).__name__} {value!r}")
+    return value
 
 
 def upgrade_install(ctx: Any, release: Release, values: Path) -> None:
@@ -74,7 +96,7 @@ def upgrade_install(ctx: Any, release: Release, values: Path) -> None:
     if not values.exists():
         raise StepError(f"values file {values} is missing (the same file Flux uses for {release.name})")
     if release.namespace_manifest.exists():
-        for doc in _documents(release.namespace_manifest):
+        for doc in documents(release.namespace_manifest):
             ctx.kube.apply(doc)
     ctx.log.say(f"  helm upgrade --install {release.name} ({release.chart} {release.version} from "
                 f"{release.repo_url}) in {release.namespace} with {values.relative_to(ctx.root)}")

@@ -55,10 +55,10 @@ class ToolRunner:
 
     def require(self, tool: str) -> None:
         if self.which(tool) is None:
-            hint = INSTALL_HINTS.get(tool, "install it")
+            hint = INSTALL_HINTS.get(tool)
             via = " (run `mise install` to get the versions pinned in .mise.toml)" if self.use_mise else ""
-            raise ToolMissing(f"`{tool}` is not installed or not on PATH: install it{via}; see {hint}. "
-                              "To rehearse without real tools, run with HOPS_LAB=1.")
+            raise ToolMissing(f"`{tool}` is not installed or not on PATH: install it{via}"
+                              + (f"; see {hint}" if hint else ""))
 
     def run(self, tool: str, args: list[str], *, input: str | None = None, env: Mapping[str, str] | None = None,
             timeout: float | None = None, check: bool = True, retry: bool = False,

@@ -17,11 +17,7 @@ COMPONENT_MODULES = ("validation", "talos", "networking", "services", "gitops", 
 
 def load_components(modules: tuple[str, ...] = COMPONENT_MODULES) -> list[taskmodel.Component]:
     for name in modules:
-        try:
-            importlib.import_module(f"hops.components.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"hops.components.{name}":
-                raise
+        importlib.import_module(f"hops.components.{name}")
     return taskmodel.components()
 
 

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-import yaml
 
+from hops import helmrelease
 from hops.components.gitops import SYNC_NAME, source_revision
 from hops.errors import StepError, WaitTimeout
 from hops.kube import describe_condition, is_true
@@ -34,9 +34,10 @@ def declared(ctx: Any) -> dict[str, list[dict]]:
     folder = ctx.root / ctx.config.gitops.path
     out: dict[str, list[dict]] = {}
     for file in sorted(folder.glob("*.y*ml")):
-        docs = [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict)]
-        out[file.name] = [d for d in docs if d.get("kind") == "Kustomization" and
+        out[file.name] = [d for d in helmrelease.documents(file) if d.get("kind") == "Kustomization" and
                           str(d.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")]
+        for doc in out[file.name]:
+            helmrelease.name_of(doc, file)  # every declared Kustomization is named, or one clear error
     return out
 
 

@@ -13,7 +13,6 @@ import base64
 import json
 from typing import Any
 
-import yaml
 
 from hops import helmrelease, onepassword
 from hops.errors import StepError, WaitTimeout
@@ -156,7 +155,7 @@ def create_connect_secrets(ctx: Any) -> None:
     credentials_base64 would store it) and the token Secret the ClusterSecretStore reads."""
     credentials = read_credentials(ctx)
     token = onepassword.read(ctx, "connect_token", "token")
-    for doc in yaml.safe_load_all((ctx.root / CONNECT_DIR / "namespace.yaml").read_text()):
+    for doc in helmrelease.documents(ctx.root / CONNECT_DIR / "namespace.yaml"):
         ctx.kube.apply(doc)
     encoded = base64.b64encode(credentials.encode()).decode()
     ctx.kube.apply(_secret(CREDENTIALS_SECRET, CREDENTIALS_KEY, encoded))
@@ -191,13 +190,14 @@ def connect_ready(ctx: Any) -> bool:
 
 def _store_manifests(ctx: Any) -> list[dict]:
     folder = ctx.root / STORE_DIR
-    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
-    return [doc for resource in kustomization.get("resources", [])
-            for doc in yaml.safe_load_all((folder / resource).read_text()) if isinstance(doc, dict)]
+    kustomization = next(iter(helmrelease.documents(folder / "kustomization.yaml")), {})
+    return [doc for resource in kustomization.get("resources") or []
+            for doc in helmrelease.documents(folder / resource)]
 
 
 def _stores(ctx: Any) -> list[str]:
-    return [d["metadata"]["name"] for d in _store_manifests(ctx) if d.get("kind") == "ClusterSecretStore"]
+    return [helmrelease.name_of(d, ctx.root / STORE_DIR) for d in _store_manifests(ctx)
+            if d.get("kind") == "ClusterSecretStore"]
 
 
 def validate_connect(ctx: Any) -> None:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from hops import onepassword, secrets
 from hops.errors import StepError, ToolFailed
@@ -102,6 +100,8 @@ def ensure_gitignore(folder: Path) -> None:
 
 def _check_bundle(text: str, origin: str) -> None:
     """A talos secrets bundle is a YAML mapping with certs/secrets/trustdinfo; never echo its content."""
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -213,6 +213,8 @@ def apply_one(ctx: Any, node: Any, deadline: float) -> str:
 
 
 def apply_configs(ctx: Any) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
     nodes = list(ctx.config.network.nodes)
     deadline = deadline_for(ctx, GROUP)
     failures, modes = [], {}
