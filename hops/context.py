@@ -56,10 +56,6 @@ class Context:
     def state_dir(self) -> Path:
         return endpoints_mod.state_dir(self.root, self.env)
 
-    @property
-    def lab(self) -> bool:
-        return endpoints_mod.is_lab(self.env)
-
     @cached_property
     def log(self):
         from hops.runlog import RunLog

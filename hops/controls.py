@@ -17,8 +17,7 @@ from hops.state import markers
 
 PHASE_PARAM = {"name": "phase", "long": "phase", "short": "p", "type": int, "default": 0,
                "help": "phase number 1-6"}
-READ_ONLY = ("bootstrap_status", "bootstrap_validate", "validate_phase", "cluster_health", "lab_up", "lab_down",
-             "lab_status", "lab_fault")
+READ_ONLY = ("bootstrap_status", "bootstrap_validate", "validate_phase", "cluster_health")
 LIVE_PARAM = {"name": "live", "long": "live", "type": bool, "default": False,
               "help": "also run each step's live checks and show drift"}
 
@@ -45,10 +44,8 @@ def control_tasks(comps: list[taskmodel.Component]) -> dict[str, dict]:
         "cluster_health": {"doc": "Whole-cluster report: nodes, Flux objects, workloads (problems first)",
                            "actions": [(cluster_health,)], "uptodate": [False]},
     }
-    tasks.update(lab_tasks())
     for name in READ_ONLY:
-        if name in tasks:
-            tasks[name]["meta"] = {"hops_read_only": True}
+        tasks[name]["meta"] = {"hops_read_only": True}
     for task in tasks.values():
         task.setdefault("verbosity", 2)
     return {name: {"basename": name, **task} for name, task in tasks.items()}
@@ -58,12 +55,6 @@ def cluster_health() -> dict | TaskFailed:
     from hops.components import applications
 
     return run_guarded("cluster_health", applications.cluster_health)
-
-
-def lab_tasks() -> dict[str, dict]:
-    from hops import lab_tasks as lab
-
-    return lab.tasks()
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def state_dir(root: Path, env: Mapping[str, str] | None = None) -> Path:
     if is_lab(env):
         from hops.lab.layout import LabLayout
 
-        return LabLayout.from_env(root).state_dir
+        return LabLayout.from_env(root, env).state_dir
     return (root / ".bootstrap-state").resolve()
 
 
@@ -45,29 +45,31 @@ class Endpoints:
         return is_lab(self.env)
 
     @cached_property
+    def lab_layout(self) -> Any:
+        """hops.lab.layout.LabLayout: where the lab of this project keeps its files (lab mode only)."""
+        from hops.lab.layout import LabLayout
+
+        return LabLayout.from_env(self.root, self.env)
+
+    @cached_property
     def lab_info(self) -> dict:
         """The running lab (started on first use in lab mode)."""
-        from hops.lab.layout import LabLayout
         from hops.lab.lifecycle import ensure_up
 
-        return ensure_up(LabLayout.from_env(self.root), self.root)
+        return ensure_up(self.lab_layout, self.root)
 
     # --- files -------------------------------------------------------------------------------------------
     def _config_path(self, configured: str) -> Path:
         """A generated file: under the lab's own clusterconfig in lab mode, else where the config says."""
         if self.lab:
-            from hops.lab.layout import LabLayout
-
-            return LabLayout.from_env(self.root).cluster_dir / Path(configured).name
+            return self.lab_layout.cluster_dir / Path(configured).name
         path = Path(configured)
         return path if path.is_absolute() else self.root / path
 
     @property
     def cluster_dir(self) -> Path:
         if self.lab:  # the lab's clusterconfig folder itself (the files below live directly in it)
-            from hops.lab.layout import LabLayout
-
-            return LabLayout.from_env(self.root).cluster_dir
+            return self.lab_layout.cluster_dir
         return self._config_path(self.settings.config.talos.config_dir)
 
     @property
@@ -117,9 +119,7 @@ class Endpoints:
         talosconfig/kubeconfig hops manages."""
         env = dict(self.env)
         if self.lab:
-            from hops.lab.layout import LabLayout
-
-            layout = LabLayout.from_env(self.root)
+            layout = self.lab_layout
             self.lab_info  # starts the lab if needed, installs its tools
             env["PATH"] = f"{layout.bin_dir}{os.pathsep}{env.get('PATH', '')}"
             env["HOPS_LAB_DIR"] = str(layout.root)

@@ -80,20 +80,24 @@ def _clear_errors(action):
     return run
 
 
+READ_ONLY = {"hops_read_only": True}  # the lab's lifecycle may run beside a bootstrap (no run lock)
+
+
 def tasks() -> dict[str, dict]:
-    yes = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-           "help": "do not ask for confirmation"}
+    """doit task dicts of the lab's lifecycle (doit lab_up, ...)."""
+    from hops.taskmodel import YES_PARAM
+
     return {
         "lab_up": {"doc": "Start the lab (simulated twin of the configured cluster) in the background; idempotent",
-                   "actions": [_clear_errors(lab_up)], "uptodate": [False]},
+                   "actions": [_clear_errors(lab_up)], "uptodate": [False], "meta": READ_ONLY},
         "lab_down": {"doc": "Stop the lab; its state is kept for the next lab_up", "actions": [_clear_errors(lab_down)],
-                     "uptodate": [False]},
+                     "uptodate": [False], "meta": READ_ONLY},
         "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster", "actions": [_clear_errors(lab_status)],
-                       "uptodate": [False]},
+                       "uptodate": [False], "meta": READ_ONLY},
         "lab_reset": {"doc": "Stop the lab and delete its state (asks first; --yes for scripts)",
-                      "actions": [(_clear_errors(lab_reset),)], "params": [yes], "uptodate": [False]},
+                      "actions": [(_clear_errors(lab_reset),)], "params": [YES_PARAM], "uptodate": [False]},
         "lab_fault": {"doc": "Inject faults into the lab (--add 'fail:helm upgrade:1,block:longhorn' | --clear)",
-                      "actions": [(_clear_errors(lab_fault),)], "uptodate": [False],
+                      "actions": [(_clear_errors(lab_fault),)], "uptodate": [False], "meta": READ_ONLY,
                       "params": [{"name": "add", "long": "add", "type": str, "default": "", "help": "fault SPEC"},
                                  {"name": "clear", "long": "clear", "type": bool, "default": False,
                                   "help": "remove all faults"}]},

@@ -105,13 +105,11 @@ class Component:
 _components: dict[str, Component] = {}
 
 
-PHASE_GROUPS = ("validation", "talos", "networking", "services", "gitops", "applications")
-
-
 def register(component: Component) -> Component:
-    """Add the component with its phase wiring: steps without deps wait for the previous phase, and a final
-    `complete` step (marker phase-N-complete) depends on every step of the group."""
-    previous = PHASE_GROUPS[component.phase - 2] if component.phase > 1 else None
+    """Add the component with its phase wiring: steps without deps wait for the previous phase (registered
+    before it: hops.tasks imports the phases in order), and a final `complete` step (marker phase-N-complete)
+    depends on every step of the group."""
+    previous = next((c.group for c in _components.values() if c.phase == component.phase - 1), None)
     steps = tuple(
         replace(s, deps=(f"{previous}:{component.complete_step}",)) if previous and not s.deps else s
         for s in component.steps

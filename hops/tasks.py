@@ -9,7 +9,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable
 
-from hops import context, controls, endpoints, taskmodel
+from hops import context, controls, endpoints, lab_tasks, taskmodel
 from hops.reporter import HopsReporter
 
 COMPONENT_MODULES = ("validation", "talos", "networking", "services", "gitops", "applications")
@@ -45,6 +45,8 @@ def load(root: Path, modules: tuple[str, ...] = COMPONENT_MODULES) -> dict[str, 
         creators[f"task_phase{comp.phase}"] = _fixed(_phase_task(comp))
     for name, task in controls.control_tasks(comps).items():
         creators[f"task_{name}"] = _fixed(task)
+    for name, task in lab_tasks.tasks().items():
+        creators[f"task_{name}"] = _fixed({"basename": name, "verbosity": 2, **task})
     return creators
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -15,8 +16,8 @@ class LabLayout:
     root: Path
 
     @classmethod
-    def from_env(cls, project_root: Path | None = None) -> "LabLayout":
-        explicit = os.environ.get("HOPS_LAB_DIR")
+    def from_env(cls, project_root: Path | None = None, env: Mapping[str, str] | None = None) -> "LabLayout":
+        explicit = (os.environ if env is None else env).get("HOPS_LAB_DIR")
         if explicit:
             return cls(Path(explicit).resolve())
         return cls(((project_root or Path.cwd()) / ".lab").resolve())
