@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 
 class StepError(Exception):
     """A failure the user can act on: says what failed, why, and what to do."""
@@ -22,3 +24,14 @@ class ToolFailed(StepError):
 
 class WaitTimeout(StepError):
     """A deadline passed while waiting for a condition; the message names what was not ready and why."""
+
+
+def problem_list(title: str, problems: Sequence[str]) -> str:
+    """`title:` and one `  - problem` line each: the shape of every multi-problem failure."""
+    return f"{title}:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def fail_all(title: str, problems: Sequence[str]) -> None:
+    """Fail once naming every problem (a step reports all it found, not only the first); no-op when none."""
+    if problems:
+        raise StepError(problem_list(title, problems))

@@ -72,6 +72,11 @@ def is_true(obj: dict, kind: str = "Ready") -> bool:
     return bool(cond and cond.get("status") == "True")
 
 
+def observed(obj: dict) -> bool:
+    """The object's controller has seen its current spec (until then its status describes an older one)."""
+    return (obj.get("status") or {}).get("observedGeneration", 0) >= obj["metadata"].get("generation", 1)
+
+
 def describe_condition(obj: dict, kind: str = "Ready") -> str:
     cond = condition(obj, kind)
     if cond is None:

@@ -13,11 +13,12 @@ from typing import Any, Iterator
 
 
 from hops import helmrelease
-from hops.components.gitops import SYNC_NAME, source_revision
-from hops.errors import StepError, WaitTimeout
-from hops.kube import describe_condition, is_true
+from hops.components.gitops import SYNC_NAME, TAIL_PARAM, error_logs, logs, source_revision
+from hops.errors import StepError, WaitTimeout, fail_all, problem_list
+from hops.kube import describe_condition, is_true, observed
 from hops.taskmodel import Check, Component, Operation, Step, register
 from hops.waiting import deadline_for
+from hops.workloads import daemonset_counts, replica_counts, workload_ready
 
 APPS_FILE = "apps.yaml"
 REQUESTED = "reconcile.fluxcd.io/requestedAt"
@@ -25,7 +26,6 @@ WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 MANAGED_BY = ("helm.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/name")
 NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": "",
               "help": "also force this HelmRelease (namespace/name or name)"}
-TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
 
 
 # --- what the repository declares ---------------------------------------------------------------------------
@@ -52,9 +52,7 @@ def apps_names(ctx: Any) -> list[str]:
 # --- readiness ----------------------------------------------------------------------------------------------
 def flux_ready(obj: dict) -> bool:
     """Ready for the object's current generation, and not suspended."""
-    status = obj.get("status") or {}
-    current = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1)
-    return is_true(obj) and current and not (obj.get("spec") or {}).get("suspend")
+    return is_true(obj) and observed(obj) and not (obj.get("spec") or {}).get("suspend")
 
 
 def why_not(obj: dict) -> str:
@@ -98,7 +96,7 @@ def full_report(ctx: Any) -> Iterator[None]:
             found = problems(ctx)
         except StepError:
             raise exc from None
-        raise WaitTimeout(f"{exc}\nnot ready:\n" + "\n".join(f"  - {p}" for p in found)) from None
+        raise WaitTimeout(f"{exc}\n{problem_list('not ready', found)}") from None
 
 
 def wait_infrastructure(ctx: Any) -> None:
@@ -163,19 +161,15 @@ def releases_state(objects: dict[str, dict]) -> tuple[bool, str]:
 
 
 def workload_problem(obj: dict) -> str | None:
-    """Why a Deployment/DaemonSet/StatefulSet is not available (exact counts), or None."""
-    spec, status, kind = obj.get("spec") or {}, obj.get("status") or {}, obj["kind"]
-    if kind == "DaemonSet":
-        want = status.get("desiredNumberScheduled", 0)
-        have = min(status.get("numberReady", 0), status.get("updatedNumberScheduled", 0))
-        unit = "pods ready"
-    else:
-        want = spec.get("replicas", 1)
-        have = status.get("availableReplicas" if kind == "Deployment" else "readyReplicas", 0)
-        unit = "replicas available"
-    if have >= want and status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1):
+    """Why a Deployment/DaemonSet/StatefulSet is not available (hops.workloads decides; this names the counts)."""
+    if workload_ready(obj):
         return None
-    return f"{kind} {_key(obj)}: {have}/{want} {unit}"
+    kind = obj["kind"]
+    if kind == "DaemonSet":
+        desired, ready, updated = daemonset_counts(obj)
+        return f"{kind} {_key(obj)}: {min(ready, updated)}/{desired} pods ready"
+    have, want = replica_counts(obj)
+    return f"{kind} {_key(obj)}: {have}/{want} replicas available"
 
 
 def managed(obj: dict) -> bool:
@@ -218,11 +212,6 @@ def all_ready(ctx: Any) -> bool:
 
 
 # --- operations ---------------------------------------------------------------------------------------------
-def _fail_if(found: list[str], title: str) -> None:
-    if found:
-        raise StepError(f"{title}:\n" + "\n".join(f"  - {p}" for p in found))
-
-
 def health(ctx: Any) -> None:
     """Flux objects and their workloads: problems first, then a count of what is healthy."""
     found = problems(ctx)
@@ -231,7 +220,7 @@ def health(ctx: Any) -> None:
     counts = {kind: len(ctx.kube.list(kind)) for kind in ("Kustomization", "HelmRelease")}
     print(f"{counts['Kustomization']} Kustomizations, {counts['HelmRelease']} HelmReleases; "
           f"{len(found)} problems")
-    _fail_if(found, "applications are not healthy")
+    fail_all("applications are not healthy", found)
 
 
 def redeploy(ctx: Any, name: str = "") -> None:
@@ -247,11 +236,6 @@ def redeploy(ctx: Any, name: str = "") -> None:
     wait_ready(ctx)
 
 
-def logs(ctx: Any, tail: int = 100) -> None:
-    result = ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False)
-    print((result.stdout + result.stderr).rstrip())
-
-
 def debug(ctx: Any) -> None:
     """Every problem, then the recent events of the namespaces that have one, then Flux's error logs."""
     found = problems(ctx)
@@ -263,8 +247,7 @@ def debug(ctx: Any) -> None:
             obj = event.get("involvedObject") or {}
             print(f"EVENT {event['metadata']['namespace']} {obj.get('kind')}/{obj.get('name')}: "
                   f"{event.get('reason')}: {event.get('message')}")
-    result = ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False)
-    print((result.stdout + result.stderr).rstrip())
+    error_logs(ctx)
 
 
 def node_problems(ctx: Any) -> tuple[list[str], int]:
@@ -290,7 +273,7 @@ def cluster_health(ctx: Any) -> None:
     for kind in WORKLOAD_KINDS:
         objects = ctx.kube.list(kind)
         print(f"{kind}: {sum(workload_problem(o) is None for o in objects)}/{len(objects)} available")
-    _fail_if(found, "the cluster is not healthy")
+    fail_all("the cluster is not healthy", found)
 
 
 COMPONENT = register(Component(

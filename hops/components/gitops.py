@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from hops import onepassword
-from hops.errors import StepError
+from hops.errors import fail_all
 from hops.kube import describe_condition, is_true
 from hops.taskmodel import Check, Component, Operation, Step, register
 from hops.waiting import deadline_for
+from hops.workloads import deployment_available
 
 SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap` creates
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
@@ -23,11 +24,6 @@ TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help
 
 def _ns(ctx: Any) -> str:
     return ctx.config.gitops.namespace
-
-
-def _fail_all(title: str, problems: list[str]) -> None:
-    if problems:
-        raise StepError(f"{title}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 # --- prerequisites ------------------------------------------------------------------------------------------
@@ -52,7 +48,7 @@ def prerequisite_problems(ctx: Any) -> list[str]:
 
 
 def validate_prerequisites(ctx: Any) -> None:
-    _fail_all("GitOps prerequisites are not met", prerequisite_problems(ctx))
+    fail_all("GitOps prerequisites are not met", prerequisite_problems(ctx))
     g = ctx.config.gitops
     ctx.log.say(f"  flux prerequisites pass; will bootstrap github.com/{g.owner}/{g.repository} "
                 f"branch {g.branch} path {g.path}")
@@ -87,18 +83,11 @@ def sync_configured(ctx: Any) -> bool:
 
 
 # --- controllers ready --------------------------------------------------------------------------------------
-def available(deploy: dict) -> bool:
-    spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
-    wanted = spec.get("replicas", 1)
-    return is_true(deploy, "Available") and status.get("availableReplicas", 0) >= wanted and \
-        status.get("updatedReplicas", 0) >= wanted
-
-
 def controllers_state(deployments: dict[str, dict]) -> tuple[bool, str]:
     by_name = {key.rpartition("/")[2]: d for key, d in deployments.items()}
     missing = [c for c in CONTROLLERS if c not in by_name]
     unavailable = [f"{name}: {describe_condition(d, 'Available')}" for name, d in sorted(by_name.items())
-                   if not available(d)]
+                   if not deployment_available(d)]
     problems = [f"{name}: not created yet" for name in missing] + unavailable
     return (not problems), "; ".join(problems) or f"{len(by_name)} Flux controllers available"
 
@@ -160,34 +149,39 @@ def sync_verified(ctx: Any) -> bool:
     return applied_state(ctx.kube.get("Kustomization", SYNC_NAME, _ns(ctx)), *source_revision(ctx))[0]
 
 
-# --- operations ---------------------------------------------------------------------------------------------
-def _show(result: Any) -> None:
+# --- operations (applications reuses the Flux CLI ones) ----------------------------------------------------
+def show(result: Any) -> None:
+    """A CLI's whole answer, as it printed it (check=False callers show failures too)."""
     print((result.stdout + result.stderr).rstrip())
 
 
 def status(ctx: Any) -> None:
     """Every Flux object with its readiness (`flux get all -A`)."""
-    _show(ctx.runner.run("flux", ["get", "all", "--all-namespaces"], check=False))
+    show(ctx.runner.run("flux", ["get", "all", "--all-namespaces"], check=False))
 
 
 def reconcile(ctx: Any) -> None:
     ns = ["--namespace", _ns(ctx)]
-    _show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops")))
-    _show(ctx.runner.run("flux", ["reconcile", "kustomization", SYNC_NAME, "--with-source", *ns],
+    show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops")))
+    show(ctx.runner.run("flux", ["reconcile", "kustomization", SYNC_NAME, "--with-source", *ns],
                          timeout=ctx.timeout("gitops")))
 
 
 def suspend(ctx: Any, name: str = SYNC_NAME) -> None:
-    _show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)]))
+    show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)]))
 
 
 def resume(ctx: Any, name: str = SYNC_NAME) -> None:
-    _show(ctx.runner.run("flux", ["resume", "kustomization", name, "--namespace", _ns(ctx)],
+    show(ctx.runner.run("flux", ["resume", "kustomization", name, "--namespace", _ns(ctx)],
                          timeout=ctx.timeout("gitops")))
 
 
 def logs(ctx: Any, tail: int = 100) -> None:
-    _show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False))
+    show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False))
+
+
+def error_logs(ctx: Any) -> None:
+    show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False))
 
 
 def debug(ctx: Any) -> None:
@@ -203,7 +197,7 @@ def debug(ctx: Any) -> None:
             if not is_true(obj):
                 meta = obj["metadata"]
                 print(f"NOT READY {kind} {meta.get('namespace')}/{meta['name']}: {describe_condition(obj)}")
-    _show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False))
+    error_logs(ctx)
 
 
 COMPONENT = register(Component(

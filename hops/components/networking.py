@@ -8,15 +8,17 @@ import time
 from typing import Any
 
 from hops import helmrelease
-from hops.errors import StepError, WaitTimeout
+from hops.errors import StepError, fail_all
 from hops.kube import describe_condition, is_true
 from hops.taskmodel import Check, Component, Operation, Step, register
 from hops.waiting import deadline_for
+from hops.workloads import daemonset_state, deployment_available, deployment_state, naming_waiting_pods
 
 NS = "kube-system"
 CILIUM_DIR = "infrastructure/networking/cilium"
 CHECK_NS = "hops-checks"
 AGENT, OPERATOR = "cilium", "cilium-operator"
+AGENT_LABELS = "k8s-app=cilium"  # the agent pods (kube-system holds other components' pods too)
 
 
 def _nodes(ctx: Any) -> list[str]:
@@ -39,40 +41,22 @@ def cilium_installed(ctx: Any) -> bool:
 
 # --- cilium-ready ---------------------------------------------------------------------------------------------
 def agents_state(ds: dict | None, nodes: int) -> tuple[bool, str]:
-    """Exact counts: desired == ready == number of configured nodes."""
-    if ds is None:
-        return False, f"DaemonSet {NS}/{AGENT} does not exist"
-    status = ds.get("status") or {}
-    desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
-    detail = f"DaemonSet {NS}/{AGENT}: desiredNumberScheduled={desired} numberReady={ready} of {nodes} nodes"
-    return desired == ready == nodes, detail
+    """Exactly one ready agent per configured node (the pod network needs it on every one of them)."""
+    return daemonset_state(ds, NS, AGENT, nodes=nodes)
 
 
 def operator_state(deploy: dict | None) -> tuple[bool, str]:
     if deploy is None:
         return False, f"Deployment {NS}/{OPERATOR} does not exist"
-    return is_true(deploy, "Available"), f"Deployment {NS}/{OPERATOR}: {describe_condition(deploy, 'Available')}"
-
-
-def _agent_pod_problems(ctx: Any) -> str:
-    """Why agent pods are not ready (container waiting reasons), to name in a timeout."""
-    problems = []
-    for pod in ctx.kube.list("Pod", NS, fresh=True, labels="k8s-app=cilium"):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (cs.get("state") or {}).get("waiting")
-            if waiting:
-                problems.append(f"{pod['metadata']['name']}: {waiting.get('reason')} {waiting.get('message', '')}")
-    return ("; pods: " + "; ".join(problems)) if problems else ""
+    return deployment_available(deploy), f"Deployment {NS}/{OPERATOR}: {describe_condition(deploy, 'Available')}"
 
 
 def wait_cilium(ctx: Any) -> None:
     deadline = deadline_for(ctx, "networking")
     nodes = len(_nodes(ctx))
-    try:
+    with naming_waiting_pods(ctx.kube, NS, labels=AGENT_LABELS):
         ctx.kube.wait("DaemonSet", f"Cilium agents ready on all {nodes} nodes",
                       lambda objs: agents_state(objs.get(AGENT), nodes), deadline, namespace=NS, name=AGENT)
-    except WaitTimeout as exc:
-        raise WaitTimeout(f"{exc}{_agent_pod_problems(ctx)}") from None
     ctx.kube.wait("Deployment", "the Cilium operator to be Available",
                   lambda objs: operator_state(objs.get(OPERATOR)), deadline, namespace=NS, name=OPERATOR)
     ctx.log.say(f"  Cilium agents ready on {nodes}/{nodes} nodes; operator Available")
@@ -136,14 +120,9 @@ def _delete_job(ctx: Any, name: str) -> None:
 
 
 def _wait_coredns(ctx: Any) -> None:
-    def available(objs: dict[str, dict]) -> tuple[bool, str]:
-        deployment = objs.get("coredns")
-        if deployment is None:
-            return False, "Deployment kube-system/coredns not found"
-        return is_true(deployment, "Available"), f"Deployment kube-system/coredns {describe_condition(deployment, 'Available')}"
-
-    ctx.kube.wait("Deployment", "CoreDNS to be available", available, deadline_for(ctx, "networking"),
-                  namespace="kube-system", name="coredns")
+    ctx.kube.wait("Deployment", "CoreDNS to be available",
+                  lambda objs: deployment_state(objs.get("coredns"), "kube-system", "coredns"),
+                  deadline_for(ctx, "networking"), namespace="kube-system", name="coredns")
 
 
 def test_pod_networking(ctx: Any) -> None:
@@ -208,9 +187,7 @@ def kube_proxy_problems(ctx: Any) -> list[str]:
 
 
 def verify_kube_proxy(ctx: Any) -> None:
-    problems = kube_proxy_problems(ctx)
-    if problems:
-        raise StepError("kube-proxy is not replaced by Cilium:\n" + "\n".join(f"  - {p}" for p in problems))
+    fail_all("kube-proxy is not replaced by Cilium", kube_proxy_problems(ctx))
     ctx.log.say("  no kube-proxy; Cilium replaces it")
 
 
@@ -242,7 +219,7 @@ def op_redeploy(ctx: Any) -> None:
 def op_debug(ctx: Any) -> None:
     result = ctx.runner.run("cilium", ["status"], check=False)
     print(result.stdout + result.stderr)
-    for pod in ctx.kube.list("Pod", NS, fresh=True, labels="k8s-app=cilium"):
+    for pod in ctx.kube.list("Pod", NS, fresh=True, labels=AGENT_LABELS):
         status = pod.get("status") or {}
         print(f"pod {pod['metadata']['name']} on {pod['spec'].get('nodeName', '?')}: {status.get('phase')} "
               f"{describe_condition(pod)}")

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
-
 from hops import helmrelease, onepassword
-from hops.errors import StepError, WaitTimeout
+from hops.errors import StepError
 from hops.kube import describe_condition, is_true
 from hops.taskmodel import Check, Component, Operation, Step, register
 from hops.waiting import deadline_for
+from hops.workloads import daemonset_state, deployment_state, naming_waiting_pods
 
 ESO_DIR, ESO_NS = "infrastructure/services/external-secrets", "external-secrets"
 ESO_DEPLOYMENTS = ("external-secrets", "external-secrets-webhook", "external-secrets-cert-controller")
@@ -44,42 +45,18 @@ def _sources(folder: str) -> tuple[str, str]:
     return f"{folder}/values.yaml", f"{folder}/helmrelease.yaml"
 
 
-def deployment_state(name: str, ns: str, deploy: dict | None) -> tuple[bool, str]:
-    """Available=True and every wanted replica available (exact count)."""
-    if deploy is None:
-        return False, f"Deployment {ns}/{name} does not exist"
-    want = (deploy.get("spec") or {}).get("replicas", 1)
-    have = (deploy.get("status") or {}).get("availableReplicas", 0) or 0
-    ok = is_true(deploy, "Available") and have == want
-    return ok, f"Deployment {ns}/{name}: {have}/{want} available, {describe_condition(deploy, 'Available')}"
-
-
-def _pod_problems(ctx: Any, ns: str) -> str:
-    """Container waiting reasons of the pods in `ns` (e.g. CrashLoopBackOff and its message) for a timeout."""
-    problems = []
-    for pod in ctx.kube.list("Pod", ns, fresh=True):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (cs.get("state") or {}).get("waiting")
-            if waiting:
-                problems.append(f"{pod['metadata']['name']}/{cs.get('name')}: {waiting.get('reason')} "
-                                f"{waiting.get('message', '')}".strip())
-    return ("; pods: " + "; ".join(problems)) if problems else ""
-
-
 def wait_deployments(ctx: Any, ns: str, names: tuple[str, ...], deadline: float) -> None:
     def state(objs: dict[str, dict]) -> tuple[bool, str]:
-        results = [deployment_state(n, ns, objs.get(n)) for n in names]
+        results = [deployment_state(objs.get(n), ns, n) for n in names]
         pending = [detail for ok, detail in results if not ok]
         return not pending, "; ".join(pending) or "all available"
 
-    try:
+    with naming_waiting_pods(ctx.kube, ns):
         ctx.kube.wait("Deployment", f"{', '.join(names)} in {ns} to be Available", state, deadline, namespace=ns)
-    except WaitTimeout as exc:
-        raise WaitTimeout(f"{exc}{_pod_problems(ctx, ns)}") from None
 
 
 def deployments_ready(ctx: Any, ns: str, names: tuple[str, ...]) -> bool:
-    return all(deployment_state(n, ns, ctx.kube.get("Deployment", n, ns))[0] for n in names)
+    return all(deployment_state(ctx.kube.get("Deployment", n, ns), ns, n)[0] for n in names)
 
 
 # --- External Secrets -----------------------------------------------------------------------------------------
@@ -188,11 +165,21 @@ def connect_ready(ctx: Any) -> bool:
     return deployments_ready(ctx, CONNECT_NS, (CONNECT,))
 
 
-def _store_manifests(ctx: Any) -> list[dict]:
+def _store_resources(ctx: Any) -> list[Path]:
+    """The files STORE_DIR's kustomization.yaml lists: what Flux applies, so what the bootstrap applies."""
     folder = ctx.root / STORE_DIR
     kustomization = next(iter(helmrelease.documents(folder / "kustomization.yaml")), {})
-    return [doc for resource in kustomization.get("resources") or []
-            for doc in helmrelease.documents(folder / resource)]
+    return [folder / resource for resource in kustomization.get("resources") or []]
+
+
+def store_sources(ctx: Any) -> list[Path]:
+    """Every file connect-validated reads (a callable: `doit list` must not parse YAML): a resource added to the
+    kustomization, or an edit of one, makes the step out of date."""
+    return [ctx.root / STORE_DIR / "kustomization.yaml", *_store_resources(ctx)]
+
+
+def _store_manifests(ctx: Any) -> list[dict]:
+    return [doc for path in _store_resources(ctx) for doc in helmrelease.documents(path)]
 
 
 def _stores(ctx: Any) -> list[str]:
@@ -230,22 +217,17 @@ def longhorn_installed(ctx: Any) -> bool:
 
 
 def manager_state(ds: dict | None) -> tuple[bool, str]:
-    if ds is None:
-        return False, f"DaemonSet {LONGHORN_NS}/{LONGHORN_MANAGER} does not exist"
-    status = ds.get("status") or {}
-    desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
-    return desired > 0 and desired == ready, \
-        f"DaemonSet {LONGHORN_NS}/{LONGHORN_MANAGER}: desiredNumberScheduled={desired} numberReady={ready}"
+    # every node it is scheduled on, but at least one (not a count of configured nodes: control-plane nodes may
+    # be tainted against it)
+    return daemonset_state(ds, LONGHORN_NS, LONGHORN_MANAGER, minimum=1)
 
 
 def wait_longhorn(ctx: Any) -> None:
     deadline = _deadline(ctx)
-    try:
+    with naming_waiting_pods(ctx.kube, LONGHORN_NS):
         ctx.kube.wait("DaemonSet", "the Longhorn manager on every node",
                       lambda objs: manager_state(objs.get(LONGHORN_MANAGER)), deadline, namespace=LONGHORN_NS,
                       name=LONGHORN_MANAGER)
-    except WaitTimeout as exc:
-        raise WaitTimeout(f"{exc}{_pod_problems(ctx, LONGHORN_NS)}") from None
     ctx.kube.wait("StorageClass", "StorageClass longhorn",
                   lambda objs: ("longhorn" in objs, "StorageClass longhorn " +
                                 ("present" if "longhorn" in objs else "not created")), deadline, name="longhorn")
@@ -263,8 +245,8 @@ SERVICE_NAMESPACES = {"external-secrets": ESO_NS, "onepassword-connect": CONNECT
 
 def op_status(ctx: Any) -> None:
     for name in ESO_DEPLOYMENTS:
-        print(deployment_state(name, ESO_NS, ctx.kube.get("Deployment", name, ESO_NS))[1])
-    print(deployment_state(CONNECT, CONNECT_NS, ctx.kube.get("Deployment", CONNECT, CONNECT_NS))[1])
+        print(deployment_state(ctx.kube.get("Deployment", name, ESO_NS), ESO_NS, name)[1])
+    print(deployment_state(ctx.kube.get("Deployment", CONNECT, CONNECT_NS), CONNECT_NS, CONNECT)[1])
     for name in _stores(ctx):
         store = ctx.kube.get("ClusterSecretStore", name)
         print(f"ClusterSecretStore {name}: {describe_condition(store) if store else 'does not exist'}")
@@ -314,7 +296,7 @@ COMPONENT = register(Component(
              status=(Check("Connect available", connect_ready),)),
         Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", validate_connect,
              marker="onepassword-connect-validated", deps=("connect-ready",),
-             sources=(f"{STORE_DIR}/clustersecretstore.yaml",),
+             sources=(store_sources,),
              status=(Check("ClusterSecretStore Ready", stores_ready),)),
         Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", deploy_longhorn,
              marker="longhorn-deployed", sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),

@@ -15,7 +15,7 @@ from typing import Any
 
 
 from hops import onepassword, secrets
-from hops.errors import StepError, ToolFailed
+from hops.errors import StepError, ToolFailed, fail_all
 from hops.taskmodel import YES_PARAM, Check, Component, Operation, Step, register
 from hops.waiting import deadline_for, poll_until
 
@@ -165,8 +165,7 @@ def validate_configs(ctx: Any) -> None:
                                 timeout=PROBE_TIMEOUT_S)
         if result.code != 0:
             problems.append(f"{node.name} ({path.name}): " + (result.stderr or result.stdout).strip())
-    if problems:
-        raise StepError("machine configs are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    fail_all("machine configs are invalid", problems)
     ctx.log.say(f"  {len(ctx.config.network.nodes)} machine configs valid for metal")
 
 
@@ -225,9 +224,7 @@ def apply_configs(ctx: Any) -> dict:
             modes[node.name] = futures[node.name].result()
         except StepError as exc:
             failures.append(f"{node.name} ({node.address}): {exc}")
-    if failures:
-        raise StepError("apply-config failed on " + f"{len(failures)} of {len(nodes)} nodes:\n"
-                        + "\n".join(f"  - {f}" for f in failures))
+    fail_all(f"apply-config failed on {len(failures)} of {len(nodes)} nodes", failures)
     return {}
 
 
@@ -467,8 +464,7 @@ def talos_reset(ctx: Any, yes: bool = False) -> None:
     ctx.endpoints.kubeconfig.unlink(missing_ok=True)  # its cluster no longer exists
     removed = forget_and_unmark(phase_step_ids())
     ctx.log.say(f"  talos phase state cleared ({removed} markers removed); the secrets bundle stays in 1Password")
-    if failures:
-        raise StepError("reset failed on:\n" + "\n".join(f"  - {f}" for f in failures))
+    fail_all("reset failed on", failures)
 
 
 COMPONENT = register(Component(

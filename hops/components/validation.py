@@ -9,7 +9,7 @@ import re
 import socket
 from typing import Any
 
-from hops.errors import StepError
+from hops.errors import fail_all
 from hops.taskmodel import Check, Component, Step, register
 
 CONNECT_TIMEOUT_S = 3.0
@@ -25,11 +25,6 @@ VERSION_ARGS = {  # how each tool reports its own version
 }
 REQUIRED_FILES = ("bootstrap-config.yaml", "talconfig.yaml", ".mise.toml")
 MISE_NAMES = {"flux": ("flux", "flux2"), "cilium": ("cilium", "cilium-cli"), "op": ("op", "1password-cli", "1password")}
-
-
-def _fail_all(title: str, problems: list[str]) -> None:
-    if problems:
-        raise StepError(f"{title}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 # --- tools ----------------------------------------------------------------------------------------------------
@@ -63,7 +58,7 @@ def _version_matches(text: str, wanted: str) -> bool:
 
 
 def validate_tools(ctx: Any) -> None:
-    _fail_all("tools are missing or at the wrong version", tool_problems(ctx))
+    fail_all("tools are missing or at the wrong version", tool_problems(ctx))
     ctx.log.say(f"  {len(ctx.config.tools.required)} tools present at the configured versions")
 
 
@@ -94,7 +89,7 @@ def mise_problems(ctx: Any) -> list[str]:
 
 
 def validate_mise(ctx: Any) -> None:
-    _fail_all("mise is not set up as configured", mise_problems(ctx))
+    fail_all("mise is not set up as configured", mise_problems(ctx))
     ctx.log.say("  mise present; .mise.toml matches bootstrap-config.yaml")
 
 
@@ -117,7 +112,7 @@ def env_problems(ctx: Any) -> list[str]:
 
 
 def validate_env(ctx: Any) -> None:
-    _fail_all("required settings are missing", env_problems(ctx))
+    fail_all("required settings are missing", env_problems(ctx))
     overridden = {k: v for k, v in ctx.settings.sources.items() if not v.endswith("bootstrap-config.yaml") and v != "default"}
     for field, source in sorted(overridden.items()):
         ctx.log.say(f"  {field} from {source}")
@@ -144,7 +139,7 @@ def onepassword_problems(ctx: Any) -> list[str]:
 
 
 def validate_onepassword(ctx: Any) -> None:
-    _fail_all("1Password is not ready", onepassword_problems(ctx))
+    fail_all("1Password is not ready", onepassword_problems(ctx))
     ctx.log.say(f"  signed in to {ctx.config.onepassword.account}; vault and items present")
 
 
@@ -174,7 +169,7 @@ def connectivity_problems(ctx: Any) -> list[str]:
 
 
 def validate_connectivity(ctx: Any) -> None:
-    _fail_all("nodes are unreachable", connectivity_problems(ctx))
+    fail_all("nodes are unreachable", connectivity_problems(ctx))
     ctx.log.say(f"  {len(ctx.config.network.nodes)} nodes answer on the Talos API port")
 
 
@@ -187,7 +182,7 @@ def repository_problems(ctx: Any) -> list[str]:
 
 
 def validate_repository(ctx: Any) -> None:
-    _fail_all("the repository is incomplete", repository_problems(ctx))
+    fail_all("the repository is incomplete", repository_problems(ctx))
     ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent")
 
 
