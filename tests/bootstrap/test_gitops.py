@@ -61,19 +61,60 @@ def test_status_and_reconcile_operations(lab: Lab) -> None:
     assert "applied revision main@sha1:" in lab.doit("gitops_reconcile").stdout
 
 
+def validate_lines(lab: Lab, check: bool = True) -> list[str]:
+    """`doit validate_phase --phase 5`: one line per check, `OK  |FAIL <step>: <check> — <reason>`."""
+    result = lab.doit("validate_phase", "--phase", "5", check=check)
+    assert check or result.returncode != 0, result.stdout
+    return result.stdout.splitlines()
+
+
+SYNC_OK = "OK   gitops:sync: flux-system applied the current revision — holds"
+SYNC_FAIL = "FAIL gitops:sync: flux-system applied the current revision — does not hold"
+CONFIGURED_OK = "OK   gitops:bootstrap: flux-system syncs the configured repository — holds"
+CONFIGURED_FAIL = "FAIL gitops:bootstrap: flux-system syncs the configured repository — does not hold"
+INSTALLED_OK = "OK   gitops:bootstrap: Flux controllers installed — holds"
+INSTALLED_FAIL = "FAIL gitops:bootstrap: Flux controllers installed — does not hold"
+AVAILABLE_OK = "OK   gitops:ready: Flux controllers available — holds"
+AVAILABLE_FAIL = "FAIL gitops:ready: Flux controllers available — does not hold"
+
+
 def test_live_checks_false_then_true(lab: Lab) -> None:
-    assert "OK   gitops:sync" in lab.doit("validate_phase", "--phase", "5").stdout
+    assert SYNC_OK in validate_lines(lab)
     lab.doit("gitops_suspend", "--name", "flux-system")
     (lab.project / "infrastructure" / "apps" / "podinfo" / "note.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: note, namespace: podinfo}\ndata: {a: '1'}\n")
     lab.doit("gitops_reconcile", check=False)  # the source fetches the new revision; the suspended ks does not
-    failed = lab.doit("validate_phase", "--phase", "5", check=False)
-    assert failed.returncode != 0 and "FAIL gitops:sync" in failed.stdout, failed.stdout
+    failed = validate_lines(lab, check=False)
+    assert SYNC_FAIL in failed, failed
     lab.doit("gitops_resume", "--name", "flux-system")
     deleted = lab.tool("kubectl", "-n", "flux-system", "delete", "deployment", "notification-controller")
     assert deleted.returncode == 0, deleted.stderr
-    failed = lab.doit("validate_phase", "--phase", "5", check=False)
-    assert "FAIL gitops:ready" in failed.stdout and "FAIL gitops:bootstrap" in failed.stdout, failed.stdout
+    failed = validate_lines(lab, check=False)
+    assert AVAILABLE_FAIL in failed and INSTALLED_FAIL in failed, failed
+    assert CONFIGURED_OK in failed, failed  # of gitops:bootstrap's two checks, only "installed" fails
     again = lab.doit("gitops", timeout=600)
     assert "gitops:bootstrap" in executed(again)  # a deleted controller is re-installed by flux bootstrap
-    assert "OK   gitops:ready" in lab.doit("validate_phase", "--phase", "5").stdout
+    assert AVAILABLE_OK in validate_lines(lab)
+
+
+def test_sync_pointed_elsewhere_fails_then_bootstrap_restores_it(lab: Lab) -> None:
+    """The flux-system GitRepository following another branch than bootstrap-config.yaml's: gitops:bootstrap's
+    "configured repository" check fails (and only it), and the next run's `flux bootstrap` points it back."""
+    def branch() -> str:
+        got = lab.tool("kubectl", "-n", "flux-system", "get", "gitrepository", "flux-system", "-o",
+                       "jsonpath={.spec.ref.branch}")
+        assert got.returncode == 0, got.stderr
+        return got.stdout
+
+    assert branch() == "main" and CONFIGURED_OK in validate_lines(lab)
+    patched = lab.tool("kubectl", "-n", "flux-system", "patch", "gitrepository", "flux-system", "--type", "merge",
+                       "-p", '{"spec":{"ref":{"branch":"elsewhere"}}}')
+    assert patched.returncode == 0, patched.stderr
+    failed = validate_lines(lab, check=False)
+    assert CONFIGURED_FAIL in failed and INSTALLED_OK in failed, failed
+    assert AVAILABLE_OK in failed, failed
+    again = lab.doit("gitops", timeout=600)
+    assert "gitops:bootstrap" in executed(again), again.stdout
+    assert branch() == "main"
+    lines = validate_lines(lab)
+    assert CONFIGURED_OK in lines and SYNC_OK in lines, lines

@@ -63,6 +63,18 @@ def test_converges_skips_forgets_and_checks_hold_then_break(doit, project: Path,
     assert set(executed(doit("networking"))) == STEPS
 
     # break the world through the API: each check turns false
+    kube_proxy = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                  "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+                  "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
+                           "template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}},
+                                        "spec": {"containers": [{"name": "kube-proxy",
+                                                                 "image": "registry.k8s.io/kube-proxy:v1.31.4"}]}}}}
+    ctx.kube.apply(kube_proxy)
+    assert not networking.kube_proxy_replaced(ctx_for(project, lab_env))
+    assert networking.kube_proxy_problems(ctx_for(project, lab_env)) == [
+        "DaemonSet kube-system/kube-proxy exists: disable it in Talos (cluster.proxy.disabled: true)"]
+    assert ctx.kube.delete("DaemonSet", "kube-proxy", "kube-system")
+    assert networking.kube_proxy_replaced(ctx_for(project, lab_env))
     cm = ctx.kube.get("ConfigMap", "cilium-config", "kube-system")
     ctx.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cilium-config",
                     "namespace": "kube-system"}, "data": {**cm["data"], "kube-proxy-replacement": "false"}})

@@ -80,3 +80,48 @@ def test_repository_reports_every_missing_file(doit, project: Path) -> None:
     assert result.returncode == 1
     assert ".mise.toml is missing" in result.stdout
     assert "infrastructure/networking/cilium/values.yaml is missing" in result.stdout
+
+
+# `doit validate_phase --phase 1`: phase 1's only live checks, one line each
+CONNECTIVITY_OK = "OK   validation:connectivity: nodes reachable — holds"
+CONNECTIVITY_FAIL = "FAIL validation:connectivity: nodes reachable — does not hold"
+REPOSITORY_OK = "OK   validation:repository: files present — holds"
+REPOSITORY_FAIL = "FAIL validation:repository: files present — does not hold"
+
+
+def check_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith(("OK   ", "FAIL "))]
+
+
+def steps_run(result: subprocess.CompletedProcess) -> list[str]:
+    return [name for name in executed(result) if ":" in name]
+
+
+def lab_fault(lab_env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "hops.lab", "fault", *args], env=lab_env, check=True, capture_output=True)
+
+
+def test_live_checks_fail_after_phase1_and_only_that_step_reruns(doit, project: Path, lab_env: dict) -> None:
+    doit("phase1")
+    assert check_lines(doit("validate_phase", "--phase", "1")) == [CONNECTIVITY_OK, REPOSITORY_OK]
+
+    lab_fault(lab_env, "add", "unreachable:talos-cp-2")
+    failed = doit("validate_phase", "--phase", "1", check=False)
+    assert failed.returncode != 0 and check_lines(failed) == [CONNECTIVITY_FAIL, REPOSITORY_OK], failed.stdout
+    broken = doit("phase1", check=False)
+    assert broken.returncode != 0 and steps_run(broken) == ["validation:connectivity"], broken.stdout
+    assert "node talos-cp-2 (172.29.51.12): Talos API port" in broken.stdout
+    lab_fault(lab_env, "clear")
+    assert steps_run(doit("phase1")) == ["validation:connectivity"]
+
+    values = project / "infrastructure" / "networking" / "cilium" / "values.yaml"
+    text = values.read_text()
+    values.unlink()
+    failed = doit("validate_phase", "--phase", "1", check=False)
+    assert failed.returncode != 0 and check_lines(failed) == [CONNECTIVITY_OK, REPOSITORY_FAIL], failed.stdout
+    broken = doit("phase1", check=False)
+    assert broken.returncode != 0 and steps_run(broken) == ["validation:repository"], broken.stdout
+    assert "infrastructure/networking/cilium/values.yaml is missing from the repository" in broken.stdout
+    values.write_text(text)
+    assert steps_run(doit("phase1")) == ["validation:repository"]
+    assert steps_run(doit("phase1")) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -160,23 +161,51 @@ def test_validate_reports_every_failing_node(project, doit) -> None:
     assert "install disk" in result.stdout and "talos-cp-1 (" not in result.stdout
 
 
+def false_uptodate(info: str) -> list[str]:
+    """The uptodate objects `doit info` lists as false (`    - <status 'check' of step> (args=...)`)."""
+    lines = info.splitlines()
+    if " * The following uptodate objects evaluate to false:" not in lines:
+        return []
+    start = lines.index(" * The following uptodate objects evaluate to false:") + 1
+    found = []
+    for line in lines[start:]:
+        if not line.startswith("    - "):
+            break
+        found.append(line[len("    - "):].split(" (args=")[0])
+    return found
+
+
+def assert_up_to_date(doit, step: str) -> None:
+    info = doit("info", step, check=False)
+    assert info.returncode == 0 and re.search(r"^status +: up-to-date$", info.stdout, re.M), info.stdout
+    assert false_uptodate(info.stdout) == [], info.stdout
+
+
+def assert_check_fails(doit, step: str, check: str) -> None:
+    """`doit info` says the step would run because of exactly this live check (not doit's own records)."""
+    info = doit("info", step, check=False)
+    assert info.returncode == 1 and re.search(r"^status +: run$", info.stdout, re.M), info.stdout
+    assert false_uptodate(info.stdout) == [f"<status {check!r} of {step}>"], info.stdout
+
+
 def test_live_checks_hold_and_fail(project, doit, lab: Path) -> None:
     doit("talos")
     for step in ("talos:bootstrap-secrets", "talos:cluster-ready", "talos:health"):
-        assert doit("info", step, check=False).returncode == 0, step
+        assert_up_to_date(doit, step)
 
     local = lab / "clusterconfig" / "talsecret.yaml"
     os.chmod(local, 0o644)
-    assert doit("info", "talos:bootstrap-secrets", check=False).returncode == 1
+    assert_check_fails(doit, "talos:bootstrap-secrets", "local secrets copy is private")
     run = doit("talos:bootstrap-secrets")
     assert "talos:bootstrap-secrets" in executed(run)
     assert stat.S_IMODE(local.stat().st_mode) == 0o600
+    assert_up_to_date(doit, "talos:bootstrap-secrets")
 
     api = core_api(lab)
     api.delete_namespaced_pod("kube-scheduler-talos-cp-3", "kube-system")
-    assert doit("info", "talos:health", check=False).returncode == 1
+    assert_check_fails(doit, "talos:health", "etcd and control-plane pods healthy")
     api.delete_node("talos-cp-2")
-    assert doit("info", "talos:cluster-ready", check=False).returncode == 1
+    assert_check_fails(doit, "talos:cluster-ready", "kubeconfig present and every node registered")
 
 
 def test_reset_with_yes_wipes_and_talos_reconverges(project, doit, lab: Path, state_dir: Path) -> None:
