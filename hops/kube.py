@@ -171,7 +171,7 @@ class Kube:
         self._leave_parent()
         if fresh or key not in self._lists:
             query = {"labelSelector": labels} if labels else None
-            self._lists[key] = self.request("GET", path(kind, namespace), query=query).get("items", [])
+            self._lists[key] = items(kind, self.request("GET", path(kind, namespace), query=query))
         return self._lists[key]
 
     def invalidate(self) -> None:
@@ -272,7 +272,7 @@ class Kube:
         query = {"fieldSelector": f"metadata.name={name}"} if name else None
         listing = self.request("GET", path(kind, namespace), query=query, retry=False)
         objects.clear()
-        for obj in listing.get("items", []):
+        for obj in items(kind, listing):
             objects[_key(kind, namespace, obj)] = obj
         return listing.get("metadata", {}).get("resourceVersion", "")
 
@@ -307,6 +307,17 @@ class Kube:
             raise ApiUnavailable(f"watch stream broke: {type(exc).__name__}") from exc
         finally:
             response.release_conn()
+
+
+def items(kind: str, listing: dict) -> list[dict]:
+    """A list's items, each with its kind and apiVersion: a real API server leaves them out of the items of
+    built-in kinds (only custom resources carry them), and readiness code tells kinds apart by them."""
+    api_version = KINDS[kind][0]
+    out = listing.get("items") or []
+    for obj in out:
+        obj.setdefault("kind", kind)
+        obj.setdefault("apiVersion", api_version)
+    return out
 
 
 def _key(kind: str, namespace: str | None, obj: dict) -> str:

@@ -100,6 +100,9 @@ def test_namespace_crud_and_list_shape(api_client, server):
     assert listing["kind"] == "NamespaceList" and listing["apiVersion"] == "v1"
     assert int(listing["metadata"]["resourceVersion"]) >= int(meta.resource_version)
     assert "team-a" in {item["metadata"]["name"] for item in listing["items"]}
+    # as a real API server: items of a built-in kind's list carry no kind/apiVersion (custom resources do)
+    assert all("kind" not in item and "apiVersion" not in item for item in listing["items"])
+    assert json.loads(raw_request(server.url + "/api/v1/namespaces/team-a")[2])["kind"] == "Namespace"
 
     fetched.metadata.labels["tier"] = "y"
     replaced = core.replace_namespace("team-a", fetched)
@@ -492,6 +495,7 @@ def test_dynamic_client_lists_builtin_and_custom_kinds(api_client, store):
     widgets = dyn.resources.get(api_version="example.com/v1", kind="Widget")
     listing = widgets.get(namespace="default")
     assert listing.kind == "WidgetList" and [w.metadata.name for w in listing.items] == ["w"]
+    assert [(w.kind, w.apiVersion) for w in listing.items] == [("Widget", "example.com/v1")]
 
 
 # ------------------------------------------------------------------------------------------------ namespaces

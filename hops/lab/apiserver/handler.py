@@ -338,7 +338,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         meta = _dumps({"resourceVersion": str(rv), **(extra_meta or {})})
         view = self.api.store.view
         head = f'{{"kind":"{rt.list_kind}","apiVersion":"{rt.api_version}","metadata":{meta},"items":['.encode()
-        self._send(200, head + b",".join(view(rt, e).raw for e in entries) + b"]}")
+        items = (view(rt, e).raw if rt.custom else e.item_raw for e in entries)
+        self._send(200, head + b",".join(items) + b"]}")
 
     def _list(self, rt: ResourceType, namespace: str | None, params: dict) -> None:
         labels, fields = self._selectors(rt, params)

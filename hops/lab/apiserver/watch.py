@@ -22,17 +22,28 @@ Matcher = Callable[[dict], bool]
 class Entry:
     """One stored version of an object. `obj` is shared: read it, never change it."""
 
-    __slots__ = ("obj", "_raw")
+    __slots__ = ("obj", "_raw", "_item_raw")
 
     def __init__(self, obj: dict, raw: bytes | None = None) -> None:
         self.obj = obj
         self._raw = raw
+        self._item_raw: bytes | None = None
 
     @property
     def raw(self) -> bytes:
         raw = self._raw
         if raw is None:
             raw = self._raw = _dumps(self.obj).encode()
+        return raw
+
+    @property
+    def item_raw(self) -> bytes:
+        """The object as an item of a built-in kind's list: a real API server leaves kind and apiVersion out
+        there (clients must not depend on them), so the lab does too."""
+        raw = self._item_raw
+        if raw is None:
+            raw = self._item_raw = _dumps({k: v for k, v in self.obj.items()
+                                           if k not in ("kind", "apiVersion")}).encode()
         return raw
 
     def copy(self) -> dict:

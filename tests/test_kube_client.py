@@ -1,6 +1,11 @@
-"""`doit -n` forks its workers from the main process after that process's up-to-date checks opened API
+"""hops.kube.Kube against the lab's API server.
+
+`doit -n` forks its workers from the main process after that process's up-to-date checks opened API
 connections. A forked worker must open its own: sharing the parent's keep-alive socket interleaves the two
-processes' requests (seen in CI as a 400 "error decoding YAML ... Host: 127.0.0.1" and as a hang)."""
+processes' requests (seen in CI as a 400 "error decoding YAML ... Host: 127.0.0.1" and as a hang).
+
+A real API server leaves kind/apiVersion out of the items of a built-in kind's list; Kube's lists put them back,
+since readiness code tells Deployments, DaemonSets and StatefulSets apart by kind."""
 
 from __future__ import annotations
 
@@ -83,3 +88,12 @@ def test_same_process_keeps_its_connection_and_list_cache(api, tmp_path: Path) -
     kube.list("Namespace")
     kube.request("GET", "/api/v1/namespaces/default")
     assert len(ports) == 2 and len(set(ports)) == 1
+
+
+def test_listed_items_carry_their_kind(api, tmp_path: Path) -> None:
+    server, _ = api
+    kube = kube_for(server, tmp_path)
+    raw = kube.request("GET", "/api/v1/namespaces")["items"]
+    assert raw and all("kind" not in item for item in raw)  # the server's answer, as a real one
+    listed = kube.list("Namespace")
+    assert listed and {(item["kind"], item["apiVersion"]) for item in listed} == {("Namespace", "v1")}
