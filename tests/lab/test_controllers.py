@@ -130,6 +130,8 @@ def test_delay_fault_postpones_and_block_fault_stops_a_rollout(kl: KubeLab) -> N
     faults.clear(kl.layout)
     faults.add(kl.layout, "delay:podinfo:100")      # 100 simulated seconds = 0.2 s at speed 500
     kl.wait_for(lambda: deployment_available(kl, "podinfo", "podinfo"), what="podinfo available after unblock")
+    ready = condition(kl.store.list("v1", "Pod", "podinfo")[0], "Ready")
+    assert ready["status"] == "True" and "reason" not in ready and "message" not in ready  # no stale "not ready"
 
 
 def test_dns_pod_fails_until_coredns_runs_then_succeeds(kl: KubeLab) -> None:

@@ -91,7 +91,9 @@ def _conditions(scheduled: bool, ready: bool, initialized: bool = True, reason: 
     out = [{"type": "Initialized", "status": "True" if initialized else "False", "lastTransitionTime": now}]
     for kind in ("ContainersReady", "Ready"):
         cond = {"type": kind, "status": "True" if ready else "False", "lastTransitionTime": now}
-        if not ready:
+        if ready:  # null deletes in the status merge: a Ready condition keeps no stale "not ready" text
+            cond.update(reason=None, message=None)
+        else:
             cond.update(reason="ContainersNotReady", message=f"containers with unready status: [{reason}]")
         out.append(cond)
     return out + [sched]
