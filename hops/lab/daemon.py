@@ -107,7 +107,7 @@ def load_state(layout: LabLayout) -> dict:
 
 class LabDaemon:
     def __init__(self, layout: LabLayout, root: Path, settings: Any) -> None:
-        from hops.lab.apiserver import ApiServer, Store
+        from hops.lab.apiserver import Store
         self.layout, self.root, self.settings = layout, root, settings
         self.speed = clock.speed()
         self.faults = FaultWatch(layout)
@@ -118,22 +118,42 @@ class LabDaemon:
                                   on_change=self.persister.mark)
         if saved.get("talos"):
             self.talos.restore(saved["talos"])
-        self.api = ApiServer(self.store, host="127.0.0.1", port=0, gate=self._gate, fault=self.faults.api_fault)
+        self._last_api_port = saved.get("api_port")
+        self.api = self._api_server(self._last_api_port or 0)
         self.endpoints = {name: NodeEndpoint(self.talos, name) for name in self.talos.nodes}
         self.control = ControlServer(self)
         self.controllers: list[Any] = []
         self._store_events: queue.SimpleQueue = queue.SimpleQueue()
 
+    def _api_server(self, port: int) -> Any:
+        from hops.lab.apiserver import ApiServer
+
+        return ApiServer(self.store, host="127.0.0.1", port=port, gate=self._gate, fault=self.faults.api_fault)
+
+    def _start_api(self) -> None:
+        """Serve the API where the last run did, as a real cluster's endpoint stays put: kubeconfigs fetched
+        before a lab_down keep working. When that port is taken, take any and repoint those kubeconfigs."""
+        try:
+            self.api.start()
+        except OSError:
+            self.api = self._api_server(0)
+            self.api.start()
+        old = self._last_api_port
+        if old and old != self.api.port:
+            for kubeconfig in self.layout.cluster_dir.glob("*kubeconfig*"):
+                text = kubeconfig.read_text()
+                kubeconfig.write_text(text.replace(f"//127.0.0.1:{old}", f"//127.0.0.1:{self.api.port}"))
+
     def _gate(self) -> tuple[int, str] | None:
         return None if self.talos.api_up else API_DOWN
 
     def snapshot(self) -> dict:
-        return {"store": self.store.snapshot(), "talos": self.talos.snapshot()}
+        return {"store": self.store.snapshot(), "talos": self.talos.snapshot(), "api_port": self.api.port}
 
     def start(self) -> dict:
         if vault.seed(self.layout, self.settings):    # first start: sign in, so `op` works out of the box
             vault.set_signed_in(self.layout, self.settings.config.onepassword.account, True)
-        self.api.start()
+        self._start_api()
         self.talos.api_url = self.api.url
         for endpoint in self.endpoints.values():
             endpoint.start()

@@ -90,6 +90,7 @@ def test_down_stops_and_state_persists_across_up(lab: dict, lab_layout: LabLayou
 
     info = lifecycle.up(lab_layout, lab_project)
     assert info["pid"] != lab["pid"]
+    assert info["api_url"] == lab["api_url"]  # the endpoint stays put: kubeconfigs fetched before still work
     sim = lifecycle.status(lab_layout)["simulation"]
     assert sim["etcd"] == "healthy" and sim["api"] == "up" and sim["bootstrap_calls"] == 1
     assert all(n["phase"] == "running" and n["registered"] for n in sim["nodes"].values())
@@ -142,3 +143,21 @@ def test_concurrent_ups_start_one_daemon(lab_layout, lab_project, lab_env, monke
         assert daemons == list(pids), daemons
     finally:
         lifecycle.down(lab_layout)
+
+
+def test_api_port_taken_while_down_repoints_the_issued_kubeconfig(lab: dict, lab_layout: LabLayout,
+                                                                    lab_project: Path) -> None:
+    import socket
+
+    kubeconfig = lab_layout.cluster_dir / "kubeconfig"
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    kubeconfig.write_text(f"clusters:\n- cluster:\n    server: {lab['api_url']}\n")
+    old_port = int(lab["api_url"].rsplit(":", 1)[1])
+    assert lifecycle.down(lab_layout)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        info = lifecycle.up(lab_layout, lab_project)
+    assert info["api_url"] != lab["api_url"]
+    assert kubeconfig.read_text() == f"clusters:\n- cluster:\n    server: {info['api_url']}\n"
+    assert _get(info["api_url"] + "/version")[0] == 200
