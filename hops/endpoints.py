@@ -61,7 +61,8 @@ class Endpoints:
     # --- files -------------------------------------------------------------------------------------------
     def _config_path(self, configured: str) -> Path:
         """A generated file: under the lab's own clusterconfig in lab mode, else where the config says."""
-        if self.lab:
+        if self.lab:  # these files address the running lab (its kubeconfig's server): start it if needed
+            self.lab_info
             return self.lab_layout.cluster_dir / Path(configured).name
         path = Path(configured)
         return path if path.is_absolute() else self.root / path
