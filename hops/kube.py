@@ -117,6 +117,7 @@ class Kube:
         self._lists: dict[tuple[str, str | None], list[dict]] = {}
         self._client: Any = None
         self._pid = os.getpid()
+        self._unreachable = False
         self.requests = 0
 
     # --- raw requests --------------------------------------------------------------------------------------
@@ -127,13 +128,16 @@ class Kube:
         from kubernetes.client.exceptions import ApiException
 
         policy = self.ctx.config.bootstrap.retry
-        attempts = policy.attempts if retry else 1
+        # Once the API could not be reached even with retries, later calls of this process try once each
+        # until one gets through (bootstrap_status --live would otherwise back off again for every check).
+        attempts = policy.attempts if retry and not self._unreachable else 1
         delay = policy.delay
         for attempt in range(1, attempts + 1):
             try:
                 self.requests += 1
                 response = self._call(method, url, query, {"Accept": "application/json",
                                                            "Content-Type": content_type}, body, timeout)
+                self._unreachable = False
                 return json.loads(response.data or b"{}")
             except ApiException as exc:
                 if exc.status not in TRANSIENT_STATUS:
@@ -146,6 +150,7 @@ class Kube:
                 raise
             except Exception as exc:  # urllib3 connection errors and timeouts
                 if attempt == attempts:
+                    self._unreachable = True
                     raise ApiUnavailable(f"Kubernetes API unreachable ({type(exc).__name__}: {exc}) "
                                          f"after {attempts} attempt(s)") from exc
                 why = type(exc).__name__

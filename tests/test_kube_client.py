@@ -97,3 +97,32 @@ def test_listed_items_carry_their_kind(api, tmp_path: Path) -> None:
     assert raw and all("kind" not in item for item in raw)  # the server's answer, as a real one
     listed = kube.list("Namespace")
     assert listed and {(item["kind"], item["apiVersion"]) for item in listed} == {("Namespace", "v1")}
+
+
+def test_an_unreachable_api_costs_the_retries_once(tmp_path: Path) -> None:
+    """After one call used up its retries on a refused connection, the next calls try once each (a status
+    table of 30 live checks must not back off 30 times), until the API answers again."""
+    import socket
+
+    from hops.kube import ApiUnavailable
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kube = kube_for(SimpleNamespace(url=f"http://127.0.0.1:{port}"), tmp_path)
+    kube.ctx.config.bootstrap.retry = SimpleNamespace(attempts=3, delay=0.01)
+    for expected_attempts in (3, 1, 1):
+        before = kube.requests
+        with pytest.raises(ApiUnavailable):
+            kube.request("GET", "/api/v1/nodes")
+        assert kube.requests - before == expected_attempts
+
+    server = ApiServer(Store(), port=port).start()  # the API is back: one call gets through ...
+    try:
+        assert kube.request("GET", "/api/v1/namespaces/default")["metadata"]["name"] == "default"
+    finally:
+        server.stop()
+    before = kube.requests  # ... and the next outage gets the full retries again
+    with pytest.raises(ApiUnavailable):
+        kube.request("GET", "/api/v1/nodes")
+    assert kube.requests - before == 3
