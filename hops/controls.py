@@ -135,8 +135,11 @@ def _show_status(live: bool) -> None:
 
     rows = status_rows(live)
     table = Table(title=f"hops bootstrap state ({_state_dir()})")
-    for column in ("phase", "step", "marker", "completed", "took") + (("live",) if live else ()):
-        table.add_column(column)
+    widths = {"step": max(len(r["step"]) for r in rows), "marker": 2 + max(len(r["marker"]) for r in rows)}
+    for column in ("phase", "step", "marker", "completed", "took"):  # never cut: step ids are what users type
+        table.add_column(column, no_wrap=True, min_width=widths.get(column))
+    if live:
+        table.add_column("live", min_width=24, ratio=1)  # the one column that wraps
     for row in rows:
         mark = "[green]✔[/]" if row["done"] else "[dim]·[/]"
         cells = [str(row["phase"]), row["step"], f"{mark} {row['marker']}", row["completed_at"], row["duration"]]
@@ -144,7 +147,8 @@ def _show_status(live: bool) -> None:
             style = "red" if row["live"].startswith("DRIFT") else ""
             cells.append(f"[{style}]{row['live']}[/]" if style else row["live"])
         table.add_row(*cells)
-    Console(width=max(120, Console().width)).print(table)
+    console = Console()
+    Console(width=console.width if console.is_terminal else 200).print(table)  # a file or pipe: room for all
     done = sum(r["done"] for r in rows)
     print(f"{done}/{len(rows)} steps complete" + (f"; next: {first_pending()}" if done < len(rows) else ""))
     if live and any(r["live"].startswith("DRIFT") for r in rows):
