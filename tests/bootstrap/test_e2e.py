@@ -220,6 +220,8 @@ def test_status_shows_completion_and_live_drift(doit, lab_env: dict) -> None:
     table = doit("bootstrap_status", "--live").stdout
     done, total = map(int, re.search(r"(\d+)/(\d+) steps complete", table).groups())
     assert done == total and "DRIFT" not in table
+    for step_id in step_ids_by_marker().values():
+        status_row(table, step_id)  # every step id whole on its own row (a table cut to 120 columns lost some)
     kubeconfig = lab_layout(lab_env).cluster_dir / "kubeconfig"
     subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "-n", "kube-system", "delete", "daemonset",
                     "cilium"], env=lab_env, check=True, capture_output=True)

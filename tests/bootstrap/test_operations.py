@@ -75,3 +75,16 @@ def test_operations_run_beside_a_running_bootstrap_lock(lab: Lab) -> None:
         assert lab.doit("talos_status").returncode == 0
         refused = lab.doit("networking_redeploy", check=False)
         assert refused.returncode != 0 and "another hops run" in refused.stderr
+
+
+def test_a_stopped_lab_is_started_by_the_task_that_needs_it(lab: Lab) -> None:
+    """HOPS_LAB=1: a task that talks to the cluster starts the lab again, on the API address the kubeconfig
+    fetched during the bootstrap names (as a real cluster's endpoint, it does not move)."""
+    kubeconfig = lab.dir / "clusterconfig" / "kubeconfig"
+    before = kubeconfig.read_text()
+    lab.down()
+    assert not (lab.dir / "lab.json").exists()
+    result = lab.doit("networking_status")
+    assert executed(result) == ["networking_status"]
+    assert (lab.dir / "lab.json").exists() and kubeconfig.read_text() == before
+    assert re.search(r"^node talos-cp-1: Ready=(True|False)", result.stdout, re.M), result.stdout  # API answered
