@@ -121,7 +121,7 @@ def bootstrap_secrets(ctx: Any) -> None:
         ctx.log.say(f"  secrets bundle read from 1Password item {title!r}")
     else:
         result = ctx.runner.run("talhelper", ["gensecret"], secret_output=True)
-        bundle = secrets.register(result.stdout)
+        bundle = secrets.register_structured(result.stdout)  # by leaf value, never by line
         _check_bundle(bundle, "from `talhelper gensecret`")
         onepassword.store(ctx, SECRETS_ITEM, {SECRETS_FIELD: bundle})
         ctx.log.say(f"  new secrets bundle generated and stored in 1Password item {title!r}")
