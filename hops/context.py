@@ -1,7 +1,16 @@
-"""The one resolved runtime object every step reads: configuration, paths, endpoints, tool runner, log.
+"""The step API: the one resolved runtime object every step, check and operation receives as `ctx`.
+
+    ctx.config      the validated bootstrap-config.yaml (hops.config.model.BootstrapConfig)
+    ctx.settings    the configuration with its talconfig and overrides (hops.config.Settings)
+    ctx.kube        the Kubernetes API: get/list/apply/delete/wait (hops.kube.Kube)
+    ctx.runner      external tools: talosctl, helm, flux, ... (hops.runner.ToolRunner)
+    ctx.endpoints   where things are: node addresses, kubeconfig, talosconfig, the lab (hops.endpoints.Endpoints)
+    ctx.log         the run log; `say` also tells the user (hops.runlog.RunLog)
+    ctx.root        the project folder; ctx.state_dir the markers/DB/logs folder; ctx.timeout(group) a phase's
 
 Built lazily on first use in a doit process (so `doit list` never loads configuration) and cached; doit
-command-line variables, the environment and the files are read exactly once, here."""
+command-line variables, the environment and the files are read exactly once, here. Each attribute imports its
+module only when first used, so a task pays only for what it touches."""
 
 from __future__ import annotations
 
@@ -9,9 +18,16 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from hops import endpoints as endpoints_mod
+
+if TYPE_CHECKING:
+    from hops.config import Settings
+    from hops.config.model import BootstrapConfig
+    from hops.kube import Kube
+    from hops.runlog import RunLog
+    from hops.runner import ToolRunner
 
 _root: Path | None = None
 _current: "Context | None" = None
@@ -24,6 +40,7 @@ def set_root(root: Path) -> None:
 
 
 def root() -> Path:
+    """The project folder: dodo.py's, else HOPS_ROOT, else the working directory."""
     return _root or Path(os.environ.get("HOPS_ROOT", Path.cwd())).resolve()
 
 
@@ -37,27 +54,32 @@ def cli_vars() -> dict[str, str]:
 
 @dataclass
 class Context:
+    """What a step may use; see the module docstring."""
+
     root: Path
     env: Mapping[str, str]
     cli_vars: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
-    def settings(self) -> Any:
-        """hops.config.Settings; raises hops.config.ConfigError listing every problem."""
+    def settings(self) -> "Settings":
+        """The whole configuration; raises hops.config.ConfigError listing every problem."""
         from hops.config import load_settings
 
         return load_settings(self.root, cli_vars=self.cli_vars, env=self.env)
 
     @property
-    def config(self) -> Any:
+    def config(self) -> "BootstrapConfig":
+        """bootstrap-config.yaml, validated, with overrides applied."""
         return self.settings.config
 
     @cached_property
     def state_dir(self) -> Path:
+        """Markers, doit DB and logs of this cluster."""
         return endpoints_mod.state_dir(self.root, self.env)
 
     @cached_property
-    def log(self):
+    def log(self) -> "RunLog":
+        """This process's run log."""
         from hops.runlog import RunLog
 
         log_dir = Path(self.config.bootstrap.log_dir)
@@ -65,10 +87,12 @@ class Context:
 
     @cached_property
     def endpoints(self) -> endpoints_mod.Endpoints:
+        """Real or lab: addresses, generated files, tool environment."""
         return endpoints_mod.Endpoints(self.root, self.settings, self.env)
 
     @cached_property
-    def runner(self):
+    def runner(self) -> "ToolRunner":
+        """Runs external tools (argv lists, timeouts, retries, redacted logs)."""
         from hops.runner import ToolRunner
 
         boot = self.config.bootstrap
@@ -76,16 +100,19 @@ class Context:
                           timeout=boot.command_timeout, attempts=boot.retry.attempts, delay=boot.retry.delay)
 
     @cached_property
-    def kube(self):
+    def kube(self) -> "Kube":
+        """The Kubernetes API of the cluster (the kubeconfig hops fetched)."""
         from hops.kube import Kube
 
         return Kube(self)
 
     def timeout(self, group: str) -> float:
+        """bootstrap.timeouts.<group> in seconds."""
         return float(getattr(self.config.bootstrap.timeouts, group))
 
 
 def current() -> Context:
+    """This process's context (built on first use)."""
     global _current
     if _current is None:
         _current = Context(root(), dict(os.environ), cli_vars())

@@ -1,140 +1,121 @@
 """The commands a user drives the whole bootstrap with: bootstrap_phased/resume, status, reset, force_phase,
-validate, and the lab's lifecycle. Each is a doit task whose action lives here."""
+validate. Each is a doit task whose action (a hops.actions.TaskAction) calls one function here with the context
+and the wired model; failures are raised as StepError and reported by hops.results like any other task's."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from doit.exceptions import TaskFailed
-
-from hops import context as context_mod
-from hops import taskmodel
-from hops.taskmodel import YES_PARAM, run_guarded
+from hops.actions import TaskAction, evaluate
+from hops.errors import StepError
+from hops.prompt import confirm
 from hops.state import markers
+from hops.state.forget import forget_and_unmark
+from hops.taskmodel import YES_PARAM, Model
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 PHASE_PARAM = {"name": "phase", "long": "phase", "short": "p", "type": int, "default": 0,
                "help": "phase number 1-6"}
-READ_ONLY = ("bootstrap_status", "bootstrap_validate", "validate_phase", "cluster_health")
 LIVE_PARAM = {"name": "live", "long": "live", "type": bool, "default": False,
               "help": "also run each step's live checks and show drift"}
+READ_ONLY = {"hops_read_only": True}  # may run beside a bootstrap (no run lock)
 
 
-def control_tasks(comps: list[taskmodel.Component]) -> dict[str, dict]:
-    last = f"phase{comps[-1].phase}"
-    tasks = {
+def control_tasks(model: Model) -> dict[str, dict[str, Any]]:
+    """doit task dicts of the bootstrap controls, by task name."""
+    last = f"phase{model.phases[-1].phase}"
+
+    def action(name: str, fn: Any, needs_config: bool = True) -> list[TaskAction]:
+        return [TaskAction(name, fn, needs_config=needs_config, bound={"model": model})]
+
+    return {
         "bootstrap_phased": {"doc": "Run all six phases in order (resumable: finished steps are skipped)",
-                             "actions": [announce_done], "task_dep": [last]},
-        "_resume_plan": {"doc": "Say where the bootstrap resumes from", "actions": [announce_resume],
-                         "uptodate": [False]},
+                             "actions": action("bootstrap_phased", announce_done, False), "task_dep": [last]},
+        "_resume_plan": {"doc": "Say where the bootstrap resumes from",
+                         "actions": action("bootstrap_resume", announce_resume, False), "uptodate": [False]},
         "bootstrap_resume": {"doc": "Resume the bootstrap where it stopped (same graph as bootstrap_phased)",
-                             "actions": [announce_done], "task_dep": ["_resume_plan", last]},
+                             "actions": action("bootstrap_resume", announce_done, False),
+                             "task_dep": ["_resume_plan", last]},
         "bootstrap_status": {"doc": "Table of every phase and step: marker, completion time, duration (--live: drift)",
-                             "actions": [(show_status,)], "params": [LIVE_PARAM], "uptodate": [False]},
+                             "actions": action("bootstrap_status", show_status, False), "params": [LIVE_PARAM],
+                             "uptodate": [False], "meta": READ_ONLY},
         "bootstrap_reset": {"doc": "Remove every marker and forget the doit DB (asks first; never touches the cluster)",
-                            "actions": [(reset_state,)], "params": [YES_PARAM], "uptodate": [False]},
+                            "actions": action("bootstrap_reset", reset_all, False), "params": [YES_PARAM],
+                            "uptodate": [False]},
         "force_phase": {"doc": "Re-run every step of phase N (--phase N) even if up to date; other phases untouched",
-                        "actions": [(force_phase,)], "params": [PHASE_PARAM], "uptodate": [False]},
+                        "actions": action("force_phase", force_phase, False), "params": [PHASE_PARAM],
+                        "uptodate": [False]},
         "bootstrap_validate": {"doc": "Run every step's live checks and report; changes nothing",
-                               "actions": [(validate,)], "uptodate": [False]},
+                               "actions": action("bootstrap_validate", validate), "uptodate": [False],
+                               "meta": READ_ONLY},
         "validate_phase": {"doc": "Run the live checks of phase N (--phase N) and report; changes nothing",
-                           "actions": [(validate_phase,)], "params": [PHASE_PARAM], "uptodate": [False]},
-        "cluster_health": {"doc": "Whole-cluster report: nodes, Flux objects, workloads (problems first)",
-                           "actions": [(cluster_health,)], "uptodate": [False]},
+                           "actions": action("validate_phase", validate_phase, False), "params": [PHASE_PARAM],
+                           "uptodate": [False], "meta": READ_ONLY},
     }
-    for name in READ_ONLY:
-        tasks[name]["meta"] = {"hops_read_only": True}
-    for task in tasks.values():
-        task.setdefault("verbosity", 2)
-    return {name: {"basename": name, **task} for name, task in tasks.items()}
 
 
-def cluster_health() -> dict | TaskFailed:
-    from hops.components import applications
-
-    return run_guarded("cluster_health", applications.cluster_health)
-
-
-# --- helpers ---------------------------------------------------------------------------------------------------
-def _steps(phase: int = 0):
-    for comp in taskmodel.components():
-        if phase and comp.phase != phase:
-            continue
-        for step in comp.steps:
-            yield comp, step
-
-
-def _check_phase(phase: int, allow_all: bool = False) -> TaskFailed | None:
-    valid = {c.phase for c in taskmodel.components()}
-    if (phase == 0 and allow_all) or phase in valid:
-        return None
-    return TaskFailed(f"--phase must be one of {sorted(valid)} (got {phase}); e.g. `doit force_phase --phase 3`")
-
-
-def _state_dir():
-    from hops import endpoints
-
-    return endpoints.state_dir(context_mod.root())
+def check_phase(model: Model, phase: int, command: str) -> None:
+    """Raise a StepError unless `phase` is one of the model's phase numbers."""
+    if phase not in model.numbers:
+        raise StepError(f"--phase must be one of {model.numbers} (got {phase}); e.g. `doit {command} --phase 3`")
 
 
 # --- bootstrap_phased / resume ---------------------------------------------------------------------------------
-def first_pending() -> str | None:
+def first_pending(ctx: "Context", model: Model) -> str | None:
     """The first step (in phase order) whose marker is missing: where a resumed bootstrap continues."""
-    state = _state_dir()
-    for comp, step in _steps():
-        path = taskmodel.marker_path(state, step)
-        if path and not path.exists():
+    for comp, step in model.steps():
+        if step.marker and not (ctx.state_dir / step.marker).exists():
             return comp.step_id(step.name)
     return None
 
 
-def announce_resume() -> None:
-    pending = first_pending()
+def announce_resume(ctx: "Context", model: Model) -> None:
+    """`bootstrap_resume`'s first task: say where it continues."""
+    pending = first_pending(ctx, model)
     if pending is None:
         print("Every step has its marker: checking the live state, nothing should need to run.")
     else:
-        done = sum(1 for _, s in _steps() if s.marker and (_state_dir() / s.marker).exists())
+        done = sum(1 for _, s in model.steps() if s.marker and (ctx.state_dir / s.marker).exists())
         print(f"Resuming at {pending} ({done} steps already complete; their live checks decide if they re-run).")
 
 
-def announce_done() -> None:
+def announce_done(ctx: "Context", model: Model) -> None:
+    """The last task of a bootstrap."""
     print("Bootstrap complete: all six phases are up to date. `doit bootstrap_status` shows the details.")
 
 
 # --- status ----------------------------------------------------------------------------------------------------
-def status_rows(live: bool) -> list[dict]:
-    state = _state_dir()
+def status_rows(ctx: "Context", model: Model, live: bool) -> list[dict[str, Any]]:
+    """One row per step: marker state, completion time, duration, and (live) what its checks say."""
     rows = []
-    for comp, step in _steps():
-        path = taskmodel.marker_path(state, step)
-        record = markers.read(path) if path else None
+    for comp, step in model.steps():
+        record = markers.read(ctx.state_dir / step.marker) if step.marker else None
         row = {"phase": comp.phase, "step": comp.step_id(step.name), "marker": step.marker or "",
                "done": record is not None, "completed_at": record.completed_at if record else "",
                "duration": f"{record.duration_s:.1f}s" if record else "", "note": record.note if record else "",
                "live": ""}
         if live and step.status:
-            results = [taskmodel.evaluate(row["step"], c.name) for c in step.status]
-            ok = all(r[0] for r in results)
+            results = [evaluate(row["step"], step, c) for c in step.status]
             reasons = "; ".join(r[1] for r in results if not r[0])
-            row["live"] = "ok" if ok else ("DRIFT: " if record else "not yet: ") + reasons
+            row["live"] = "ok" if all(r[0] for r in results) else ("DRIFT: " if record else "not yet: ") + reasons
         rows.append(row)
     return rows
 
 
-def show_status(live: bool) -> dict | TaskFailed | None:
-    if live:  # live checks need a valid configuration: say so once, not once per check
-        return run_guarded("bootstrap_status", lambda ctx: _show_status(live))
-    return _show_status(live)
-
-
-def _show_status(live: bool) -> None:
+def show_status(ctx: "Context", model: Model, live: bool) -> None:
+    """`bootstrap_status`: the table (live checks need a valid configuration: it is loaded once, first)."""
     from rich.console import Console
     from rich.table import Table
 
-    rows = status_rows(live)
-    table = Table(title=f"hops bootstrap state ({_state_dir()})")
+    if live:
+        ctx.settings  # noqa: B018 - a bad configuration is reported once, not once per live check
+    rows = status_rows(ctx, model, live)
+    table = Table(title=f"hops bootstrap state ({ctx.state_dir})")
     widths = {"step": max(len(r["step"]) for r in rows), "marker": 2 + max(len(r["marker"]) for r in rows)}
     for column in ("phase", "step", "marker", "completed", "took"):  # never cut: step ids are what users type
         table.add_column(column, no_wrap=True, min_width=widths.get(column))
@@ -150,94 +131,69 @@ def _show_status(live: bool) -> None:
     console = Console()
     Console(width=console.width if console.is_terminal else 200).print(table)  # a file or pipe: room for all
     done = sum(r["done"] for r in rows)
-    print(f"{done}/{len(rows)} steps complete" + (f"; next: {first_pending()}" if done < len(rows) else ""))
+    print(f"{done}/{len(rows)} steps complete" + (f"; next: {first_pending(ctx, model)}" if done < len(rows) else ""))
     if live and any(r["live"].startswith("DRIFT") for r in rows):
         print("drift found: the next `doit bootstrap_phased` re-runs the drifted steps")
 
 
 # --- reset / force ---------------------------------------------------------------------------------------------
-def confirm(question: str, yes: bool) -> bool:
-    if yes:
-        return True
-    if not sys.stdin or not sys.stdin.isatty():
-        print(f"{question} — no terminal to ask on; pass --yes to confirm.")
-        return False
-    try:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
+def _forget(ctx: "Context", model: Model, phase: int = 0) -> int:
+    names = [s.marker for _, s in model.steps(phase) if s.marker]
+    return forget_and_unmark(ctx.state_dir, model.step_ids(phase), names)
 
 
-def forget_and_unmark(step_ids: list[str]) -> int:
-    """Forget the steps in doit's DB (committed at once by the durable backend) and delete their markers."""
-    from doit.globals import Globals
-
-    state = _state_dir()
-    removed = 0
-    for step_id in step_ids:
-        Globals.dep_manager.remove(step_id)
-        _, step = taskmodel.find_step(step_id)
-        path = taskmodel.marker_path(state, step)
-        removed += bool(path and markers.remove(path))
-    return removed
-
-
-def reset_state(yes: bool) -> TaskFailed | None:
-    ids = list(taskmodel.all_step_ids())
-    if not confirm(f"Remove all {len(ids)} step markers and forget their records in {_state_dir()}?", yes):
-        return TaskFailed("bootstrap_reset cancelled: nothing was changed")
-    removed = forget_and_unmark(ids)
+def reset_all(ctx: "Context", model: Model, yes: bool) -> None:
+    """`bootstrap_reset`: every marker removed and every step forgotten (asks first)."""
+    ids = model.step_ids()
+    if not confirm(f"Remove all {len(ids)} step markers and forget their records in {ctx.state_dir}?", yes):
+        raise StepError("bootstrap_reset cancelled: nothing was changed")
+    removed = _forget(ctx, model)
     print(f"Reset: {removed} markers removed, {len(ids)} steps forgotten. The cluster was not touched.")
-    return None
 
 
-def force_phase(phase: int) -> TaskFailed | None:
-    invalid = _check_phase(phase)
-    if invalid:
-        return invalid
-    comp = next(c for c in taskmodel.components() if c.phase == phase)
-    ids = [comp.step_id(s.name) for s in comp.steps]
-    forget_and_unmark(ids)
-    print(f"Forced phase {phase} ({comp.group}): {len(ids)} steps forgotten; re-running them now.")
-    return _nested_doit([f"phase{phase}"])
+def force_phase(ctx: "Context", model: Model, phase: int) -> None:
+    """`force_phase --phase N`: forget phase N's steps, then run them again in a nested doit under this lock."""
+    check_phase(model, phase, "force_phase")
+    comp = model.phase(phase)
+    _forget(ctx, model, phase)
+    print(f"Forced phase {phase} ({comp.group}): {len(model.step_ids(phase))} steps forgotten; re-running them now.")
+    nested_doit(ctx, [f"phase{phase}"])
 
 
-def _nested_doit(args: list[str]) -> TaskFailed | None:
+def nested_doit(ctx: "Context", args: list[str]) -> None:
     """Run doit again on the same dodo (and variables) under this run's lock."""
     from hops.state import lock
 
-    ctx = context_mod.current()
     variables = [f"{k}={v}" for k, v in ctx.cli_vars.items()]
     env = {**os.environ, **lock.child_env(ctx.state_dir)}
-    dodo = str(ctx.root / "dodo.py")
-    code = subprocess.call([sys.executable, "-m", "doit", "-f", dodo, *args, *variables], env=env)
-    return TaskFailed(f"`doit {' '.join(args)}` failed (exit {code})") if code else None
+    code = subprocess.call([sys.executable, "-m", "doit", "-f", str(ctx.root / "dodo.py"), *args, *variables],
+                           env=env)
+    if code:
+        raise StepError(f"`doit {' '.join(args)}` failed (exit {code})")
 
 
 # --- validate --------------------------------------------------------------------------------------------------
-def validate_phase(phase: int) -> dict | TaskFailed:
-    """validate_phase needs its --phase: without one it must not quietly check every phase (live checks of
-    phase 1 connect to the nodes)."""
-    return _check_phase(phase) or run_guarded("validate_phase", lambda ctx: _validate(phase))
+def validate_phase(ctx: "Context", model: Model, phase: int) -> None:
+    """`validate_phase --phase N`. It needs its --phase: without one it must not quietly check every phase (the
+    live checks of phase 1 connect to the nodes)."""
+    check_phase(model, phase, "validate_phase")
+    ctx.settings  # noqa: B018 - a bad configuration is reported once
+    _validate(ctx, model, phase)
 
 
-def validate() -> dict | TaskFailed:
-    return run_guarded("bootstrap_validate", lambda ctx: _validate(0))
+def validate(ctx: "Context", model: Model) -> None:
+    """`bootstrap_validate`: every live check of every phase."""
+    _validate(ctx, model, 0)
 
 
-def _validate(phase: int) -> TaskFailed | None:
+def _validate(ctx: "Context", model: Model, phase: int) -> None:
     failures = 0
-    for comp, step in _steps(phase):
+    for comp, step in model.steps(phase):
         for check in step.status:
-            holds, reason = taskmodel.evaluate(comp.step_id(step.name), check.name)
+            holds, reason = evaluate(comp.step_id(step.name), step, check)
             failures += not holds
             print(f"{'OK  ' if holds else 'FAIL'} {comp.step_id(step.name)}: {check.name} — {reason}")
     scope = f"phase {phase}" if phase else "all phases"
     if failures:
-        return TaskFailed(f"{failures} live checks failed ({scope}); nothing was changed")
+        raise StepError(f"{failures} live checks failed ({scope}); nothing was changed")
     print(f"all live checks hold ({scope})")
-    return None
-
-
-def context() -> Any:
-    return context_mod.current()

@@ -5,99 +5,94 @@ They are the user's handle on the simulated cluster; the lab itself lives in hop
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
-from doit.exceptions import TaskFailed
+from hops.actions import TaskAction
+from hops.errors import StepError
+from hops.prompt import confirm
+from hops.taskmodel import YES_PARAM
 
-from hops import context as context_mod
-
-
-def _layout():
+if TYPE_CHECKING:
+    from hops.context import Context
     from hops.lab.layout import LabLayout
 
-    return LabLayout.from_env(context_mod.root())
+
+def _layout(ctx: "Context") -> "LabLayout":
+    from hops.lab.layout import LabLayout
+
+    return LabLayout.from_env(ctx.root)
 
 
-def lab_up() -> None:
+def lab_up(ctx: "Context") -> None:
+    """Start the lab (idempotent) and say where it is."""
     from hops.lab import lifecycle
 
-    info = lifecycle.up(_layout(), context_mod.root())
+    info = lifecycle.up(_layout(ctx), ctx.root)
     print(f"lab running (pid {info['pid']}): Kubernetes API {info['api_url']}, {len(info['nodes'])} nodes; "
-          f"state in {_layout().root}")
+          f"state in {_layout(ctx).root}")
     print("run the bootstrap on it with: HOPS_LAB=1 doit bootstrap_phased")
 
 
-def lab_down() -> None:
+def lab_down(ctx: "Context") -> None:
+    """Stop the lab, keeping its state."""
     from hops.lab import lifecycle
 
-    stopped = lifecycle.down(_layout())
+    stopped = lifecycle.down(_layout(ctx))
     print("lab stopped; its state is kept (doit lab_up resumes it)" if stopped else "lab was not running")
 
 
-def lab_status() -> None:
+def lab_status(ctx: "Context") -> None:
+    """The lab's process, endpoints, nodes and cluster."""
     from hops.lab import lifecycle
 
-    print(json.dumps(lifecycle.status(_layout()), indent=2, default=str))
+    print(json.dumps(lifecycle.status(_layout(ctx)), indent=2, default=str))
 
 
-def lab_reset(yes: bool) -> TaskFailed | None:
-    from hops.controls import confirm
+def lab_reset(ctx: "Context", yes: bool) -> None:
+    """Stop the lab and delete its state (asks first)."""
     from hops.lab import lifecycle
 
-    if not confirm(f"Stop the lab and delete everything in {_layout().root} (simulated cluster, lab state)?", yes):
-        return TaskFailed("lab_reset cancelled: nothing was changed")
-    lifecycle.reset(_layout())
+    if not confirm(f"Stop the lab and delete everything in {_layout(ctx).root} (simulated cluster, lab state)?", yes):
+        raise StepError("lab_reset cancelled: nothing was changed")
+    lifecycle.reset(_layout(ctx))
     print("lab reset: the next lab_up starts a fresh simulated cluster")
-    return None
 
 
-def lab_fault(add: str, clear: bool) -> TaskFailed | None:
+def lab_fault(ctx: "Context", add: str, clear: bool) -> None:
+    """Add or clear the lab's faults, then show them."""
     from hops.lab import faults
 
     try:
         if clear:
-            faults.clear(_layout())
+            faults.clear(_layout(ctx))
         if add:
-            faults.add(_layout(), add)
+            faults.add(_layout(ctx), add)
     except faults.FaultSpecError as exc:
-        return TaskFailed(str(exc))
-    print(json.dumps(faults.read(_layout()), indent=1))
-    return None
-
-
-def _clear_errors(action):
-    """Run a lab task's action; a lab or configuration problem becomes one clear task failure, not a traceback."""
-
-    def run(**params):
-        from hops.config import ConfigError  # here, not when the task list is built
-        from hops.errors import StepError
-
-        try:
-            return action(**params)
-        except (StepError, ConfigError) as exc:
-            return TaskFailed(str(exc))
-
-    run.__name__ = action.__name__
-    return run
+        raise StepError(str(exc)) from None
+    print(json.dumps(faults.read(_layout(ctx)), indent=1))
 
 
 READ_ONLY = {"hops_read_only": True}  # the lab's lifecycle may run beside a bootstrap (no run lock)
 
 
-def tasks() -> dict[str, dict]:
-    """doit task dicts of the lab's lifecycle (doit lab_up, ...)."""
-    from hops.taskmodel import YES_PARAM
+def _action(fn: Any) -> list[TaskAction]:
+    """The lab's tasks read no hops configuration themselves (the lab reads what it needs when it starts)."""
+    return [TaskAction(fn.__name__, fn, needs_config=False)]
 
+
+def tasks() -> dict[str, dict[str, Any]]:
+    """doit task dicts of the lab's lifecycle (doit lab_up, ...)."""
     return {
         "lab_up": {"doc": "Start the lab (simulated twin of the configured cluster) in the background; idempotent",
-                   "actions": [_clear_errors(lab_up)], "uptodate": [False], "meta": READ_ONLY},
-        "lab_down": {"doc": "Stop the lab; its state is kept for the next lab_up", "actions": [_clear_errors(lab_down)],
+                   "actions": _action(lab_up), "uptodate": [False], "meta": READ_ONLY},
+        "lab_down": {"doc": "Stop the lab; its state is kept for the next lab_up", "actions": _action(lab_down),
                      "uptodate": [False], "meta": READ_ONLY},
-        "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster", "actions": [_clear_errors(lab_status)],
+        "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster", "actions": _action(lab_status),
                        "uptodate": [False], "meta": READ_ONLY},
         "lab_reset": {"doc": "Stop the lab and delete its state (asks first; --yes for scripts)",
-                      "actions": [(_clear_errors(lab_reset),)], "params": [YES_PARAM], "uptodate": [False]},
+                      "actions": _action(lab_reset), "params": [YES_PARAM], "uptodate": [False]},
         "lab_fault": {"doc": "Inject faults into the lab (--add 'fail:helm upgrade:1,block:longhorn' | --clear)",
-                      "actions": [(_clear_errors(lab_fault),)], "uptodate": [False], "meta": READ_ONLY,
+                      "actions": _action(lab_fault), "uptodate": [False], "meta": READ_ONLY,
                       "params": [{"name": "add", "long": "add", "type": str, "default": "", "help": "fault SPEC"},
                                  {"name": "clear", "long": "clear", "type": bool, "default": False,
                                   "help": "remove all faults"}]},

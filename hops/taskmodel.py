@@ -1,50 +1,61 @@
-"""The task model: components declare their steps the way a Taskfile does; this module turns them into doit tasks.
+"""The task model: what a component declares, and how declared components become wired phases.
+
+A component declares its steps the way a Taskfile declares tasks:
 
     deps          -> task_dep                  (order; a dep that ran does not make this step stale)
     sources       -> file_dep                  (str paths/globs relative to the project root: md5 tracked by doit)
                      or a lazy digest check    (callables returning paths that depend on configuration)
-    generates     -> targets                   (str paths) or a live "files exist" check (callables)
+    generates     -> targets                   (str paths) or a live "generated files exist" check (callables)
     marker        -> a target under the state dir, written when the step completes (one marker, one step)
     status        -> uptodate callables        (live checks; an exception counts as "not up to date", logged)
     preconditions -> checked before the action (all failures reported, the step fails with their messages)
     when          -> the step is skipped (marker notes why) when the condition from configuration is false
     once          -> a guard inside the action for steps that must never happen twice (e.g. etcd bootstrap)
+    would_do      -> what the step intends to do, for plans (computed from configuration; changes nothing)
 
-Every step also carries doit's DB-based `run_once` check, so `doit forget <step|group>` re-runs it even when its
-live checks hold. Actions are module-level callables taking the Context: no closures, so `-P process` works.
+`wire()` turns the ordered list of components (hops.phases.PHASES) into phases: phase N is the N-th component,
+its first steps wait for phase N-1's `complete` step, and every phase gets two generated members declared here:
+the `complete` step (marker `phase-N-complete`) and the `<group>_reset_state` operation. How these become doit
+tasks is hops.tasks; what runs inside a task is hops.actions.
+
+Naming rule (checked by tests): a step's action function is named after the step (`deploy-cilium` ->
+`deploy_cilium`), an operation's function after its verb (`networking_status` -> `networking.status`).
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import time
-import traceback
-from dataclasses import dataclass, field, replace
-from functools import partial
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeAlias
 
-from doit.exceptions import TaskFailed
-from doit.tools import run_once
+if TYPE_CHECKING:
+    from pathlib import Path
 
-from hops import context as context_mod
-from hops.state import markers
+    from hops.context import Context
 
-YES_PARAM = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
-             "help": "do not ask for confirmation (for scripts)"}
-READ_ONLY_VERBS = frozenset({"status", "logs", "debug", "health"})  # may run beside a bootstrap (no run lock)
-Action = Callable[[Any], "dict | None"]
-Predicate = Callable[[Any], bool]
-PathsFn = Callable[[Any], "list[Path]"]
+StepFn = Callable[["Context"], "dict[str, Any] | None"]
+Predicate = Callable[["Context"], bool]
+Verdict: TypeAlias = "bool | tuple[bool, str]"  # a live check's answer: holds, or (holds, what it saw)
+PathsFn = Callable[["Context"], "list[Path]"]
+Intent = Callable[["Context"], "list[str]"]
+Param = dict[str, Any]
+
+COMPLETE = "complete"
+RESET_VERB = "reset_state"
+YES_PARAM: Param = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
+                    "help": "do not ask for confirmation (for scripts)"}
+
+
+class ModelError(Exception):
+    """The declared components do not form a valid phase list (a bug in the declarations, found at load)."""
 
 
 @dataclass(frozen=True)
 class Check:
-    """A named live check of the world (a Taskfile `status:` entry)."""
+    """A named live check of the world (a Taskfile `status:` entry): True when the step's effect holds.
+    `fn` may answer (holds, what it saw) so reports can say why a check fails."""
 
     name: str
-    fn: Predicate
+    fn: Callable[["Context"], Verdict]
 
 
 @dataclass(frozen=True)
@@ -52,15 +63,17 @@ class Precondition:
     """Must hold before a step acts; `msg` is what the user is told when it does not (the Taskfile `msg:`).
     `fn` may return a str to add detail to the message."""
 
-    fn: Callable[[Any], "bool | str"]
+    fn: Callable[["Context"], "bool | str"]
     msg: str
 
 
 @dataclass(frozen=True)
 class Step:
+    """One resumable unit of a phase; see the module docstring for what each field maps to."""
+
     name: str
     doc: str
-    action: Action
+    action: StepFn
     marker: str | None = None
     deps: tuple[str, ...] = ()
     sources: tuple["str | PathsFn", ...] = ()
@@ -69,346 +82,191 @@ class Step:
     preconditions: tuple[Precondition, ...] = ()
     when: Predicate | None = None
     once: Predicate | None = None  # "already done?" asked inside the action; raises if it cannot tell
+    would_do: Intent | None = None  # lines saying what the action would do; default: its doc
+
+    def live_checks(self) -> tuple[Check, ...]:
+        """The declared status checks, plus "generated files exist" when `generates` has configuration-dependent
+        paths (static paths are doit targets instead)."""
+        dynamic = tuple(g for g in self.generates if callable(g))
+        return self.status + ((Check("generated files exist", GeneratedFiles(dynamic)),) if dynamic else ())
+
+    def intent(self, ctx: "Context") -> list[str]:
+        """What running this step would do, in the current configuration (for `plan`); changes nothing."""
+        return self.would_do(ctx) if self.would_do else [self.doc]
 
 
 @dataclass(frozen=True)
 class Operation:
-    """An operational task (status, logs, debug, redeploy, …): named `<group>_<verb>`, never part of a group."""
+    """A task outside the bootstrap graph (status, logs, debug, redeploy, …), named `<group>_<verb>`, or `<verb>`
+    alone when `top_level` (e.g. `cluster_health`). `read_only` operations may run beside a bootstrap.
+    The action is called as `action(ctx, **params)`, plus `phase=<its wired Component>` when `with_phase`."""
 
     verb: str
     doc: str
-    action: Callable[..., Any]
-    params: tuple[dict, ...] = ()
+    action: Callable[..., None]
+    params: tuple[Param, ...] = ()
+    read_only: bool = False
+    top_level: bool = False
+    with_phase: bool = False
 
 
 @dataclass(frozen=True)
 class Component:
+    """A phase's declaration: its doit group, title, steps and operations. `needs` names the groups that must
+    come before it in the phase list (e.g. networking needs the Talos cluster). `phase` is set by wire()."""
+
     group: str
-    phase: int
     title: str
     steps: tuple[Step, ...]
     operations: tuple[Operation, ...] = ()
-    complete_step: str = field(default="complete")
+    needs: tuple[str, ...] = ()
+    phase: int = 0
 
     def step_id(self, name: str) -> str:
+        """`group:name` (names that already carry a group are kept)."""
         return name if ":" in name else f"{self.group}:{name}"
 
     def step(self, name: str) -> Step:
-        return next(s for s in self.steps if s.name == name)
+        """The step called `name` (KeyError when there is none)."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"{self.group} has no step {name!r}")
 
     @property
     def phase_marker(self) -> str:
+        """The marker of the generated `complete` step."""
         return f"phase-{self.phase}-complete"
 
-
-# --- registry ----------------------------------------------------------------------------------------------
-_components: dict[str, Component] = {}
-
-
-def register(component: Component) -> Component:
-    """Add the component with its phase wiring: steps without deps wait for the previous phase (registered
-    before it: hops.tasks imports the phases in order), and a final `complete` step (marker phase-N-complete)
-    depends on every step of the group."""
-    previous = next((c.group for c in _components.values() if c.phase == component.phase - 1), None)
-    steps = tuple(
-        replace(s, deps=(f"{previous}:{component.complete_step}",)) if previous and not s.deps else s
-        for s in component.steps
-    )
-    complete = Step(
-        name=component.complete_step,
-        doc=f"Phase {component.phase} ({component.title}) is complete",
-        action=phase_complete,
-        marker=component.phase_marker,
-        deps=tuple(s.name for s in steps),
-    )
-    reset = Operation("reset_state", f"Forget phase {component.phase}'s steps and remove their markers "
-                      "(asks first; the cluster is not touched)", partial(reset_state, group=component.group),
-                      (YES_PARAM,))
-    wired = replace(component, steps=steps + (complete,), operations=component.operations + (reset,))
-    _components[component.group] = wired
-    return wired
+    def task_name(self, op: Operation) -> str:
+        """The doit task name of one of this component's operations."""
+        return op.verb if op.top_level else f"{self.group}_{op.verb}"
 
 
-def reset_state(ctx: Any, yes: bool, group: str) -> None:
-    """`<group>_reset_state`: forget the group's steps in doit's DB and remove their markers."""
-    from hops import controls
+@dataclass(frozen=True)
+class GeneratedFiles:
+    """The live check of configuration-dependent `generates` entries: every path they name exists."""
+
+    entries: tuple["PathsFn", ...]
+
+    def __call__(self, ctx: "Context") -> tuple[bool, str]:
+        missing = [str(p) for entry in self.entries for p in entry(ctx) if not p.exists()]
+        return not missing, ("missing " + ", ".join(missing)) if missing else "present"
+
+
+@dataclass(frozen=True)
+class NoProblems:
+    """A live check made from a problem finder: holds when it finds none, else says what it found."""
+
+    finder: Callable[["Context"], "list[str]"]
+
+    def __call__(self, ctx: "Context") -> tuple[bool, str]:
+        found = self.finder(ctx)
+        return not found, "; ".join(found)
+
+
+# --- the generated members of every phase ---------------------------------------------------------------------
+def phase_complete(ctx: "Context") -> None:
+    """The `complete` step: every step of the phase has its marker (doit ran them all first); nothing to do."""
+
+
+def reset_state(ctx: "Context", yes: bool, group: str, step_ids: tuple[str, ...], markers: tuple[str, ...],
+                phase: int) -> None:
+    """`<group>_reset_state`: forget the phase's steps in doit's DB and remove their markers (asks first)."""
     from hops.errors import StepError
+    from hops.prompt import confirm
+    from hops.state.forget import forget_and_unmark
 
-    component = _components[group]
-    ids = [component.step_id(s.name) for s in component.steps]
-    question = f"Forget the {len(ids)} steps of phase {component.phase} ({group}) and remove their markers?"
-    if not controls.confirm(question, yes):
+    question = f"Forget the {len(step_ids)} steps of phase {phase} ({group}) and remove their markers?"
+    if not confirm(question, yes):
         raise StepError(f"{group}_reset_state cancelled: nothing was changed")
-    removed = controls.forget_and_unmark(ids)
-    print(f"{group}: {removed} markers removed, {len(ids)} steps forgotten; the cluster was not touched")
+    removed = forget_and_unmark(ctx.state_dir, step_ids, markers)
+    print(f"{group}: {removed} markers removed, {len(step_ids)} steps forgotten; the cluster was not touched")
 
 
-def phase_complete(ctx: Any) -> dict:
-    """Every step of the phase has its marker (doit ran them all first); nothing else to do."""
-    return {}
+def _complete_step(comp: Component, steps: tuple[Step, ...]) -> Step:
+    return Step(name=COMPLETE, doc=f"Phase {comp.phase} ({comp.title}) is complete", action=phase_complete,
+                marker=comp.phase_marker, deps=tuple(s.name for s in steps))
 
 
-def components() -> list[Component]:
-    return sorted(_components.values(), key=lambda c: c.phase)
+def _reset_operation(comp: Component) -> Operation:
+    from functools import partial
+
+    ids = tuple(comp.step_id(s.name) for s in comp.steps)
+    markers = tuple(s.marker for s in comp.steps if s.marker)
+    action = partial(reset_state, group=comp.group, step_ids=ids, markers=markers, phase=comp.phase)
+    return Operation(RESET_VERB, f"Forget phase {comp.phase}'s steps and remove their markers (asks first; the "
+                     "cluster is not touched)", action, (YES_PARAM,))
 
 
-def find_step(step_id: str) -> tuple[Component, Step]:
-    group, _, name = step_id.partition(":")
-    component = _components[group]
-    return component, component.step(name)
+# --- wiring -----------------------------------------------------------------------------------------------------
+def wire(components: Sequence[Component]) -> tuple[Component, ...]:
+    """The phases, in the order given: numbered from 1, each phase's first steps (those without deps) depending
+    on the previous phase's `complete`, plus the generated members. A component that needs a group not listed
+    before it is a ModelError (never a silently unwired phase)."""
+    wired: list[Component] = []
+    for number, comp in enumerate(components, start=1):
+        _check_declaration(comp, [c.group for c in wired])
+        previous = f"{wired[-1].group}:{COMPLETE}" if wired else None
+        steps = tuple(replace(s, deps=(previous,)) if previous and not s.deps else s for s in comp.steps)
+        comp = replace(comp, phase=number, steps=steps)
+        comp = replace(comp, steps=steps + (_complete_step(comp, steps),))
+        wired.append(replace(comp, operations=comp.operations + (_reset_operation(comp),)))
+    return tuple(wired)
 
 
-def find_operation(op_id: str) -> tuple[Component, Operation]:
-    group, _, verb = op_id.partition("_")
-    component = _components[group]
-    return component, next(o for o in component.operations if o.verb == verb)
+def _check_declaration(comp: Component, earlier: list[str]) -> None:
+    if comp.group in earlier:
+        raise ModelError(f"phase {comp.group!r} is listed twice")
+    missing = [g for g in comp.needs if g not in earlier]
+    if missing:
+        raise ModelError(f"phase {comp.group!r} needs {', '.join(map(repr, missing))}, which must come before it "
+                         f"in the phase list (hops/phases.py); listed before it: {', '.join(earlier) or 'nothing'}")
+    names = [s.name for s in comp.steps]
+    for step in comp.steps:
+        unknown = [d for d in step.deps if ":" not in d and d not in names]
+        if unknown:
+            raise ModelError(f"step {comp.step_id(step.name)} depends on unknown step(s) {', '.join(unknown)}")
 
 
-def marker_path(state_dir: Path, step: Step) -> Path | None:
-    return state_dir / step.marker if step.marker else None
+@dataclass(frozen=True)
+class Model:
+    """The wired phases with lookups by id (for controls and reports; actions hold their steps directly)."""
 
+    phases: tuple[Component, ...]
 
-# --- doit task dicts ---------------------------------------------------------------------------------------
-def step_task(component: Component, step: Step, root: Path, state_dir: Path) -> dict:
-    """The doit task dict of one step (a subtask of the component's group)."""
-    step_id = component.step_id(step.name)
-    targets = [str(p) for p in _static_paths(step.generates, root)]
-    marker = marker_path(state_dir, step)
-    if marker:
-        targets.append(str(marker))
-    uptodate: list = [run_once]
-    uptodate += [LiveCheck(step_id, check.name) for check in step.status]
-    if any(callable(s) for s in step.sources):
-        uptodate.append(SourcesDigest(step_id))
-    if any(callable(g) for g in step.generates):
-        uptodate.append(LiveCheck(step_id, "generated files exist"))
-    return {
-        "basename": component.group,
-        "name": step.name,
-        "doc": step.doc,
-        "actions": [(execute_step, [step_id])],
-        "task_dep": [component.step_id(d) for d in step.deps],
-        "file_dep": [str(p) for p in _static_paths(step.sources, root)],
-        "targets": targets,
-        "uptodate": uptodate,
-        "verbosity": 2,
-    }
+    @classmethod
+    def of(cls, components: Sequence[Component]) -> "Model":
+        """Wire `components` (in phase order) into a model."""
+        return cls(wire(components))
 
+    def steps(self, phase: int = 0) -> Iterator[tuple[Component, Step]]:
+        """(component, step) of every step in phase order; only phase `phase` when given."""
+        for comp in self.phases:
+            if not phase or comp.phase == phase:
+                for step in comp.steps:
+                    yield comp, step
 
-def operation_task(component: Component, op: Operation) -> dict:
-    return {
-        "name": None,
-        "basename": f"{component.group}_{op.verb}",
-        "doc": op.doc,
-        "actions": [(execute_operation, [f"{component.group}_{op.verb}"])],
-        "params": list(op.params),
-        "uptodate": [False],
-        "meta": {"hops_read_only": op.verb in READ_ONLY_VERBS},
-        "verbosity": 2,
-    }
+    def step_ids(self, phase: int = 0) -> list[str]:
+        """Every step id in phase order (only phase `phase` when given)."""
+        return [comp.step_id(step.name) for comp, step in self.steps(phase)]
 
+    def find(self, step_id: str) -> tuple[Component, Step]:
+        """The component and step of `group:name` (KeyError when unknown)."""
+        group, _, name = step_id.partition(":")
+        for comp in self.phases:
+            if comp.group == group:
+                return comp, comp.step(name)
+        raise KeyError(f"no phase group {group!r}")
 
-def _static_paths(entries: tuple, root: Path) -> list[Path]:
-    paths: list[Path] = []
-    for entry in entries:
-        if callable(entry):
-            continue
-        matches = sorted(glob.glob(str(root / entry))) if glob.has_magic(entry) else [str(root / entry)]
-        paths += [Path(m) for m in matches]
-    return paths
+    def phase(self, number: int) -> Component:
+        """Phase `number` (KeyError when there is none)."""
+        for comp in self.phases:
+            if comp.phase == number:
+                return comp
+        raise KeyError(number)
 
-
-def _dynamic_paths(entries: tuple, ctx: Any) -> list[Path]:
-    return [p for entry in entries if callable(entry) for p in entry(ctx)]
-
-
-# --- live checks ---------------------------------------------------------------------------------------------
-_reported: set[str] = set()
-
-
-def _report_check_error(step_id: str, check: str, exc: BaseException) -> None:
-    """A check that raised counts as 'not up to date'; say why once per process (doit would crash instead)."""
-    key = f"{step_id}/{check}/{type(exc).__name__}"
-    if key in _reported:
-        return
-    _reported.add(key)
-    reason = f"{type(exc).__name__}: {exc}".strip()
-    line = f"[{step_id}] status check '{check}' could not run ({reason.splitlines()[0]}); treating as not up to date"
-    print(line, flush=True)
-    try:
-        ctx = context_mod.current()
-        ctx.log.write(line + "\n" + "".join(traceback.format_exception(exc)))
-    except Exception:  # the configuration itself may be what is broken; the action will report it
-        pass
-
-
-def evaluate(step_id: str, check_name: str) -> tuple[bool, str]:
-    """Run one live check safely: (holds, reason). Used by doit's uptodate and by bootstrap_status --live."""
-    _, step = find_step(step_id)
-    try:
-        ctx = context_mod.current()
-        if step.when is not None and not step.when(ctx):
-            return True, "not applicable (when: false)"
-        if check_name == "generated files exist":
-            missing = [str(p) for p in _dynamic_paths(step.generates, ctx) if not p.exists()]
-            return (not missing), ("missing " + ", ".join(missing) if missing else "present")
-        check = next(c for c in step.status if c.name == check_name)
-        holds = bool(check.fn(ctx))
-        return holds, "holds" if holds else "does not hold"
-    except Exception as exc:  # noqa: BLE001 - any failure of a check means "not up to date"
-        _report_check_error(step_id, check_name, exc)
-        return False, f"error: {type(exc).__name__}: {exc}"
-
-
-class LiveCheck:
-    """doit uptodate callable wrapping a step's live check; named so `doit info` shows which check failed."""
-
-    def __init__(self, step_id: str, check_name: str) -> None:
-        self.step_id, self.check_name = step_id, check_name
-
-    def __call__(self, task: Any, values: dict) -> bool:
-        return evaluate(self.step_id, self.check_name)[0]
-
-    def __repr__(self) -> str:
-        return f"<status {self.check_name!r} of {self.step_id}>"
-
-
-class SourcesDigest:
-    """Up to date while the digest of the step's configuration-dependent sources equals the one saved at its
-    last success (a lazy file_dep: the paths are only known once configuration is loaded)."""
-
-    def __init__(self, step_id: str) -> None:
-        self.step_id = step_id
-
-    def __call__(self, task: Any, values: dict) -> bool:
-        try:
-            digest = sources_digest(self.step_id)
-        except Exception as exc:  # noqa: BLE001
-            _report_check_error(self.step_id, "sources", exc)
-            return False
-        task.value_savers.append(lambda: {"sources-digest": sources_digest(self.step_id)})
-        return values.get("sources-digest") == digest
-
-    def __repr__(self) -> str:
-        return f"<sources of {self.step_id}>"
-
-
-def sources_digest(step_id: str) -> str:
-    _, step = find_step(step_id)
-    ctx = context_mod.current()
-    digest = hashlib.sha256()
-    for path in sorted(_dynamic_paths(step.sources, ctx)):
-        digest.update(str(path).encode())
-        digest.update(path.read_bytes() if path.exists() else b"<missing>")
-    return digest.hexdigest()
-
-
-# --- actions -------------------------------------------------------------------------------------------------
-def execute_step(step_id: str) -> dict | TaskFailed:
-    """doit action of every step: context, lock, when, preconditions, once-guard, action, marker."""
-    component, step = find_step(step_id)
-    started = time.monotonic()
-    try:
-        ctx = _prepared_context()
-        if step.when is not None and not step.when(ctx):
-            ctx.log.say(f"[{step_id}] skipped: not applicable to this configuration")
-            _write_marker(ctx, step_id, step, started, "skipped: when condition false")
-            return {}
-        _check_preconditions(ctx, step_id, step)
-        if step.once is not None and step.once(ctx):
-            ctx.log.say(f"[{step_id}] already done (checked the cluster); not doing it again")
-            _write_marker(ctx, step_id, step, started, "already done")
-            return {}
-        ctx.log.write(f"[{step_id}] start")
-        values = step.action(ctx) or {}
-        _write_marker(ctx, step_id, step, started, "")
-        ctx.log.say(f"[{step_id}] done in {time.monotonic() - started:.1f}s")
-        return values
-    except Exception as exc:  # noqa: BLE001 - turned into one clear message + the traceback in the run log
-        return failure(step_id, exc)
-
-
-def _prepared_context() -> Any:
-    from hops.state import lock
-
-    ctx = context_mod.current()
-    ctx.settings  # configuration problems surface here, all at once
-    lock.acquire(ctx.state_dir)
-    return ctx
-
-
-def _check_preconditions(ctx: Any, step_id: str, step: Step) -> None:
-    from hops.errors import StepError
-
-    failures = []
-    for pre in step.preconditions:
-        try:
-            verdict = pre.fn(ctx)
-        except Exception as exc:  # noqa: BLE001
-            verdict = f"{type(exc).__name__}: {exc}"
-        if verdict is True:
-            continue
-        failures.append(pre.msg + (f" ({verdict})" if isinstance(verdict, str) and verdict else ""))
-    if failures:
-        raise StepError("precondition failed: " + "; ".join(failures))
-
-
-def _write_marker(ctx: Any, step_id: str, step: Step, started: float, note: str) -> None:
-    path = marker_path(ctx.state_dir, step)
-    if path:
-        markers.write(path, step_id, time.monotonic() - started, ctx.log.run_id, note)
-
-
-def _fail(step_id: str, message: str, exc: BaseException | None = None) -> TaskFailed:
-    from hops import secrets
-
-    text = secrets.redact(f"{step_id}: {message}")
-    try:
-        ctx = context_mod.current()
-        ctx.log.write(text + ("\n" + "".join(traceback.format_exception(exc)) if exc else ""))
-        from hops.diagnostics import collect_on_failure
-
-        bundle = collect_on_failure(ctx, step_id, text)
-        if bundle:
-            text += f"\ndiagnostics: {bundle}"
-        text += f"\nlog: {ctx.log.path}\nre-run the same command to resume from this step"
-    except Exception:  # noqa: BLE001 - reporting must never hide the original failure
-        pass
-    return TaskFailed(text)
-
-
-def execute_operation(op_id: str, **params: Any) -> dict | TaskFailed:
-    _, op = find_operation(op_id)
-    return run_guarded(op_id, lambda ctx: op.action(ctx, **params))
-
-
-def run_guarded(task_id: str, action: Callable[[Any], Any]) -> dict | TaskFailed:
-    """doit action of every task that is not a step: action(ctx) with the configuration loaded first (its
-    TaskFailed, if it returns one, is the task's result); any exception becomes one clear message naming the
-    task (never a traceback)."""
-    try:
-        ctx = context_mod.current()
-        ctx.settings
-        result = action(ctx)
-        return result if isinstance(result, TaskFailed) else {}
-    except Exception as exc:  # noqa: BLE001 - see failure()
-        return failure(task_id, exc)
-
-
-def failure(task_id: str, exc: Exception) -> TaskFailed:
-    """A task's exception as doit's TaskFailed: a StepError's own message, a configuration error's list of
-    problems, anything else named as unexpected (its traceback goes to the run log only)."""
-    from hops.config import ConfigError
-    from hops.errors import StepError
-
-    if isinstance(exc, StepError):
-        return _fail(task_id, str(exc))
-    if isinstance(exc, ConfigError):
-        return _fail(task_id, f"invalid configuration:\n{exc}")
-    return _fail(task_id, f"unexpected error: {type(exc).__name__}: {exc}", exc)
-
-
-def all_step_ids() -> Iterator[str]:
-    for component in components():
-        for step in component.steps:
-            yield component.step_id(step.name)
+    @property
+    def numbers(self) -> list[int]:
+        """The phase numbers, 1..N."""
+        return [c.phase for c in self.phases]

@@ -1,85 +1,122 @@
-"""Builds the whole doit task list: phase groups and their steps, phase aggregates, bootstrap controls,
-operational tasks and the lab's lifecycle tasks. dodo.py only calls `load()`.
+"""The doit task list: the wired phases (hops.phases.PHASES) as groups of steps, phase aggregates, operations,
+bootstrap controls and the lab's lifecycle tasks. dodo.py only calls `load()`.
 
 Loading must stay cheap: `doit list --all` reads no configuration and imports no Kubernetes client."""
 
 from __future__ import annotations
 
-import importlib
+import glob
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
-from hops import context, controls, endpoints, lab_tasks, taskmodel
+from hops import context, controls, endpoints, lab_tasks
+from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
 from hops.reporter import HopsReporter
+from hops.taskmodel import Component, Model, Operation, Step
 
-COMPONENT_MODULES = ("validation", "talos", "networking", "services", "gitops", "applications")
-
-
-def load_components(modules: tuple[str, ...] = COMPONENT_MODULES) -> list[taskmodel.Component]:
-    for name in modules:
-        importlib.import_module(f"hops.components.{name}")
-    return taskmodel.components()
+TaskDict = dict[str, Any]
 
 
-def load(root: Path, modules: tuple[str, ...] = COMPONENT_MODULES) -> dict[str, Any]:
-    """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task. `modules` lets a test dodo
-    register its own component instead of the six phases."""
+def load(root: Path, phases: Sequence[Component] | None = None) -> dict[str, Any]:
+    """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task. `phases` lets a test dodo use
+    its own components instead of hops.phases.PHASES."""
+    if phases is None:
+        from hops.phases import PHASES
+
+        phases = PHASES
     context.set_root(root)
     state = endpoints.state_dir(root)
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
-    creators: dict[str, Any] = {
-        "DOIT_CONFIG": {
-            "backend": "hops-sqlite",
-            "dep_file": str(state / "doit.sqlite"),
-            "default_tasks": ["bootstrap_status"],
-            "verbosity": 2,
-            "reporter": HopsReporter,
-        }
-    }
-    comps = load_components(modules)
-    for comp in comps:
+    model = Model.of(phases)
+    creators: dict[str, Any] = {"DOIT_CONFIG": {
+        "backend": "hops-sqlite",
+        "dep_file": str(state / "doit.sqlite"),
+        "default_tasks": ["bootstrap_status"],
+        "verbosity": 2,
+        "reporter": HopsReporter,
+    }}
+    for comp in model.phases:
         creators[f"task_{comp.group}"] = _group_creator(comp, root, state)
         for op in comp.operations:
-            creators[f"task_{comp.group}_{op.verb}"] = _fixed(taskmodel.operation_task(comp, op))
-    for comp in comps:
-        creators[f"task_phase{comp.phase}"] = _fixed(_phase_task(comp))
-    for name, task in controls.control_tasks(comps).items():
-        creators[f"task_{name}"] = _fixed(task)
-    for name, task in lab_tasks.tasks().items():
-        creators[f"task_{name}"] = _fixed({"basename": name, "verbosity": 2, **task})
+            creators[f"task_{comp.task_name(op)}"] = _fixed(comp.task_name(op), operation_task(comp, op))
+        creators[f"task_phase{comp.phase}"] = _fixed(f"phase{comp.phase}", phase_task(comp))
+    for name, task in {**controls.control_tasks(model), **lab_tasks.tasks()}.items():
+        creators[f"task_{name}"] = _fixed(name, {"verbosity": 2, **task})
     return creators
 
 
-def _group_creator(comp: taskmodel.Component, root: Path, state: Path) -> Callable[[], Any]:
-    def creator():
+def step_task(comp: Component, step: Step, root: Path, state_dir: Path) -> TaskDict:
+    """The doit task dict of one step (a subtask of the component's group)."""
+    step_id = comp.step_id(step.name)
+    targets = [str(p) for p in static_paths(step.generates, root)]
+    if step.marker:
+        targets.append(str(state_dir / step.marker))
+    uptodate: list[Any] = [RunOnce()]  # so `doit forget` re-runs the step even when its live checks hold
+    uptodate += [LiveCheck(step_id, step, check) for check in step.live_checks()]
+    if any(callable(s) for s in step.sources):
+        uptodate.append(SourcesDigest(step_id, step))
+    return {
+        "basename": comp.group,
+        "name": step.name,
+        "doc": step.doc,
+        "actions": [StepAction(step_id, step)],
+        "task_dep": [comp.step_id(d) for d in step.deps],
+        "file_dep": [str(p) for p in static_paths(step.sources, root)],
+        "targets": targets,
+        "uptodate": uptodate,
+        "meta": {"runs": describe(step.action), "checks": [c.name for c in step.live_checks()]},
+        "verbosity": 2,
+    }
+
+
+def operation_task(comp: Component, op: Operation) -> TaskDict:
+    """The doit task dict of an operation: always runs, never part of the bootstrap graph."""
+    return {
+        "doc": op.doc,
+        "actions": [TaskAction(comp.task_name(op), op.action, bound={"phase": comp} if op.with_phase else {})],
+        "params": list(op.params),
+        "uptodate": [False],
+        "meta": {"runs": describe(op.action), "hops_read_only": op.read_only},
+        "verbosity": 2,
+    }
+
+
+def phase_task(comp: Component) -> TaskDict:
+    """`phaseN`: phases 1..N up to date."""
+    previous = [f"phase{comp.phase - 1}"] if comp.phase > 1 else []
+    return {
+        "doc": f"Bring phases 1..{comp.phase} up to date (phase {comp.phase}: {comp.title})",
+        "actions": None,
+        "task_dep": previous + [comp.step_id("complete")],
+    }
+
+
+def static_paths(entries: tuple[Any, ...], root: Path) -> list[Path]:
+    """The str entries of `sources`/`generates` as paths under root (globs expanded); callables are skipped."""
+    paths: list[Path] = []
+    for entry in entries:
+        if callable(entry):
+            continue
+        matches = sorted(glob.glob(str(root / entry))) if glob.has_magic(entry) else [str(root / entry)]
+        paths += [Path(m) for m in matches]
+    return paths
+
+
+def _group_creator(comp: Component, root: Path, state: Path) -> Callable[[], Iterator[TaskDict]]:
+    def creator() -> Iterator[TaskDict]:
         yield {"basename": comp.group, "name": None, "doc": f"Phase {comp.phase}: {comp.title} (all steps)"}
         for step in comp.steps:
-            yield taskmodel.step_task(comp, step, root, state)
+            yield step_task(comp, step, root, state)
 
     creator.__name__ = f"task_{comp.group}"
     creator.__doc__ = f"Phase {comp.phase}: {comp.title}"
     return creator
 
 
-def _phase_task(comp: taskmodel.Component) -> dict:
-    previous = f"phase{comp.phase - 1}" if comp.phase > 1 else None
-    return {
-        "basename": f"phase{comp.phase}",
-        "doc": f"Bring phases 1..{comp.phase} up to date (phase {comp.phase}: {comp.title})",
-        "actions": None,
-        "task_dep": ([previous] if previous else []) + [f"{comp.group}:{comp.complete_step}"],
-    }
-
-
-def _fixed(task: dict) -> Callable[[], dict]:
-    task = dict(task)
-    name = task.pop("basename")
-    task.pop("name", None)
-
-    def creator() -> dict:
+def _fixed(name: str, task: TaskDict) -> Callable[[], TaskDict]:
+    def creator() -> TaskDict:
         return dict(task)
 
     creator.__name__ = f"task_{name}"
     creator.__doc__ = task.get("doc")
     return creator
-

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Iterator
 
 
 from hops import helmrelease
-from hops.components.gitops import SYNC_NAME, TAIL_PARAM, error_logs, logs, source_revision
+from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, source_revision
 from hops.errors import StepError, WaitTimeout, fail_all, problem_list
 from hops.kube import describe_condition, is_true, observed
-from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.context import Context
+from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_counts, replica_counts, workload_ready
 
@@ -29,7 +30,7 @@ NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": "",
 
 
 # --- what the repository declares ---------------------------------------------------------------------------
-def declared(ctx: Any) -> dict[str, list[dict]]:
+def declared(ctx: Context) -> dict[str, list[dict]]:
     """Kustomizations declared in the cluster folder, by file name."""
     folder = ctx.root / ctx.config.gitops.path
     out: dict[str, list[dict]] = {}
@@ -41,11 +42,11 @@ def declared(ctx: Any) -> dict[str, list[dict]]:
     return out
 
 
-def infrastructure_names(ctx: Any) -> list[str]:
+def infrastructure_names(ctx: Context) -> list[str]:
     return [d["metadata"]["name"] for file, docs in declared(ctx).items() if file != APPS_FILE for d in docs]
 
 
-def apps_names(ctx: Any) -> list[str]:
+def apps_names(ctx: Context) -> list[str]:
     return [d["metadata"]["name"] for d in declared(ctx).get(APPS_FILE, [])]
 
 
@@ -78,7 +79,7 @@ def kustomizations_state(objects: dict[str, dict], names: list[str]) -> tuple[bo
     return (not listed), "; ".join(listed) or f"{len(names)} Kustomizations Ready"
 
 
-def wait_kustomizations(ctx: Any, names: list[str], what: str, group: str = "applications") -> None:
+def wait_kustomizations(ctx: Context, names: list[str], what: str, group: str = "applications") -> None:
     ns = ctx.config.gitops.namespace
     with full_report(ctx):
         ctx.kube.wait("Kustomization", what, lambda objs: kustomizations_state(objs, names),
@@ -86,7 +87,7 @@ def wait_kustomizations(ctx: Any, names: list[str], what: str, group: str = "app
 
 
 @contextmanager
-def full_report(ctx: Any) -> Iterator[None]:
+def full_report(ctx: Context) -> Iterator[None]:
     """At a passed deadline, name every object not Ready with its condition message (a Kustomization's own
     message may only say it is running health checks; the HelmRelease behind it says why)."""
     try:
@@ -99,27 +100,27 @@ def full_report(ctx: Any) -> Iterator[None]:
         raise WaitTimeout(f"{exc}\n{problem_list('not ready', found)}") from None
 
 
-def wait_infrastructure(ctx: Any) -> None:
+def infrastructure(ctx: Context) -> None:
     names = infrastructure_names(ctx)
     ctx.log.say(f"  infrastructure Kustomizations: {', '.join(names)}")
     wait_kustomizations(ctx, names, f"the infrastructure Kustomizations ({len(names)}) to be Ready")
     ctx.log.say(f"  {len(names)} infrastructure Kustomizations Ready")
 
 
-def infrastructure_ready(ctx: Any) -> bool:
+def infrastructure_ready(ctx: Context) -> bool:
     objects = {k["metadata"]["name"]: k for k in ctx.kube.list("Kustomization", ctx.config.gitops.namespace,
                                                                 fresh=True)}
     return kustomizations_state(objects, infrastructure_names(ctx))[0]
 
 
 # --- deploy -------------------------------------------------------------------------------------------------
-def request_reconcile(ctx: Any, kind: str, name: str, namespace: str) -> str:
+def request_reconcile(ctx: Context, kind: str, name: str, namespace: str) -> str:
     stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     ctx.kube.annotate(kind, name, namespace, {REQUESTED: stamp})
     return stamp
 
 
-def deploy(ctx: Any) -> dict:
+def deploy(ctx: Context) -> dict:
     ns = ctx.config.gitops.namespace
     names = apps_names(ctx)
     if not names:
@@ -138,7 +139,7 @@ def deploy(ctx: Any) -> dict:
     return {"apps": names}
 
 
-def apps_applied(ctx: Any) -> bool:
+def apps_applied(ctx: Context) -> bool:
     """Every apps Kustomization exists, is not suspended, and applied the source's current revision."""
     ns = ctx.config.gitops.namespace
     revision, _ = source_revision(ctx)
@@ -183,7 +184,7 @@ def workloads_state(objects: dict[str, dict]) -> tuple[bool, str]:
     return (not problems), "; ".join(problems) or f"{count} workloads available"
 
 
-def wait_ready(ctx: Any) -> dict:
+def ready(ctx: Context) -> dict:
     ns = ctx.config.gitops.namespace
     names = [k["metadata"]["name"] for k in ctx.kube.list("Kustomization", ns, fresh=True)]
     names = sorted(set(names) | set(infrastructure_names(ctx)) | set(apps_names(ctx)))
@@ -197,7 +198,7 @@ def wait_ready(ctx: Any) -> dict:
     return {"kustomizations": len(names), "helmreleases": len(releases)}
 
 
-def problems(ctx: Any) -> list[str]:
+def problems(ctx: Context) -> list[str]:
     """Every Flux object not Ready and every Flux-managed workload not available."""
     found: list[str] = []
     for kind in ("GitRepository", "HelmRepository", "Kustomization", "HelmRelease"):
@@ -207,12 +208,12 @@ def problems(ctx: Any) -> list[str]:
     return found
 
 
-def all_ready(ctx: Any) -> bool:
+def all_ready(ctx: Context) -> bool:
     return bool(ctx.kube.list("Kustomization", fresh=True)) and not problems(ctx)
 
 
 # --- operations ---------------------------------------------------------------------------------------------
-def health(ctx: Any) -> None:
+def health(ctx: Context) -> None:
     """Flux objects and their workloads: problems first, then a count of what is healthy."""
     found = problems(ctx)
     for line in found:
@@ -223,7 +224,7 @@ def health(ctx: Any) -> None:
     fail_all("applications are not healthy", found)
 
 
-def redeploy(ctx: Any, name: str = "") -> None:
+def redeploy(ctx: Context, name: str = "") -> None:
     """Ask Flux to fetch the repository and re-apply the apps now (and force one HelmRelease with --name)."""
     deploy(ctx)
     if name:
@@ -233,10 +234,10 @@ def redeploy(ctx: Any, name: str = "") -> None:
             raise StepError(f"HelmRelease {ns}/{release} not found (use --name namespace/name)")
         stamp = request_reconcile(ctx, "HelmRelease", release, ns)
         ctx.kube.annotate("HelmRelease", release, ns, {"reconcile.fluxcd.io/forceAt": stamp})
-    wait_ready(ctx)
+    ready(ctx)
 
 
-def debug(ctx: Any) -> None:
+def debug(ctx: Context) -> None:
     """Every problem, then the recent events of the namespaces that have one, then Flux's error logs."""
     found = problems(ctx)
     for line in found or ["no problems: every Flux object Ready, every workload available"]:
@@ -250,7 +251,7 @@ def debug(ctx: Any) -> None:
     error_logs(ctx)
 
 
-def node_problems(ctx: Any) -> tuple[list[str], int]:
+def node_problems(ctx: Context) -> tuple[list[str], int]:
     nodes = ctx.kube.list("Node", fresh=True)
     found = [f"Node {n['metadata']['name']}: {describe_condition(n)}" for n in nodes if not is_true(n)]
     expected = len(ctx.config.network.nodes)
@@ -259,7 +260,7 @@ def node_problems(ctx: Any) -> tuple[list[str], int]:
     return found, len(nodes)
 
 
-def cluster_health(ctx: Any) -> None:
+def cluster_health(ctx: Context) -> None:
     """The whole cluster at a glance: problems first, then nodes, Flux objects and workloads."""
     found_nodes, node_count = node_problems(ctx)
     found = found_nodes + problems(ctx)
@@ -276,26 +277,30 @@ def cluster_health(ctx: Any) -> None:
     fail_all("the cluster is not healthy", found)
 
 
-COMPONENT = register(Component(
+COMPONENT = Component(
     group="applications",
-    phase=6,
+    needs=("gitops",),
     title="applications",
     steps=(
         Step("infrastructure", "Every infrastructure Kustomization is Ready (in dependsOn order)",
-             wait_infrastructure, marker="infrastructure-ready",
+             infrastructure, marker="infrastructure-ready",
              status=(Check("infrastructure Kustomizations Ready", infrastructure_ready),)),
         Step("deploy", "Ask Flux to fetch the repository and apply the apps Kustomization now", deploy,
              marker="applications-deployed", deps=("infrastructure",),
              status=(Check("apps applied the current revision", apps_applied),)),
-        Step("ready", "Every Kustomization and HelmRelease Ready, their workloads available", wait_ready,
+        Step("ready", "Every Kustomization and HelmRelease Ready, their workloads available", ready,
              marker="applications-ready", deps=("deploy",),
              status=(Check("every Flux object Ready and workload available", all_ready),)),
     ),
     operations=(
-        Operation("health", "Flux objects and workloads: problems first (fails when there are any)", health),
+        Operation("health", "Flux objects and workloads: problems first (fails when there are any)", health,
+                  read_only=True),
         Operation("redeploy", "Fetch and re-apply the apps now (--name ns/release also forces a HelmRelease)",
                   redeploy, (NAME_PARAM,)),
-        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,)),
-        Operation("debug", "Every problem, Warning events of the affected namespaces, Flux error logs", debug),
+        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,), read_only=True),
+        Operation("debug", "Every problem, Warning events of the affected namespaces, Flux error logs", debug,
+                  read_only=True),
+        Operation("cluster_health", "Whole-cluster report: nodes, Flux objects, workloads (problems first)",
+                  cluster_health, read_only=True, top_level=True),
     ),
-))
+)

@@ -6,28 +6,26 @@ a marker or stdout (hops.onepassword registers it for redaction as soon as it is
 
 from __future__ import annotations
 
-from typing import Any
-
 from hops import onepassword
+from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, show, source_revision
 from hops.errors import fail_all
 from hops.kube import describe_condition, is_true
-from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.context import Context
+from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import deployment_available
 
-SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap` creates
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": SYNC_NAME,
               "help": "Kustomization name (default flux-system)"}
-TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
 
 
-def _ns(ctx: Any) -> str:
+def _ns(ctx: Context) -> str:
     return ctx.config.gitops.namespace
 
 
 # --- prerequisites ------------------------------------------------------------------------------------------
-def settings_problems(ctx: Any) -> list[str]:
+def settings_problems(ctx: Context) -> list[str]:
     g = ctx.config.gitops
     problems = [f"gitops.{field} is empty: set it in bootstrap-config.yaml"
                 for field in ("owner", "repository", "branch", "path", "namespace") if not getattr(g, field)]
@@ -36,7 +34,7 @@ def settings_problems(ctx: Any) -> list[str]:
     return problems
 
 
-def prerequisite_problems(ctx: Any) -> list[str]:
+def prerequisite_problems(ctx: Context) -> list[str]:
     problems = settings_problems(ctx)
     pre = ctx.runner.run("flux", ["check", "--pre"], check=False, timeout=120)
     if pre.code != 0:
@@ -47,7 +45,7 @@ def prerequisite_problems(ctx: Any) -> list[str]:
     return problems
 
 
-def validate_prerequisites(ctx: Any) -> None:
+def prerequisites(ctx: Context) -> None:
     fail_all("GitOps prerequisites are not met", prerequisite_problems(ctx))
     g = ctx.config.gitops
     ctx.log.say(f"  flux prerequisites pass; will bootstrap github.com/{g.owner}/{g.repository} "
@@ -55,21 +53,21 @@ def validate_prerequisites(ctx: Any) -> None:
 
 
 # --- bootstrap ----------------------------------------------------------------------------------------------
-def bootstrap_args(ctx: Any) -> list[str]:
+def bootstrap_args(ctx: Context) -> list[str]:
     g = ctx.config.gitops
     args = ["bootstrap", "github", "--owner", g.owner, "--repository", g.repository, "--branch", g.branch,
             "--path", g.path, "--namespace", g.namespace, "--timeout", f"{int(ctx.timeout('gitops'))}s"]
     return args + (["--personal"] if g.personal else [])
 
 
-def bootstrap(ctx: Any) -> None:
+def bootstrap(ctx: Context) -> None:
     token = onepassword.read(ctx, "github_token", "token")  # registered for redaction by read()
     g = ctx.config.gitops
     ctx.log.say(f"  flux bootstrap github: {g.owner}/{g.repository}@{g.branch}, path {g.path}")
     ctx.runner.run("flux", bootstrap_args(ctx), env={"GITHUB_TOKEN": token}, timeout=ctx.timeout("gitops") + 60)
 
 
-def sync_configured(ctx: Any) -> bool:
+def sync_configured(ctx: Context) -> bool:
     """The flux-system GitRepository and Kustomization exist and point at the configured repository."""
     g, ns = ctx.config.gitops, _ns(ctx)
     repo = ctx.kube.get("GitRepository", SYNC_NAME, ns)
@@ -92,34 +90,24 @@ def controllers_state(deployments: dict[str, dict]) -> tuple[bool, str]:
     return (not problems), "; ".join(problems) or f"{len(by_name)} Flux controllers available"
 
 
-def wait_controllers(ctx: Any) -> None:
+def ready(ctx: Context) -> None:
     ctx.kube.wait("Deployment", f"the Flux controllers in {_ns(ctx)} to be Available", controllers_state,
                   deadline_for(ctx, "gitops"), namespace=_ns(ctx))
     ctx.log.say(f"  Flux controllers available in {_ns(ctx)}")
 
 
-def controllers_installed(ctx: Any) -> bool:
+def controllers_installed(ctx: Context) -> bool:
     """Every Flux controller Deployment exists (a deleted one needs `flux bootstrap` again, not just a wait)."""
     names = {d["metadata"]["name"] for d in ctx.kube.list("Deployment", _ns(ctx), fresh=True)}
     return set(CONTROLLERS) <= names
 
 
-def controllers_ready(ctx: Any) -> bool:
+def controllers_ready(ctx: Context) -> bool:
     items = ctx.kube.list("Deployment", _ns(ctx), fresh=True)
     return controllers_state({d["metadata"]["name"]: d for d in items})[0]
 
 
 # --- sync verified ------------------------------------------------------------------------------------------
-def source_revision(ctx: Any) -> tuple[str | None, str]:
-    """(revision of the flux-system GitRepository's artifact when Ready, else None; why not)."""
-    repo = ctx.kube.get("GitRepository", SYNC_NAME, _ns(ctx))
-    if repo is None:
-        return None, f"GitRepository {_ns(ctx)}/{SYNC_NAME} does not exist"
-    if not is_true(repo):
-        return None, f"GitRepository {_ns(ctx)}/{SYNC_NAME}: {describe_condition(repo)}"
-    return ((repo.get("status") or {}).get("artifact") or {}).get("revision"), ""
-
-
 def applied_state(ks: dict | None, revision: str | None, why: str) -> tuple[bool, str]:
     """Ready and applied exactly the source's current revision."""
     if revision is None:
@@ -134,7 +122,7 @@ def applied_state(ks: dict | None, revision: str | None, why: str) -> tuple[bool
     return True, f"revision {revision} applied"
 
 
-def verify_sync(ctx: Any) -> dict:
+def sync(ctx: Context) -> dict:
     def synced(objects: dict[str, dict]) -> tuple[bool, str]:
         return applied_state(objects.get(SYNC_NAME), *source_revision(ctx))
 
@@ -145,46 +133,33 @@ def verify_sync(ctx: Any) -> dict:
     return {"revision": revision}
 
 
-def sync_verified(ctx: Any) -> bool:
+def sync_verified(ctx: Context) -> bool:
     return applied_state(ctx.kube.get("Kustomization", SYNC_NAME, _ns(ctx)), *source_revision(ctx))[0]
 
 
-# --- operations (applications reuses the Flux CLI ones) ----------------------------------------------------
-def show(result: Any) -> None:
-    """A CLI's whole answer, as it printed it (check=False callers show failures too)."""
-    print((result.stdout + result.stderr).rstrip())
-
-
-def status(ctx: Any) -> None:
+# --- operations ----------------------------------------------------
+def status(ctx: Context) -> None:
     """Every Flux object with its readiness (`flux get all -A`)."""
     show(ctx.runner.run("flux", ["get", "all", "--all-namespaces"], check=False))
 
 
-def reconcile(ctx: Any) -> None:
+def reconcile(ctx: Context) -> None:
     ns = ["--namespace", _ns(ctx)]
     show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops")))
     show(ctx.runner.run("flux", ["reconcile", "kustomization", SYNC_NAME, "--with-source", *ns],
                          timeout=ctx.timeout("gitops")))
 
 
-def suspend(ctx: Any, name: str = SYNC_NAME) -> None:
+def suspend(ctx: Context, name: str = SYNC_NAME) -> None:
     show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)]))
 
 
-def resume(ctx: Any, name: str = SYNC_NAME) -> None:
+def resume(ctx: Context, name: str = SYNC_NAME) -> None:
     show(ctx.runner.run("flux", ["resume", "kustomization", name, "--namespace", _ns(ctx)],
                          timeout=ctx.timeout("gitops")))
 
 
-def logs(ctx: Any, tail: int = 100) -> None:
-    show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False))
-
-
-def error_logs(ctx: Any) -> None:
-    show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False))
-
-
-def debug(ctx: Any) -> None:
+def debug(ctx: Context) -> None:
     """What a person debugging Flux looks at first: controllers, the sync objects, failing objects, errors."""
     ns = _ns(ctx)
     deployments = {d["metadata"]["name"]: d for d in ctx.kube.list("Deployment", ns, fresh=True)}
@@ -200,30 +175,30 @@ def debug(ctx: Any) -> None:
     error_logs(ctx)
 
 
-COMPONENT = register(Component(
+COMPONENT = Component(
     group="gitops",
-    phase=5,
+    needs=("services",),
     title="GitOps (Flux)",
     steps=(
         Step("prerequisites", "flux check --pre passes, repository settings complete, GitHub token item exists",
-             validate_prerequisites, marker="gitops-prerequisites-validated", sources=("bootstrap-config.yaml",)),
+             prerequisites, marker="gitops-prerequisites-validated", sources=("bootstrap-config.yaml",)),
         Step("bootstrap", "flux bootstrap github with the token from 1Password (through the environment only)",
              bootstrap, marker="flux-bootstrapped", deps=("prerequisites",), sources=("bootstrap-config.yaml",),
              status=(Check("flux-system syncs the configured repository", sync_configured),
                      Check("Flux controllers installed", controllers_installed))),
-        Step("ready", "Every Flux controller Deployment is Available", wait_controllers, marker="flux-ready",
+        Step("ready", "Every Flux controller Deployment is Available", ready, marker="flux-ready",
              deps=("bootstrap",), status=(Check("Flux controllers available", controllers_ready),)),
-        Step("sync", "flux-system applied the GitRepository's current revision", verify_sync,
+        Step("sync", "flux-system applied the GitRepository's current revision", sync,
              marker="gitops-sync-verified", deps=("ready",),
              status=(Check("flux-system applied the current revision", sync_verified),)),
     ),
     operations=(
-        Operation("status", "Every Flux object and its readiness (flux get all -A)", status),
+        Operation("status", "Every Flux object and its readiness (flux get all -A)", status, read_only=True),
         Operation("reconcile", "Fetch the repository now and apply it (flux reconcile ... --with-source)", reconcile),
         Operation("suspend", "Suspend a Kustomization (--name, default flux-system)", suspend, (NAME_PARAM,)),
         Operation("resume", "Resume a Kustomization and reconcile it (--name, default flux-system)", resume,
                   (NAME_PARAM,)),
-        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,)),
-        Operation("debug", "Controllers, sync objects, every object not Ready, error logs", debug),
+        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,), read_only=True),
+        Operation("debug", "Controllers, sync objects, every object not Ready, error logs", debug, read_only=True),
     ),
-))
+)

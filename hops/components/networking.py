@@ -5,12 +5,12 @@ kube-proxy replaced when configured)."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from hops import helmrelease
 from hops.errors import StepError, fail_all
 from hops.kube import describe_condition, is_true
-from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.context import Context
+from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_state, deployment_available, deployment_state, naming_waiting_pods
 
@@ -21,21 +21,21 @@ AGENT, OPERATOR = "cilium", "cilium-operator"
 AGENT_LABELS = "k8s-app=cilium"  # the agent pods (kube-system holds other components' pods too)
 
 
-def _nodes(ctx: Any) -> list[str]:
+def _nodes(ctx: Context) -> list[str]:
     return [n.name for n in ctx.config.network.nodes]
 
 
 # --- deploy ---------------------------------------------------------------------------------------------------
-def cilium_release(ctx: Any) -> helmrelease.Release:
+def cilium_release(ctx: Context) -> helmrelease.Release:
     return helmrelease.load(ctx.root, CILIUM_DIR)
 
 
-def deploy_cilium(ctx: Any) -> None:
+def deploy_cilium(ctx: Context) -> None:
     """helm upgrade --install with the values file Flux's HelmRelease uses (networking.cilium_values)."""
     helmrelease.upgrade_install(ctx, cilium_release(ctx), ctx.root / ctx.config.networking.cilium_values)
 
 
-def cilium_installed(ctx: Any) -> bool:
+def cilium_installed(ctx: Context) -> bool:
     return ctx.kube.get("DaemonSet", AGENT, NS) is not None
 
 
@@ -51,7 +51,7 @@ def operator_state(deploy: dict | None) -> tuple[bool, str]:
     return deployment_available(deploy), f"Deployment {NS}/{OPERATOR}: {describe_condition(deploy, 'Available')}"
 
 
-def wait_cilium(ctx: Any) -> None:
+def wait(ctx: Context) -> None:
     deadline = deadline_for(ctx, "networking")
     nodes = len(_nodes(ctx))
     with naming_waiting_pods(ctx.kube, NS, labels=AGENT_LABELS):
@@ -62,13 +62,13 @@ def wait_cilium(ctx: Any) -> None:
     ctx.log.say(f"  Cilium agents ready on {nodes}/{nodes} nodes; operator Available")
 
 
-def cilium_ready(ctx: Any) -> bool:
+def cilium_ready(ctx: Context) -> bool:
     return agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))[0] and \
         operator_state(ctx.kube.get("Deployment", OPERATOR, NS))[0]
 
 
 # --- nodes-cni-ready ------------------------------------------------------------------------------------------
-def nodes_state(ctx: Any, objects: dict[str, dict]) -> tuple[bool, str]:
+def nodes_state(ctx: Context, objects: dict[str, dict]) -> tuple[bool, str]:
     """Every configured node (by name) has Ready=True; names each one that has not."""
     pending = []
     for name in _nodes(ctx):
@@ -80,13 +80,13 @@ def nodes_state(ctx: Any, objects: dict[str, dict]) -> tuple[bool, str]:
     return not pending, "; ".join(pending) or "all configured nodes Ready"
 
 
-def wait_nodes(ctx: Any) -> None:
+def nodes(ctx: Context) -> None:
     ctx.kube.wait("Node", "every configured node to be Ready", lambda objs: nodes_state(ctx, objs),
                   deadline_for(ctx, "networking"))
     ctx.log.say(f"  {len(_nodes(ctx))} nodes Ready: {', '.join(_nodes(ctx))}")
 
 
-def nodes_ready(ctx: Any) -> bool:
+def nodes_ready(ctx: Context) -> bool:
     return nodes_state(ctx, {n["metadata"]["name"]: n for n in ctx.kube.list("Node")})[0]
 
 
@@ -109,23 +109,23 @@ def _job_state(job: dict | None) -> tuple[bool, str]:
     return False, f"active={status.get('active', 0)} failed={status.get('failed', 0)}"
 
 
-def _job_logs(ctx: Any, name: str) -> str:
+def _job_logs(ctx: Context, name: str) -> str:
     pods = ctx.kube.list("Pod", CHECK_NS, fresh=True, labels=f"job-name={name}")
     return "\n".join(ctx.kube.log(p["metadata"]["name"], CHECK_NS, tail=10).strip() for p in pods)
 
 
-def _delete_job(ctx: Any, name: str) -> None:
+def _delete_job(ctx: Context, name: str) -> None:
     ctx.kube.request("DELETE", f"/apis/batch/v1/namespaces/{CHECK_NS}/jobs/{name}",
                      body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
 
 
-def _wait_coredns(ctx: Any) -> None:
+def _wait_coredns(ctx: Context) -> None:
     ctx.kube.wait("Deployment", "CoreDNS to be available",
                   lambda objs: deployment_state(objs.get("coredns"), "kube-system", "coredns"),
                   deadline_for(ctx, "networking"), namespace="kube-system", name="coredns")
 
 
-def test_pod_networking(ctx: Any) -> None:
+def pod_networking(ctx: Context) -> None:
     """A short-lived Job resolves kubernetes.default.svc.<domain> through CoreDNS over the pod network."""
     target = f"kubernetes.default.svc.{ctx.config.cluster.domain}"
     _wait_coredns(ctx)  # CoreDNS rolls out only once nodes are Ready; testing before that proves nothing
@@ -145,7 +145,7 @@ def test_pod_networking(ctx: Any) -> None:
 
 
 # --- cilium-status-verified -----------------------------------------------------------------------------------
-def verify_cilium_status(ctx: Any) -> None:
+def cilium_status(ctx: Context) -> None:
     seconds = max(1, int(ctx.timeout("networking")))
     ctx.runner.run("cilium", ["status", "--wait", "--wait-duration", f"{seconds}s"], timeout=seconds + 60)
     ctx.log.say("  cilium status: OK")
@@ -156,7 +156,7 @@ def _endpoint_addresses(endpoints: dict | None) -> list[str]:
     return [a.get("ip", "") for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []]
 
 
-def test_service_connectivity(ctx: Any) -> None:
+def service_connectivity(ctx: Context) -> None:
     """The `kubernetes` Service in default has endpoints with addresses (the API server behind its ClusterIP)."""
     def state(objs: dict[str, dict]) -> tuple[bool, str]:
         addresses = _endpoint_addresses(objs.get("kubernetes"))
@@ -169,12 +169,12 @@ def test_service_connectivity(ctx: Any) -> None:
     ctx.log.say(f"  Service default/kubernetes -> {', '.join(_endpoint_addresses(objs['kubernetes']))}")
 
 
-def service_has_endpoints(ctx: Any) -> bool:
+def service_has_endpoints(ctx: Context) -> bool:
     return bool(_endpoint_addresses(ctx.kube.get("Endpoints", "kubernetes", "default")))
 
 
 # --- kube-proxy-verified --------------------------------------------------------------------------------------
-def kube_proxy_problems(ctx: Any) -> list[str]:
+def kube_proxy_problems(ctx: Context) -> list[str]:
     problems = []
     if ctx.kube.get("DaemonSet", "kube-proxy", NS) is not None:
         problems.append(f"DaemonSet {NS}/kube-proxy exists: disable it in Talos (cluster.proxy.disabled: true)")
@@ -186,21 +186,21 @@ def kube_proxy_problems(ctx: Any) -> list[str]:
     return problems
 
 
-def verify_kube_proxy(ctx: Any) -> None:
+def kube_proxy(ctx: Context) -> None:
     fail_all("kube-proxy is not replaced by Cilium", kube_proxy_problems(ctx))
     ctx.log.say("  no kube-proxy; Cilium replaces it")
 
 
-def kube_proxy_replaced(ctx: Any) -> bool:
+def kube_proxy_replaced(ctx: Context) -> bool:
     return not kube_proxy_problems(ctx)
 
 
-def replaces_kube_proxy(ctx: Any) -> bool:
+def replaces_kube_proxy(ctx: Context) -> bool:
     return bool(ctx.config.networking.kube_proxy_replacement)
 
 
 # --- operations -----------------------------------------------------------------------------------------------
-def op_status(ctx: Any) -> None:
+def status(ctx: Context) -> None:
     print(agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))[1])
     print(operator_state(ctx.kube.get("Deployment", OPERATOR, NS))[1])
     nodes = {n["metadata"]["name"]: n for n in ctx.kube.list("Node", fresh=True)}
@@ -211,12 +211,12 @@ def op_status(ctx: Any) -> None:
         print("kube-proxy replacement: " + ("OK" if not problems else "; ".join(problems)))
 
 
-def op_redeploy(ctx: Any) -> None:
+def redeploy(ctx: Context) -> None:
     deploy_cilium(ctx)
-    wait_cilium(ctx)
+    wait(ctx)
 
 
-def op_debug(ctx: Any) -> None:
+def debug(ctx: Context) -> None:
     result = ctx.runner.run("cilium", ["status"], check=False)
     print(result.stdout + result.stderr)
     for pod in ctx.kube.list("Pod", NS, fresh=True, labels=AGENT_LABELS):
@@ -230,33 +230,33 @@ def op_debug(ctx: Any) -> None:
               f"{event.get('reason', '')} {event.get('message', '')}")
 
 
-COMPONENT = register(Component(
+COMPONENT = Component(
     group="networking",
-    phase=3,
+    needs=("talos",),
     title="networking (Cilium)",
     steps=(
         Step("deploy-cilium", "helm upgrade --install Cilium (chart/version from the HelmRelease, its values file)",
              deploy_cilium, marker="cilium-deployed",
              sources=(f"{CILIUM_DIR}/values.yaml", f"{CILIUM_DIR}/helmrelease.yaml"),
              status=(Check("cilium DaemonSet exists", cilium_installed),)),
-        Step("wait", "Cilium agents ready on every node and the operator Available", wait_cilium,
+        Step("wait", "Cilium agents ready on every node and the operator Available", wait,
              marker="cilium-ready", deps=("deploy-cilium",), status=(Check("cilium ready", cilium_ready),)),
-        Step("nodes", "Every configured node reports Ready", wait_nodes, marker="nodes-cni-ready", deps=("wait",),
+        Step("nodes", "Every configured node reports Ready", nodes, marker="nodes-cni-ready", deps=("wait",),
              status=(Check("configured nodes Ready", nodes_ready),)),
-        Step("pod-networking", "A pod resolves kubernetes.default through cluster DNS", test_pod_networking,
+        Step("pod-networking", "A pod resolves kubernetes.default through cluster DNS", pod_networking,
              marker="pod-networking-tested", deps=("nodes",)),
-        Step("cilium-status", "`cilium status --wait` reports OK", verify_cilium_status,
+        Step("cilium-status", "`cilium status --wait` reports OK", cilium_status,
              marker="cilium-status-verified", deps=("wait",)),
-        Step("service-connectivity", "The kubernetes Service has endpoints", test_service_connectivity,
+        Step("service-connectivity", "The kubernetes Service has endpoints", service_connectivity,
              marker="service-connectivity-tested", deps=("nodes",),
              status=(Check("kubernetes Service has endpoints", service_has_endpoints),)),
-        Step("kube-proxy", "No kube-proxy; Cilium's kube-proxy replacement on", verify_kube_proxy,
+        Step("kube-proxy", "No kube-proxy; Cilium's kube-proxy replacement on", kube_proxy,
              marker="kube-proxy-verified", deps=("wait",), when=replaces_kube_proxy,
              status=(Check("kube-proxy replaced", kube_proxy_replaced),)),
     ),
     operations=(
-        Operation("status", "Cilium agents, operator, nodes and kube-proxy replacement", op_status),
-        Operation("redeploy", "helm upgrade Cilium again with its values file, then wait for it", op_redeploy),
-        Operation("debug", "cilium status, agent pods and recent Cilium events", op_debug),
+        Operation("status", "Cilium agents, operator, nodes and kube-proxy replacement", status, read_only=True),
+        Operation("redeploy", "helm upgrade Cilium again with its values file, then wait for it", redeploy),
+        Operation("debug", "cilium status, agent pods and recent Cilium events", debug, read_only=True),
     ),
-))
+)

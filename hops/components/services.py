@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 from hops import helmrelease, onepassword
 from hops.errors import StepError
 from hops.kube import describe_condition, is_true
-from hops.taskmodel import Check, Component, Operation, Step, register
+from hops.context import Context
+from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_state, deployment_state, naming_waiting_pods
 
@@ -33,11 +33,11 @@ TOKEN_SECRET, TOKEN_KEY = "onepassword-connect-token", "token"
 LONGHORN_DIR, LONGHORN_NS, LONGHORN_MANAGER = "infrastructure/storage/longhorn", "longhorn-system", "longhorn-manager"
 
 
-def _deadline(ctx: Any) -> float:
+def _deadline(ctx: Context) -> float:
     return deadline_for(ctx, "services")
 
 
-def _install(ctx: Any, folder: str) -> None:
+def _install(ctx: Context, folder: str) -> None:
     helmrelease.upgrade_install(ctx, helmrelease.load(ctx.root, folder), ctx.root / folder / "values.yaml")
 
 
@@ -45,7 +45,7 @@ def _sources(folder: str) -> tuple[str, str]:
     return f"{folder}/values.yaml", f"{folder}/helmrelease.yaml"
 
 
-def wait_deployments(ctx: Any, ns: str, names: tuple[str, ...], deadline: float) -> None:
+def wait_deployments(ctx: Context, ns: str, names: tuple[str, ...], deadline: float) -> None:
     def state(objs: dict[str, dict]) -> tuple[bool, str]:
         results = [deployment_state(objs.get(n), ns, n) for n in names]
         pending = [detail for ok, detail in results if not ok]
@@ -55,16 +55,16 @@ def wait_deployments(ctx: Any, ns: str, names: tuple[str, ...], deadline: float)
         ctx.kube.wait("Deployment", f"{', '.join(names)} in {ns} to be Available", state, deadline, namespace=ns)
 
 
-def deployments_ready(ctx: Any, ns: str, names: tuple[str, ...]) -> bool:
+def deployments_ready(ctx: Context, ns: str, names: tuple[str, ...]) -> bool:
     return all(deployment_state(ctx.kube.get("Deployment", n, ns), ns, n)[0] for n in names)
 
 
 # --- External Secrets -----------------------------------------------------------------------------------------
-def deploy_external_secrets(ctx: Any) -> None:
+def external_secrets(ctx: Context) -> None:
     _install(ctx, ESO_DIR)
 
 
-def external_secrets_installed(ctx: Any) -> bool:
+def external_secrets_installed(ctx: Context) -> bool:
     """Every Deployment of the chart exists (a deleted one means the release must be applied again)."""
     return all(ctx.kube.get("Deployment", name, ESO_NS) is not None for name in ESO_DEPLOYMENTS)
 
@@ -75,7 +75,7 @@ def crds_state(objs: dict[str, dict]) -> tuple[bool, str]:
     return not pending, "; ".join(pending) or "all Established"
 
 
-def wait_external_secrets(ctx: Any) -> None:
+def external_secrets_ready(ctx: Context) -> None:
     """CRDs Established and the webhook available before anything creates a store (lesson 3)."""
     deadline = _deadline(ctx)
     ctx.kube.wait("CustomResourceDefinition", "the External Secrets CRDs to be Established", crds_state, deadline)
@@ -83,7 +83,7 @@ def wait_external_secrets(ctx: Any) -> None:
     ctx.log.say(f"  External Secrets: {len(ESO_CRDS)} CRDs Established; controller, webhook, cert-controller available")
 
 
-def external_secrets_ready(ctx: Any) -> bool:
+def external_secrets_healthy(ctx: Context) -> bool:
     crds = {n: c for n in ESO_CRDS if (c := ctx.kube.get("CustomResourceDefinition", n)) is not None}
     return crds_state(crds)[0] and deployments_ready(ctx, ESO_NS, ESO_DEPLOYMENTS)
 
@@ -102,7 +102,7 @@ def credentials_problem(text: str) -> str | None:
     return None
 
 
-def read_credentials(ctx: Any) -> str:
+def read_credentials(ctx: Context) -> str:
     """The credentials from 1Password, checked to be version 2 before anything is deployed."""
     text = onepassword.read(ctx, "connect_credentials", "credentials")
     problem = credentials_problem(text)
@@ -115,7 +115,7 @@ def read_credentials(ctx: Any) -> str:
     return text
 
 
-def verify_credentials(ctx: Any) -> None:
+def connect_credentials(ctx: Context) -> None:
     read_credentials(ctx)
     onepassword.read(ctx, "connect_token", "token")
     ctx.log.say("  1Password Connect credentials are version 2; the token item is readable")
@@ -127,7 +127,7 @@ def _secret(name: str, key: str, value: str) -> dict:
             "data": {key: base64.b64encode(value.encode()).decode()}}
 
 
-def create_connect_secrets(ctx: Any) -> None:
+def connect_secrets(ctx: Context) -> None:
     """op-credentials (Connect's OP_SESSION: the credentials JSON base64-encoded, as the chart's
     credentials_base64 would store it) and the token Secret the ClusterSecretStore reads."""
     credentials = read_credentials(ctx)
@@ -140,7 +140,7 @@ def create_connect_secrets(ctx: Any) -> None:
     ctx.log.say(f"  Secrets {CONNECT_NS}/{CREDENTIALS_SECRET} and {CONNECT_NS}/{TOKEN_SECRET} written from 1Password")
 
 
-def connect_secrets_exist(ctx: Any) -> bool:
+def connect_secrets_exist(ctx: Context) -> bool:
     for name, key in ((CREDENTIALS_SECRET, CREDENTIALS_KEY), (TOKEN_SECRET, TOKEN_KEY)):
         secret = ctx.kube.get("Secret", name, CONNECT_NS)
         if secret is None or not (secret.get("data") or {}).get(key):
@@ -148,46 +148,46 @@ def connect_secrets_exist(ctx: Any) -> bool:
     return True
 
 
-def deploy_connect(ctx: Any) -> None:
+def connect(ctx: Context) -> None:
     _install(ctx, CONNECT_DIR)
 
 
-def connect_installed(ctx: Any) -> bool:
+def connect_installed(ctx: Context) -> bool:
     return ctx.kube.get("Deployment", CONNECT, CONNECT_NS) is not None
 
 
-def wait_connect(ctx: Any) -> None:
+def connect_ready(ctx: Context) -> None:
     wait_deployments(ctx, CONNECT_NS, (CONNECT,), _deadline(ctx))
     ctx.log.say(f"  Deployment {CONNECT_NS}/{CONNECT} available")
 
 
-def connect_ready(ctx: Any) -> bool:
+def connect_available(ctx: Context) -> bool:
     return deployments_ready(ctx, CONNECT_NS, (CONNECT,))
 
 
-def _store_resources(ctx: Any) -> list[Path]:
+def _store_resources(ctx: Context) -> list[Path]:
     """The files STORE_DIR's kustomization.yaml lists: what Flux applies, so what the bootstrap applies."""
     folder = ctx.root / STORE_DIR
     kustomization = next(iter(helmrelease.documents(folder / "kustomization.yaml")), {})
     return [folder / resource for resource in kustomization.get("resources") or []]
 
 
-def store_sources(ctx: Any) -> list[Path]:
+def store_sources(ctx: Context) -> list[Path]:
     """Every file connect-validated reads (a callable: `doit list` must not parse YAML): a resource added to the
     kustomization, or an edit of one, makes the step out of date."""
     return [ctx.root / STORE_DIR / "kustomization.yaml", *_store_resources(ctx)]
 
 
-def _store_manifests(ctx: Any) -> list[dict]:
+def _store_manifests(ctx: Context) -> list[dict]:
     return [doc for path in _store_resources(ctx) for doc in helmrelease.documents(path)]
 
 
-def _stores(ctx: Any) -> list[str]:
+def _stores(ctx: Context) -> list[str]:
     return [helmrelease.name_of(d, ctx.root / STORE_DIR) for d in _store_manifests(ctx)
             if d.get("kind") == "ClusterSecretStore"]
 
 
-def validate_connect(ctx: Any) -> None:
+def connect_validated(ctx: Context) -> None:
     """Apply the ClusterSecretStore(s) from infrastructure/ and wait for Ready: Connect answers with the token."""
     for doc in _store_manifests(ctx):
         ctx.kube.apply(doc)
@@ -202,17 +202,17 @@ def validate_connect(ctx: Any) -> None:
     ctx.log.say(f"  ClusterSecretStore {', '.join(names)} Ready: 1Password Connect works")
 
 
-def stores_ready(ctx: Any) -> bool:
+def stores_ready(ctx: Context) -> bool:
     stores = [ctx.kube.get("ClusterSecretStore", n) for n in _stores(ctx)]
     return bool(stores) and all(s is not None and is_true(s) for s in stores)
 
 
 # --- Longhorn -------------------------------------------------------------------------------------------------
-def deploy_longhorn(ctx: Any) -> None:
+def longhorn(ctx: Context) -> None:
     _install(ctx, LONGHORN_DIR)
 
 
-def longhorn_installed(ctx: Any) -> bool:
+def longhorn_installed(ctx: Context) -> bool:
     return ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS) is not None
 
 
@@ -222,7 +222,7 @@ def manager_state(ds: dict | None) -> tuple[bool, str]:
     return daemonset_state(ds, LONGHORN_NS, LONGHORN_MANAGER, minimum=1)
 
 
-def wait_longhorn(ctx: Any) -> None:
+def longhorn_ready(ctx: Context) -> None:
     deadline = _deadline(ctx)
     with naming_waiting_pods(ctx.kube, LONGHORN_NS):
         ctx.kube.wait("DaemonSet", "the Longhorn manager on every node",
@@ -234,7 +234,7 @@ def wait_longhorn(ctx: Any) -> None:
     ctx.log.say("  Longhorn manager ready; StorageClass longhorn present")
 
 
-def longhorn_ready(ctx: Any) -> bool:
+def longhorn_healthy(ctx: Context) -> bool:
     return manager_state(ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS))[0] and \
         ctx.kube.get("StorageClass", "longhorn") is not None
 
@@ -243,7 +243,7 @@ def longhorn_ready(ctx: Any) -> bool:
 SERVICE_NAMESPACES = {"external-secrets": ESO_NS, "onepassword-connect": CONNECT_NS, "longhorn": LONGHORN_NS}
 
 
-def op_status(ctx: Any) -> None:
+def status(ctx: Context) -> None:
     for name in ESO_DEPLOYMENTS:
         print(deployment_state(ctx.kube.get("Deployment", name, ESO_NS), ESO_NS, name)[1])
     print(deployment_state(ctx.kube.get("Deployment", CONNECT, CONNECT_NS), CONNECT_NS, CONNECT)[1])
@@ -254,7 +254,7 @@ def op_status(ctx: Any) -> None:
     print("StorageClass longhorn: " + ("present" if ctx.kube.get("StorageClass", "longhorn") else "missing"))
 
 
-def op_logs(ctx: Any, lines: int) -> None:
+def logs(ctx: Context, lines: int) -> None:
     from hops import secrets
 
     for service, ns in SERVICE_NAMESPACES.items():
@@ -271,41 +271,41 @@ def op_logs(ctx: Any, lines: int) -> None:
 
 LINES = {"name": "lines", "long": "lines", "short": "l", "type": int, "default": 50, "help": "log lines per container"}
 
-COMPONENT = register(Component(
+COMPONENT = Component(
     group="services",
-    phase=4,
+    needs=("networking",),
     title="core services (External Secrets, 1Password Connect, Longhorn)",
     steps=(
         Step("connect-credentials", "The 1Password Connect credentials are version 2 and the token is readable",
-             verify_credentials, marker="onepassword-credentials-verified", sources=("bootstrap-config.yaml",)),
+             connect_credentials, marker="onepassword-credentials-verified", sources=("bootstrap-config.yaml",)),
         Step("external-secrets", "helm upgrade --install External Secrets (chart/values from infrastructure/)",
-             deploy_external_secrets, marker="external-secrets-deployed", deps=("connect-credentials",),
+             external_secrets, marker="external-secrets-deployed", deps=("connect-credentials",),
              sources=_sources(ESO_DIR), status=(Check("external-secrets installed", external_secrets_installed),)),
         Step("external-secrets-ready", "External Secrets CRDs Established; controller and webhook available",
-             wait_external_secrets, marker="external-secrets-validated", deps=("external-secrets",),
-             status=(Check("CRDs Established and deployments available", external_secrets_ready),)),
+             external_secrets_ready, marker="external-secrets-validated", deps=("external-secrets",),
+             status=(Check("CRDs Established and deployments available", external_secrets_healthy),)),
         Step("connect-secrets", "Secrets op-credentials and onepassword-connect-token from 1Password (via the API)",
-             create_connect_secrets, marker="onepassword-connect-secrets-created",
+             connect_secrets, marker="onepassword-connect-secrets-created",
              deps=("connect-credentials", "external-secrets-ready"),
              status=(Check("Connect Secrets exist", connect_secrets_exist),)),
         Step("connect", "helm upgrade --install 1Password Connect (chart/values from infrastructure/)",
-             deploy_connect, marker="onepassword-connect-deployed", deps=("connect-secrets",),
+             connect, marker="onepassword-connect-deployed", deps=("connect-secrets",),
              sources=_sources(CONNECT_DIR), status=(Check("Connect installed", connect_installed),)),
-        Step("connect-ready", "1Password Connect Deployment available", wait_connect,
+        Step("connect-ready", "1Password Connect Deployment available", connect_ready,
              marker="onepassword-connect-ready", deps=("connect",),
-             status=(Check("Connect available", connect_ready),)),
-        Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", validate_connect,
+             status=(Check("Connect available", connect_available),)),
+        Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", connect_validated,
              marker="onepassword-connect-validated", deps=("connect-ready",),
              sources=(store_sources,),
              status=(Check("ClusterSecretStore Ready", stores_ready),)),
-        Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", deploy_longhorn,
+        Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", longhorn,
              marker="longhorn-deployed", sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),
              status=(Check("longhorn installed", longhorn_installed),)),
-        Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", wait_longhorn,
-             marker="longhorn-validated", deps=("longhorn",), status=(Check("Longhorn ready", longhorn_ready),)),
+        Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", longhorn_ready,
+             marker="longhorn-validated", deps=("longhorn",), status=(Check("Longhorn ready", longhorn_healthy),)),
     ),
     operations=(
-        Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", op_status),
-        Operation("logs", "Recent pod logs of each core service", op_logs, params=(LINES,)),
+        Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", status, read_only=True),
+        Operation("logs", "Recent pod logs of each core service", logs, params=(LINES,), read_only=True),
     ),
-))
+)

@@ -15,8 +15,11 @@ from typing import Any
 
 
 from hops import onepassword, secrets
+from hops.context import Context
 from hops.errors import StepError, ToolFailed, fail_all
-from hops.taskmodel import YES_PARAM, Check, Component, Operation, Step, register
+from hops.prompt import confirm
+from hops.state.forget import forget_and_unmark
+from hops.taskmodel import YES_PARAM, Check, Component, Operation, Step
 from hops.waiting import deadline_for, poll_until
 
 GROUP = "talos"
@@ -30,30 +33,30 @@ EXPECTED_NOISE = ("'connection refused' and 'tls: internal error' answers are ex
 
 
 # --- paths (module-level callables: the task model calls them with the context) -----------------------------
-def secrets_source(ctx: Any) -> list[Path]:
+def secrets_source(ctx: Context) -> list[Path]:
     return [ctx.endpoints.secrets_file]
 
 
-def machine_config(ctx: Any, node_name: str) -> Path:
+def machine_config(ctx: Context, node_name: str) -> Path:
     """talhelper's output name for a node: <clusterName>-<hostname>.yaml (names after ${VAR} substitution)."""
     return ctx.endpoints.cluster_dir / f"{ctx.settings.talconfig.cluster_name}-{node_name}.yaml"
 
 
-def machine_configs(ctx: Any) -> list[Path]:
+def machine_configs(ctx: Context) -> list[Path]:
     return [machine_config(ctx, node.name) for node in ctx.config.network.nodes]
 
 
-def talosconfig_target(ctx: Any) -> list[Path]:
+def talosconfig_target(ctx: Context) -> list[Path]:
     return [ctx.endpoints.talosconfig]
 
 
-def first_control_plane(ctx: Any) -> Any:
+def first_control_plane(ctx: Context) -> Any:
     """The node etcd is bootstrapped on: the first control-plane node, by its own address (never the VIP)."""
     return ctx.settings.control_plane_nodes[0]
 
 
 # --- talosctl --------------------------------------------------------------------------------------------------
-def talosctl(ctx: Any, node: Any, args: list[str], *, insecure: bool = False, check: bool = False,
+def talosctl(ctx: Context, node: Any, args: list[str], *, insecure: bool = False, check: bool = False,
              timeout: float | None = PROBE_TIMEOUT_S) -> Any:
     """`talosctl <args> -n addr -e addr`: with the talosconfig's certificates, or --insecure (maintenance mode,
     no client certificate). Always the node's own address, never the VIP."""
@@ -112,7 +115,7 @@ def _check_bundle(text: str, origin: str) -> None:
                         f"{', '.join(missing)}); fix or delete the 1Password item and re-run")
 
 
-def bootstrap_secrets(ctx: Any) -> None:
+def bootstrap_secrets(ctx: Context) -> None:
     title = onepassword.item_title(ctx, SECRETS_ITEM)
     ensure_gitignore(ctx.endpoints.cluster_dir)
     if onepassword.item_exists(ctx, SECRETS_ITEM):
@@ -131,13 +134,13 @@ def bootstrap_secrets(ctx: Any) -> None:
     ctx.log.say(f"  local copy: {ctx.endpoints.secrets_file} (mode 0600, git-ignored)")
 
 
-def secrets_file_private(ctx: Any) -> bool:
+def secrets_file_private(ctx: Context) -> bool:
     path = ctx.endpoints.secrets_file
     return path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 # --- generate-config -------------------------------------------------------------------------------------------
-def generate_config(ctx: Any) -> None:
+def generate_config(ctx: Context) -> None:
     out = ctx.endpoints.cluster_dir
     ctx.runner.run("talhelper", ["genconfig", "-c", str(ctx.root / "talconfig.yaml"),
                                  "-s", str(ctx.endpoints.secrets_file), "-o", str(out), "--no-gitignore"],
@@ -157,7 +160,7 @@ def generate_config(ctx: Any) -> None:
 
 
 # --- validate-configs ------------------------------------------------------------------------------------------
-def validate_configs(ctx: Any) -> None:
+def validate_configs(ctx: Context) -> None:
     problems = []
     for node in ctx.config.network.nodes:
         path = machine_config(ctx, node.name)
@@ -170,7 +173,7 @@ def validate_configs(ctx: Any) -> None:
 
 
 # --- apply-configs ---------------------------------------------------------------------------------------------
-def probe_mode(ctx: Any, node: Any) -> tuple[str | None, str]:
+def probe_mode(ctx: Context, node: Any) -> tuple[str | None, str]:
     """(MAINTENANCE | CONFIGURED | None, detail). A node in maintenance mode answers only --insecure; a configured
     node answers only with the talosconfig's certificates (and refuses --insecure)."""
     insecure = talosctl(ctx, node, ["version"], insecure=True)
@@ -188,7 +191,7 @@ def probe_mode(ctx: Any, node: Any) -> tuple[str | None, str]:
     return None, secure_error
 
 
-def wait_for_mode(ctx: Any, node: Any, deadline: float) -> str:
+def wait_for_mode(ctx: Context, node: Any, deadline: float) -> str:
     answer: dict[str, str] = {}
 
     def probe() -> tuple[bool, str]:
@@ -201,7 +204,7 @@ def wait_for_mode(ctx: Any, node: Any, deadline: float) -> str:
     return answer["mode"]
 
 
-def apply_one(ctx: Any, node: Any, deadline: float) -> str:
+def apply_one(ctx: Context, node: Any, deadline: float) -> str:
     mode = wait_for_mode(ctx, node, deadline)
     args = ["apply-config", "-f", str(machine_config(ctx, node.name))]
     talosctl(ctx, node, args, insecure=(mode == MAINTENANCE), check=True, timeout=None)
@@ -211,7 +214,7 @@ def apply_one(ctx: Any, node: Any, deadline: float) -> str:
     return mode
 
 
-def apply_configs(ctx: Any) -> dict:
+def apply_configs(ctx: Context) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     nodes = list(ctx.config.network.nodes)
@@ -229,7 +232,7 @@ def apply_configs(ctx: Any) -> dict:
 
 
 # --- wait-nodes-ready ------------------------------------------------------------------------------------------
-def wait_nodes_ready(ctx: Any) -> None:
+def wait_nodes_ready(ctx: Context) -> None:
     pending = {node.name: node for node in ctx.config.network.nodes}
     last: dict[str, str] = {}
     ctx.log.say(f"  waiting for every node's Talos API to answer with the talosconfig's certificates; {EXPECTED_NOISE}")
@@ -256,7 +259,7 @@ def _stage_hint(error: str) -> str:
 
 
 # --- bootstrap-etcd --------------------------------------------------------------------------------------------
-def etcd_members(ctx: Any, node: Any) -> list[dict] | None:
+def etcd_members(ctx: Context, node: Any) -> list[dict] | None:
     """Members as [{hostname, peer_urls}] from `talosctl etcd members`, or None when the node has no etcd yet."""
     result = talosctl(ctx, node, ["etcd", "members"])
     if result.code != 0:
@@ -267,7 +270,7 @@ def etcd_members(ctx: Any, node: Any) -> list[dict] | None:
     return [{"hostname": row[2], "peer_urls": row[3]} for row in lines[1:] if len(row) >= 4]
 
 
-def etcd_bootstrapped(ctx: Any) -> bool:
+def etcd_bootstrapped(ctx: Context) -> bool:
     """The once-guard: etcd already has a member. Raises when the node cannot be asked (then nobody can tell)."""
     node = first_control_plane(ctx)
     members = etcd_members(ctx, node)
@@ -280,7 +283,7 @@ def etcd_bootstrapped(ctx: Any) -> bool:
     return False
 
 
-def bootstrap_etcd(ctx: Any) -> None:
+def bootstrap_etcd(ctx: Context) -> None:
     node = first_control_plane(ctx)
     result = talosctl(ctx, node, ["bootstrap"], timeout=None)
     if result.code == 0:
@@ -293,7 +296,7 @@ def bootstrap_etcd(ctx: Any) -> None:
 
 
 # --- cluster-ready ---------------------------------------------------------------------------------------------
-def fetch_kubeconfig(ctx: Any) -> Path:
+def fetch_kubeconfig(ctx: Context) -> Path:
     node = first_control_plane(ctx)
     path = ctx.endpoints.kubeconfig
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +307,7 @@ def fetch_kubeconfig(ctx: Any) -> Path:
     return path
 
 
-def node_names(ctx: Any) -> list[str]:
+def node_names(ctx: Context) -> list[str]:
     return [node.name for node in ctx.config.network.nodes]
 
 
@@ -315,7 +318,7 @@ def nodes_registered(objects: dict[str, dict], names: list[str]) -> tuple[bool, 
     return True, f"all {len(names)} nodes registered"
 
 
-def cluster_ready(ctx: Any) -> None:
+def cluster_ready(ctx: Context) -> None:
     fetch_kubeconfig(ctx)
     names = node_names(ctx)
     ctx.log.say("  waiting for the Kubernetes API and every node's Node object (NotReady is expected until the "
@@ -324,7 +327,7 @@ def cluster_ready(ctx: Any) -> None:
                   deadline_for(ctx, GROUP))
 
 
-def cluster_registered(ctx: Any) -> bool:
+def cluster_registered(ctx: Context) -> bool:
     if not ctx.endpoints.kubeconfig.exists():
         return False
     present = {obj["metadata"]["name"] for obj in ctx.kube.list("Node")}
@@ -332,7 +335,7 @@ def cluster_registered(ctx: Any) -> bool:
 
 
 # --- health ----------------------------------------------------------------------------------------------------
-def etcd_problem(ctx: Any) -> str | None:
+def etcd_problem(ctx: Context) -> str | None:
     """None when etcd's members are exactly the control-plane nodes (by name and address)."""
     members = etcd_members(ctx, first_control_plane(ctx))
     if members is None:
@@ -351,7 +354,7 @@ def etcd_problem(ctx: Any) -> str | None:
     return None
 
 
-def pods_problem(objects: dict[str, dict], ctx: Any) -> str | None:
+def pods_problem(objects: dict[str, dict], ctx: Context) -> str | None:
     problems = []
     for node in ctx.settings.control_plane_nodes:
         for component in CONTROL_PLANE_PODS:
@@ -362,7 +365,7 @@ def pods_problem(objects: dict[str, dict], ctx: Any) -> str | None:
     return ("control-plane pods not Running: " + ", ".join(problems)) if problems else None
 
 
-def health(ctx: Any) -> None:
+def health(ctx: Context) -> None:
     deadline = deadline_for(ctx, GROUP)
     def etcd_probe() -> tuple[bool, str]:
         problem = etcd_problem(ctx)
@@ -380,7 +383,7 @@ def health(ctx: Any) -> None:
     ctx.log.say("  kube-apiserver, kube-controller-manager and kube-scheduler Running on every control-plane node")
 
 
-def healthy(ctx: Any) -> bool:
+def healthy(ctx: Context) -> bool:
     if not ctx.endpoints.kubeconfig.exists() or etcd_problem(ctx) is not None:
         return False
     pods = {p["metadata"]["name"]: p for p in ctx.kube.list("Pod", namespace="kube-system")}
@@ -388,7 +391,7 @@ def healthy(ctx: Any) -> bool:
 
 
 # --- operations ------------------------------------------------------------------------------------------------
-def node_status(ctx: Any, node: Any, members: set[str], ready: dict[str, bool] | None) -> list[str]:
+def node_status(ctx: Context, node: Any, members: set[str], ready: dict[str, bool] | None) -> list[str]:
     version = talosctl(ctx, node, ["version"])
     if version.code == 0:
         api, stage = "yes", _machine_stage(ctx, node)
@@ -402,7 +405,7 @@ def node_status(ctx: Any, node: Any, members: set[str], ready: dict[str, bool] |
     return [node.name, str(node.address), node.role, api, stage, etcd, node_ready]
 
 
-def _machine_stage(ctx: Any, node: Any) -> str:
+def _machine_stage(ctx: Context, node: Any) -> str:
     result = talosctl(ctx, node, ["get", "machinestatus", "-o", "json"])
     if result.code != 0:
         return "?"
@@ -413,7 +416,7 @@ def _machine_stage(ctx: Any, node: Any) -> str:
     return f"{spec.get('stage')} ({'ready' if (spec.get('status') or {}).get('ready') else 'not ready'})"
 
 
-def _node_readiness(ctx: Any) -> dict[str, bool] | None:
+def _node_readiness(ctx: Context) -> dict[str, bool] | None:
     from hops.kube import is_true
 
     if not ctx.endpoints.kubeconfig.exists():
@@ -425,7 +428,7 @@ def _node_readiness(ctx: Any) -> dict[str, bool] | None:
         return None
 
 
-def talos_status(ctx: Any) -> None:
+def status(ctx: Context) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -439,17 +442,12 @@ def talos_status(ctx: Any) -> None:
     Console(width=140).print(table)
 
 
-def talos_recover_kubeconfig(ctx: Any) -> None:
+def recover_kubeconfig(ctx: Context) -> None:
     fetch_kubeconfig(ctx)
 
 
-def phase_step_ids() -> list[str]:
-    return [f"{GROUP}:{step.name}" for step in COMPONENT.steps]
-
-
-def talos_reset(ctx: Any, yes: bool = False) -> None:
-    from hops.controls import confirm, forget_and_unmark
-
+def reset(ctx: Context, phase: Component, yes: bool = False) -> None:
+    """`talos_reset`: wipe every node (asks first), then forget the phase's steps and remove their markers."""
     nodes = list(ctx.config.network.nodes)
     listed = ", ".join(f"{n.name} ({n.address})" for n in nodes)
     if not confirm(f"WIPE every Talos node ({listed}) and destroy the cluster and its data?", yes):
@@ -462,14 +460,15 @@ def talos_reset(ctx: Any, yes: bool = False) -> None:
         else:
             failures.append(f"{node.name} ({node.address}): {_error_text(result)}")
     ctx.endpoints.kubeconfig.unlink(missing_ok=True)  # its cluster no longer exists
-    removed = forget_and_unmark(phase_step_ids())
+    removed = forget_and_unmark(ctx.state_dir, [phase.step_id(s.name) for s in phase.steps],
+                                [s.marker for s in phase.steps if s.marker])
     ctx.log.say(f"  talos phase state cleared ({removed} markers removed); the secrets bundle stays in 1Password")
     fail_all("reset failed on", failures)
 
 
-COMPONENT = register(Component(
+COMPONENT = Component(
     group=GROUP,
-    phase=2,
+    needs=("validation",),
     title="Talos cluster",
     steps=(
         Step("bootstrap-secrets", "Talos secrets bundle from 1Password (generated and stored once); local copy 0600",
@@ -496,10 +495,10 @@ COMPONENT = register(Component(
     ),
     operations=(
         Operation("status", "Per node: Talos API reachable, machine stage, etcd member, Kubernetes Node Ready",
-                  talos_status),
+                  status, read_only=True),
         Operation("recover_kubeconfig", "Fetch the kubeconfig again from the first control-plane node",
-                  talos_recover_kubeconfig),
+                  recover_kubeconfig),
         Operation("reset", "WIPE every Talos node (talosctl reset) after confirmation, then clear phase 2's state",
-                  talos_reset, params=(YES_PARAM,)),
+                  reset, params=(YES_PARAM,), with_phase=True),
     ),
-))
+)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import re
 import socket
-from typing import Any
 
 from hops.errors import fail_all
-from hops.taskmodel import Check, Component, Step, register
+from hops.context import Context
+from hops.taskmodel import Check, Component, NoProblems, Step
 
 CONNECT_TIMEOUT_S = 3.0
 VERSION_ARGS = {  # how each tool reports its own version
@@ -28,7 +28,7 @@ MISE_NAMES = {"flux": ("flux", "flux2"), "cilium": ("cilium", "cilium-cli"), "op
 
 
 # --- tools ----------------------------------------------------------------------------------------------------
-def tool_problems(ctx: Any) -> list[str]:
+def tool_problems(ctx: Context) -> list[str]:
     """Every required tool must be on PATH and report the configured version."""
     from hops.errors import ToolMissing
 
@@ -57,13 +57,13 @@ def _version_matches(text: str, wanted: str) -> bool:
     return wanted.lstrip("v") in re.findall(r"v?(\d+\.\d+(?:\.\d+)?)", text)
 
 
-def validate_tools(ctx: Any) -> None:
+def tools(ctx: Context) -> None:
     fail_all("tools are missing or at the wrong version", tool_problems(ctx))
     ctx.log.say(f"  {len(ctx.config.tools.required)} tools present at the configured versions")
 
 
 # --- mise -----------------------------------------------------------------------------------------------------
-def mise_problems(ctx: Any) -> list[str]:
+def mise_problems(ctx: Context) -> list[str]:
     """.mise.toml pins the same versions as bootstrap-config.yaml, and mise resolves them."""
     import tomllib
 
@@ -88,17 +88,17 @@ def mise_problems(ctx: Any) -> list[str]:
     return problems
 
 
-def validate_mise(ctx: Any) -> None:
+def mise(ctx: Context) -> None:
     fail_all("mise is not set up as configured", mise_problems(ctx))
     ctx.log.say("  mise present; .mise.toml matches bootstrap-config.yaml")
 
 
-def uses_mise(ctx: Any) -> bool:
+def uses_mise(ctx: Context) -> bool:
     return bool(ctx.config.tools.use_mise)
 
 
 # --- env-vars -------------------------------------------------------------------------------------------------
-def env_problems(ctx: Any) -> list[str]:
+def env_problems(ctx: Context) -> list[str]:
     """Overrides were applied by loading the configuration (which rejects bad values); here: the values a
     bootstrap needs are present after all overrides."""
     cfg = ctx.config
@@ -111,7 +111,7 @@ def env_problems(ctx: Any) -> list[str]:
     return [f"{name} is empty: set it in bootstrap-config.yaml or the environment" for name, v in needed.items() if not v]
 
 
-def validate_env(ctx: Any) -> None:
+def env_vars(ctx: Context) -> None:
     fail_all("required settings are missing", env_problems(ctx))
     overridden = {k: v for k, v in ctx.settings.sources.items() if not v.endswith("bootstrap-config.yaml") and v != "default"}
     for field, source in sorted(overridden.items()):
@@ -119,7 +119,7 @@ def validate_env(ctx: Any) -> None:
 
 
 # --- 1Password ------------------------------------------------------------------------------------------------
-def onepassword_problems(ctx: Any) -> list[str]:
+def onepassword_problems(ctx: Context) -> list[str]:
     """Signed in to the configured account, the vault exists, the required items exist (titles only: no values)."""
     op = ctx.config.onepassword
     account = ["--account", op.account]
@@ -138,7 +138,7 @@ def onepassword_problems(ctx: Any) -> list[str]:
             for key, title in required.items() if title not in titles]
 
 
-def validate_onepassword(ctx: Any) -> None:
+def onepassword(ctx: Context) -> None:
     fail_all("1Password is not ready", onepassword_problems(ctx))
     ctx.log.say(f"  signed in to {ctx.config.onepassword.account}; vault and items present")
 
@@ -153,7 +153,7 @@ def tcp_reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> s
         return exc.strerror or type(exc).__name__
 
 
-def connectivity_problems(ctx: Any) -> list[str]:
+def connectivity_problems(ctx: Context) -> list[str]:
     problems = []
     for node in ctx.config.network.nodes:
         host, port = ctx.endpoints.talos_api(node.name)
@@ -168,47 +168,42 @@ def connectivity_problems(ctx: Any) -> list[str]:
     return problems
 
 
-def validate_connectivity(ctx: Any) -> None:
+def connectivity(ctx: Context) -> None:
     fail_all("nodes are unreachable", connectivity_problems(ctx))
     ctx.log.say(f"  {len(ctx.config.network.nodes)} nodes answer on the Talos API port")
 
 
 # --- repository -----------------------------------------------------------------------------------------------
-def repository_problems(ctx: Any) -> list[str]:
+def repository_problems(ctx: Context) -> list[str]:
     """Required files exist; both config files already loaded valid and consistent (ctx.settings raised if not)."""
     cfg = ctx.config
     needed = [*REQUIRED_FILES, cfg.networking.cilium_values, cfg.gitops.path]
     return [f"{rel} is missing from the repository" for rel in needed if not (ctx.root / rel).exists()]
 
 
-def validate_repository(ctx: Any) -> None:
+def repository(ctx: Context) -> None:
     fail_all("the repository is incomplete", repository_problems(ctx))
     ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent")
 
 
-def _no_problems(finder):
-    return lambda ctx: not finder(ctx)
-
-
-COMPONENT = register(Component(
+COMPONENT = Component(
     group="validation",
-    phase=1,
     title="environment validation",
     steps=(
-        Step("tools", "Required tools are installed at the configured versions", validate_tools,
+        Step("tools", "Required tools are installed at the configured versions", tools,
              marker="tools-validated", sources=("bootstrap-config.yaml",)),
-        Step("mise", "mise is present and .mise.toml pins the configured versions", validate_mise,
+        Step("mise", "mise is present and .mise.toml pins the configured versions", mise,
              marker="mise-validated", sources=("bootstrap-config.yaml", ".mise.toml"), when=uses_mise),
-        Step("env-vars", "Required settings are present after overrides", validate_env,
+        Step("env-vars", "Required settings are present after overrides", env_vars,
              marker="env-vars-validated", sources=("bootstrap-config.yaml",)),
-        Step("onepassword", "Signed in to 1Password; the vault and required items exist", validate_onepassword,
+        Step("onepassword", "Signed in to 1Password; the vault and required items exist", onepassword,
              marker="onepassword-validated", sources=("bootstrap-config.yaml",)),
         Step("connectivity", "Each node's Talos API (and the Kubernetes API once it exists) accepts TCP",
-             validate_connectivity, marker="connectivity-validated",
-             status=(Check("nodes reachable", _no_problems(connectivity_problems)),)),
+             connectivity, marker="connectivity-validated",
+             status=(Check("nodes reachable", NoProblems(connectivity_problems)),)),
         Step("repository", "Required files present; both configuration files valid and consistent",
-             validate_repository, marker="repository-validated",
+             repository, marker="repository-validated",
              sources=("bootstrap-config.yaml", "talconfig.yaml"),
-             status=(Check("files present", _no_problems(repository_problems)),)),
+             status=(Check("files present", NoProblems(repository_problems)),)),
     ),
-))
+)

@@ -17,7 +17,8 @@ import pytest
 
 from tests.projects import executed
 from hops.lab.layout import LabLayout
-from hops.tasks import load_components
+from hops.phases import PHASES
+from hops.taskmodel import Model
 from hops.lab.tools.common import read_calls
 
 ALL_MARKERS = (
@@ -53,7 +54,7 @@ def step_tasks(result: subprocess.CompletedProcess) -> list[str]:
 
 def step_ids_by_marker() -> dict[str, str]:
     """Every marker of the task model and the step id (`<group>:<name>`, as doit prints it) that writes it."""
-    return {step.marker: comp.step_id(step.name) for comp in load_components() for step in comp.steps
+    return {step.marker: comp.step_id(step.name) for comp, step in Model.of(PHASES).steps()
             if step.marker}
 
 

@@ -75,9 +75,9 @@ def test_converges_keeps_secrets_out_and_checks_hold_then_break(doit, project: P
     assert not leaked, f"vault values found in output/state: {leaked}"
 
     ctx = ctx_for(project, lab_env)
-    checks = (services.external_secrets_installed, services.external_secrets_ready, services.connect_secrets_exist,
-              services.connect_installed, services.connect_ready, services.stores_ready,
-              services.longhorn_installed, services.longhorn_ready)
+    checks = (services.external_secrets_installed, services.external_secrets_healthy, services.connect_secrets_exist,
+              services.connect_installed, services.connect_available, services.stores_ready,
+              services.longhorn_installed, services.longhorn_healthy)
     for check in checks:
         assert check(ctx), check.__name__
     ctx.kube.delete("ClusterSecretStore", "onepassword")
@@ -117,4 +117,4 @@ def test_version1_credentials_refused_before_helm_then_parallel_run(doit, projec
     for marker in MARKERS:
         assert (state_dir / marker).exists(), marker
     assert services.stores_ready(ctx_for(project, lab_env))
-    assert services.longhorn_ready(ctx_for(project, lab_env))
+    assert services.longhorn_healthy(ctx_for(project, lab_env))

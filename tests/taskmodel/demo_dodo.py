@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from hops import tasks
-from hops.taskmodel import Check, Component, Precondition, Step, register
+from hops.taskmodel import Check, Component, Operation, Precondition, Step
 
 ROOT = Path(__file__).resolve().parent
 
@@ -70,8 +70,13 @@ def act_optional(ctx):
     ran("optional")
 
 
-register(Component(
-    group="demo", phase=1, title="demo",
+def cluster_health(ctx):
+    """A read-only top-level operation that needs the configuration (like the real cluster_health)."""
+    print(f"cluster {ctx.config.cluster.name}: fine")
+
+
+DEMO = Component(
+    group="demo", title="demo",
     steps=(
         Step("prepare", "Prepare", act_prepare, marker="prepared", status=(Check("prepared", prepared),)),
         Step("configure", "Configure", act_configure, marker="configured", deps=("prepare",),
@@ -81,6 +86,7 @@ register(Component(
         Step("bootstrap", "Once only", act_bootstrap, marker="bootstrapped", deps=("deploy",), once=bootstrapped),
         Step("optional", "Only when enabled", act_optional, marker="optional-done", when=optional_enabled),
     ),
-))
+    operations=(Operation("cluster_health", "Report", cluster_health, read_only=True, top_level=True),),
+)
 
-globals().update(tasks.load(ROOT, modules=()))
+globals().update(tasks.load(ROOT, phases=(DEMO,)))
