@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 
 # Realistic durations in seconds at speed 1 (what real hardware roughly takes).
 DEFAULT_DURATIONS: dict[str, float] = {
@@ -20,6 +21,13 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "flux.fetch": 5.0,           # source-controller fetches the repository
     "flux.kustomization": 5.0,   # kustomize-controller applies one Kustomization
     "flux.helmrelease": 15.0,    # helm-controller installs/upgrades one release
+    "node.timesync-grace": 5.0,  # how long Talos' bootstrap RPC waits for time sync before refusing
+}
+
+# Durations that differ from boot to boot: drawn from these ranges (seconds at speed 1) with a seeded generator.
+DURATION_RANGES: dict[str, tuple[float, float]] = {
+    "node.timesync": (1.0, 10.0),    # booted -> time in sync (NTP answered)
+    "node.services": (5.0, 20.0),    # booted -> container runtime (CRI) up: `talosctl bootstrap` is available
 }
 
 
@@ -40,11 +48,30 @@ def duration(name: str, factor: float | None = None) -> float:
     return DEFAULT_DURATIONS[name] / (factor if factor is not None else speed())
 
 
+def drawn(name: str, rng: random.Random, factor: float | None = None) -> float:
+    """Wall-clock seconds of one occurrence of the ranged step `name`, drawn from DURATION_RANGES."""
+    low, high = DURATION_RANGES[name]
+    return rng.uniform(low, high) / (factor if factor is not None else speed())
+
+
+def seeded(*parts: object) -> random.Random:
+    """A generator seeded from HOPS_LAB_SEED (default fixed) and `parts` (e.g. node name, boot number), so the
+    same lab run draws the same durations every time."""
+    return random.Random(":".join([os.environ.get("HOPS_LAB_SEED", "hops-lab"), *map(str, parts)]))
+
+
+def fastest(name: str) -> float:
+    """Seconds at speed 1 of step `name` at its quickest (a ranged step's lower bound)."""
+    return DEFAULT_DURATIONS[name] if name in DEFAULT_DURATIONS else DURATION_RANGES[name][0]
+
+
 # What a bootstrap must wait for one after another in the simulated cluster (branches that run beside this chain
 # and finish earlier, such as Longhorn or the Cilium operator, are left out): the fastest any orchestrator can go.
 CRITICAL_PATH: tuple[tuple[str, str], ...] = (
     ("node.install", "phase 2: every node installs from maintenance mode (in parallel)"),
     ("node.reboot", "phase 2: reboot into the installed system"),
+    # time sync runs beside it and, with the bootstrap RPC's grace, never ends later (10 - 5 <= 5)
+    ("node.services", "phase 2: the first control-plane node's container runtime (bootstrap not available yet)"),
     ("etcd.bootstrap", "phase 2: etcd on the first control-plane node"),
     ("kubernetes.api", "phase 2: kube-apiserver answers"),
     ("node.register", "phase 2: kubelets register their Nodes"),
@@ -71,5 +98,6 @@ CRITICAL_PATH: tuple[tuple[str, str], ...] = (
 
 
 def critical_path(factor: float = 1.0) -> float:
-    """Seconds of the critical path at speed `factor` (1 = realistic)."""
-    return sum(DEFAULT_DURATIONS[name] for name, _ in CRITICAL_PATH) / factor
+    """Seconds of the critical path at speed `factor` (1 = realistic); ranged steps at their lower bound, so no
+    orchestrator can beat it (a draw adds at most the range's width)."""
+    return sum(fastest(name) for name, _ in CRITICAL_PATH) / factor

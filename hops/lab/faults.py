@@ -9,6 +9,10 @@ SPEC is a comma-separated list of:
     block:<component>              the component never turns ready (its condition says why)
     notready:<node>                the node's kubelet reports NotReady
     unreachable:<node>             the node's Talos API stops answering
+    notyet:<node>:<seconds>[:time] after each boot the node refuses `talosctl bootstrap` as not ready for <seconds>
+                                   (simulated; `inf` = until cleared): its container runtime is not up ("bootstrap
+                                   is not available yet"), or with `:time` its clock is not synced ("time is not
+                                   in sync yet")
     api-errors:<rate>              that share of Kubernetes API requests answer 503
     api-timeouts:<rate>            that share of Kubernetes API requests hang until the client gives up
 """
@@ -25,7 +29,8 @@ from typing import Iterator
 
 from hops.lab.layout import LabLayout
 
-EMPTY: dict = {"tools": [], "components": {}, "nodes": {}, "api": {"error_rate": 0.0, "timeout_rate": 0.0}}
+EMPTY: dict = {"tools": [], "components": {}, "nodes": {}, "notyet": {},
+               "api": {"error_rate": 0.0, "timeout_rate": 0.0}}
 
 
 class FaultSpecError(ValueError):
@@ -64,6 +69,8 @@ def _parse_item(faults: dict, kind: str, rest: str) -> None:
         faults["components"][_required(rest)] = {"block": True}
     elif kind in ("notready", "unreachable"):
         faults["nodes"][_required(rest)] = kind
+    elif kind == "notyet":
+        faults["notyet"].update(_notyet(rest))
     elif kind in ("api-errors", "api-timeouts"):
         rate = float(rest)
         if not 0 <= rate <= 1:
@@ -71,6 +78,16 @@ def _parse_item(faults: dict, kind: str, rest: str) -> None:
         faults["api"]["error_rate" if kind == "api-errors" else "timeout_rate"] = rate
     else:
         raise ValueError(f"unknown kind {kind!r}")
+
+
+def _notyet(rest: str) -> dict:
+    node, _, tail = rest.partition(":")
+    seconds, _, stage = tail.partition(":")
+    if not node or not seconds or stage not in ("", "time"):
+        raise ValueError("expected notyet:<node>:<seconds> or notyet:<node>:<seconds>:time")
+    if not float(seconds) >= 0:
+        raise ValueError("seconds must be 0 or more (inf: until cleared)")
+    return {node: {"seconds": float(seconds), "stage": "time" if stage else "services"}}
 
 
 def _required(value: str) -> str:
@@ -110,6 +127,7 @@ def add(layout: LabLayout, spec: str) -> dict:
         data["tools"].extend(new["tools"])
         data["components"].update(new["components"])
         data["nodes"].update(new["nodes"])
+        data["notyet"].update(new["notyet"])
         data["api"].update({k: v for k, v in new["api"].items() if v})
         return data
 
@@ -140,6 +158,12 @@ def component_fault(data: dict, name: str) -> dict:
 def node_fault(data: dict, name: str) -> str | None:
     """'notready', 'unreachable' or None."""
     return data["nodes"].get(name)
+
+
+def notyet_fault(data: dict, name: str) -> tuple[float, str] | None:
+    """(simulated seconds, "services" | "time") the node stays not ready for bootstrap after booting, or None."""
+    held = (data.get("notyet") or {}).get(name)
+    return (float(held["seconds"]), held["stage"]) if held else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,10 @@
 Life of a node (durations from hops.lab.clock):
     maintenance --insecure apply-config--> installing --node.install--> rebooting --node.reboot--> running
 In maintenance a node answers only insecure requests (version, disks, apply-config). Once running it answers only
-requests carrying a client certificate issued by the CA of its applied machine config. `bootstrap` on one
+requests carrying a client certificate issued by the CA of its applied machine config. For a while after each
+boot (durations drawn per node and boot, seeded: clock.DURATION_RANGES) `bootstrap` is refused as Talos refuses it:
+until the container runtime is up ("bootstrap is not available yet") and, after a short grace, until the clock is
+in sync ("time is not in sync yet"); the `notyet` fault stretches that window. `bootstrap` on one
 control-plane node starts etcd (etcd.bootstrap), then the Kubernetes API opens (kubernetes.api), then every running
 node registers its Node object (node.register); further control-plane nodes join etcd (etcd.join).
 
@@ -24,11 +27,16 @@ from typing import Any, Callable
 
 import yaml
 
-from hops.lab import clock, cluster_seed, pki
+from hops.lab import clock, cluster_seed, faults, pki
 
 MAINTENANCE, INSTALLING, REBOOTING, RUNNING = "maintenance", "installing", "rebooting", "running"
 TALOS_PORT = 50000
 ALREADY_BOOTSTRAPPED = "rpc error: code = AlreadyExists desc = etcd data directory is not empty"
+# machined's Bootstrap handler (Talos v1.8): CRI not up yet, a worker, the clock not synced within 5 s
+NOT_AVAILABLE = "rpc error: code = FailedPrecondition desc = bootstrap is not available yet"
+CONTROL_PLANE_ONLY = ("rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control "
+                      "plane node")
+TIME_NOT_SYNCED = "rpc error: code = FailedPrecondition desc = time is not in sync yet"
 MAINTENANCE_RPCS = {"version", "disks", "apply_config"}
 
 
@@ -96,6 +104,9 @@ class NodeState:
     member_id: str = ""
     registered: bool = False
     booted_at: float = 0.0
+    boots: int = 0                     # boots into the installed system (seeds the drawn durations)
+    services_at: float = 0.0           # wall clock: container runtime up (bootstrap available)
+    time_synced_at: float = 0.0        # wall clock: time in sync
 
     @property
     def k8s_name(self) -> str:
@@ -213,7 +224,10 @@ class TalosCluster:
 
     def _on_booted(self, name: str) -> None:
         node = self.nodes[name]
-        node.phase, node.booted_at = RUNNING, time.time()
+        node.phase, node.booted_at, node.boots = RUNNING, time.time(), node.boots + 1
+        rng = clock.seeded(node.name, node.boots)
+        node.services_at = node.booted_at + clock.drawn("node.services", rng, self.speed)
+        node.time_synced_at = node.booted_at + clock.drawn("node.timesync", rng, self.speed)
         self._after_running(node)
 
     def _after_running(self, node: NodeState) -> None:
@@ -360,15 +374,46 @@ class TalosCluster:
         return {"message": "Applied configuration without a reboot"}
 
     def _rpc_bootstrap(self, node: NodeState, req: dict) -> dict:
+        """Talos' checks in machined's order: CRI up, a control-plane node, time in sync, etcd data empty."""
         self.cluster.bootstrap_calls += 1
+        if time.time() < self._services_due(node):
+            raise RpcError(NOT_AVAILABLE)
         if node.role != "controlplane":
-            raise RpcError("rpc error: code = FailedPrecondition desc = bootstrap is only supported on "
-                           "control plane nodes")
+            raise RpcError(CONTROL_PLANE_ONLY)
+        self._await_time_sync(node)
         if self.cluster.etcd != "none" or node.etcd != "none":
             raise RpcError(ALREADY_BOOTSTRAPPED)
         self.cluster.etcd, self.cluster.bootstrap_node = "bootstrapping", node.name
         self._schedule("etcd-healthy:", "etcd.bootstrap")
         return {}
+
+    def _held_until(self, node: NodeState, stage: str) -> float:
+        """End of a `notyet` fault's hold on `stage` of this boot (0 without one; inf until cleared)."""
+        held = faults.notyet_fault(self.faults(), node.name)
+        return node.booted_at + held[0] / self.speed if held and held[1] == stage else 0.0
+
+    def _services_due(self, node: NodeState) -> float:
+        return max(node.services_at, self._held_until(node, "services"))
+
+    def _time_sync_due(self, node: NodeState) -> float:
+        return max(node.time_synced_at, self._held_until(node, "time"))
+
+    def _await_time_sync(self, node: NodeState) -> None:
+        """Wait (the lock released) for time sync up to Talos' grace, then refuse like Talos."""
+        give_up = time.time() + clock.duration("node.timesync-grace", self.speed)
+        while (now := time.time()) < self._time_sync_due(node):
+            if now >= give_up:
+                raise RpcError(TIME_NOT_SYNCED)
+            self.cv.wait(min(give_up, self._time_sync_due(node)) - now)
+            if self.nodes.get(node.name) is not node or node.phase != RUNNING:   # reset or rebooted meanwhile
+                raise RpcError("rpc error: code = Unavailable desc = error reading from server: EOF")
+
+    def bootstrap_window(self, node: NodeState) -> str:
+        """"services", "time" or "" (bootstrap available): where the node stands in its not-yet window."""
+        now = time.time()
+        if node.phase != RUNNING:
+            return ""
+        return "services" if now < self._services_due(node) else "time" if now < self._time_sync_due(node) else ""
 
     def _require_etcd(self, node: NodeState) -> None:
         if node.role != "controlplane":
@@ -490,7 +535,8 @@ class TalosCluster:
             return {"etcd": self.cluster.etcd, "api": self.cluster.api,
                     "bootstrap_calls": self.cluster.bootstrap_calls, "bootstrap_node": self.cluster.bootstrap_node,
                     "nodes": {n.name: {"address": n.address, "role": n.role, "phase": n.phase, "etcd": n.etcd,
-                                       "registered": n.registered} for n in self.nodes.values()}}
+                                       "registered": n.registered, "not_yet": self.bootstrap_window(n)}
+                              for n in self.nodes.values()}}
 
 
 def _unavailable(desc: str) -> str:
