@@ -1,47 +1,267 @@
-"""One bootstrap run at a time per state dir.
+"""One bootstrap run at a time per state dir, and no tool of a dead run acting beside the next one.
 
-An flock on `<state>/run.lock`, held for the life of the process: the kernel drops it when the process dies,
-so a killed run never leaves a stale lock. hops.reporter takes it in the main doit process before workers fork
-(`doit -n N` workers inherit it); a nested doit started by this run (force_phase) inherits ownership through
-HOPS_RUN_LOCK_OWNER."""
+An flock on `<state>/run.lock`. The kernel drops it when the last file descriptor of it closes, so a killed run
+never leaves a stale lock. The descriptor is handed to every tool a run starts (hops.runner passes `held_fds()`),
+so a tool that outlives its doit process (doit SIGKILLed, OOM-killed, its SSH session closed) keeps the lock
+until it exits: the next run then finds the lock busy with a dead holder, names the orphan it is waiting for
+(recorded by the runner in `<state>/run.lock.tools/<pid>`) and waits, bounded, for the kernel to hand it the lock.
+
+hops.runguard takes the lock in the main doit process before workers fork (`doit -n N` workers inherit it); a
+nested doit started by this run (force_phase) inherits ownership through HOPS_RUN_LOCK_OWNER. Python opens files
+non-inheritable, so a daemon started with subprocess (the lab) never gets the descriptor unless passed on purpose.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
 _held: dict[Path, IO[str]] = {}
 OWNER_ENV = "HOPS_RUN_LOCK_OWNER"
+WAIT_ENV = "HOPS_RUN_LOCK_WAIT"   # seconds to wait for an interrupted run's tool (default ORPHAN_WAIT)
+ORPHAN_WAIT = 600.0
 
 
 class LockBusy(RuntimeError):
-    pass
+    """The lock is held by another run (or, after the wait, still by an interrupted run's tool)."""
 
 
-def acquire(state_dir: Path) -> None:
-    """Take the run lock for this process (idempotent); raise LockBusy naming the holder if another run has it."""
-    path = (state_dir / "run.lock").resolve()
+@dataclass(frozen=True)
+class Holder:
+    """Who holds (or last held) the lock: the doit process and its command line."""
+
+    pid: int
+    command: str
+    started: float
+
+    def describe(self) -> str:
+        since = time.strftime("%H:%M:%S", time.localtime(self.started)) if self.started else "?"
+        return f"pid {self.pid}: `{self.command}` since {since}"
+
+
+@dataclass(frozen=True)
+class ToolRecord:
+    """A tool a run started (written by the runner while it runs)."""
+
+    pid: int
+    argv: list[str]
+    step: str
+    run_pid: int
+
+    def name(self) -> str:
+        args = [a for a in self.argv if not a.startswith("-")]
+        if args[:2] == ["mise", "exec"]:
+            args = args[2:]
+        return " ".join(args[:2]) or "a tool"
+
+
+def lock_path(state_dir: Path) -> Path:
+    return (state_dir / "run.lock").resolve()
+
+
+def tools_dir(state_dir: Path) -> Path:
+    return lock_path(state_dir).with_name("run.lock.tools")
+
+
+def acquire(state_dir: Path, command: str = "doit", wait: float | None = None) -> None:
+    """Take the run lock for this process (idempotent). A live holder: raise LockBusy at once, naming it. A dead
+    holder whose tool still runs: say so on stderr and wait up to `wait` seconds (HOPS_RUN_LOCK_WAIT, default
+    ORPHAN_WAIT) for it, then raise LockBusy naming the tool."""
+    path = lock_path(state_dir)
     if path in _held or os.environ.get(OWNER_ENV) == str(path):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
+        if not _try_lock(handle):
+            _wait_for_orphans(handle, state_dir, _wait_limit(wait))
+    except BaseException:
         handle.close()
-        raise LockBusy(f"another hops run ({holder}) is working on this cluster; wait for it or stop it") from None
+        raise
+    _clear_tool_records(state_dir)  # holding the lock: no tool of an earlier run is alive
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()}")
+    handle.write(json.dumps({"pid": os.getpid(), "command": command, "started": time.time()}) + "\n")
     handle.flush()
     _held[path] = handle
 
 
+def release(state_dir: Path) -> None:
+    """Give the lock up (tests; a process normally keeps it until it exits)."""
+    handle = _held.pop(lock_path(state_dir), None)
+    if handle:
+        handle.close()
+
+
+def held_fds() -> tuple[int, ...]:
+    """The lock descriptors this process holds: passed to every tool so the lock lives as long as the tool."""
+    return tuple(handle.fileno() for handle in _held.values())
+
+
 def child_env(state_dir: Path) -> dict[str, str]:
     """Environment entries that let a nested doit run under this process' lock."""
-    return {OWNER_ENV: str((state_dir / "run.lock").resolve())}
+    return {OWNER_ENV: str(lock_path(state_dir))}
 
+
+def read_holder(state_dir: Path) -> Holder | None:
+    try:
+        data = json.loads(lock_path(state_dir).read_text() or "null")
+        return Holder(int(data["pid"]), str(data.get("command", "?")), float(data.get("started", 0)))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+# --- tool records ----------------------------------------------------------------------------------------
+def record_tool(pid: int, argv: list[str], step: str) -> list[Path]:
+    """Note a running tool beside every lock this process holds; returns the files for forget_tool()."""
+    written = []
+    holder_pid = _holder_pid()
+    for path in _held:
+        folder = path.with_name("run.lock.tools")
+        folder.mkdir(exist_ok=True)
+        record = folder / str(pid)
+        tmp = folder / f".{pid}.tmp"
+        tmp.write_text(json.dumps({"pid": pid, "argv": argv, "step": step, "run_pid": holder_pid}))
+        os.replace(tmp, record)
+        written.append(record)
+    return written
+
+
+def forget_tool(records: list[Path]) -> None:
+    for record in records:
+        record.unlink(missing_ok=True)
+
+
+def live_tools(state_dir: Path) -> list[ToolRecord]:
+    """Recorded tools whose process still exists."""
+    found = []
+    for record in _tool_files(state_dir):
+        try:
+            data = json.loads(record.read_text())
+            tool = ToolRecord(int(data["pid"]), list(data["argv"]), str(data.get("step", "")),
+                              int(data.get("run_pid", 0)))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if _alive(tool.pid):
+            found.append(tool)
+    return found
+
+
+def _tool_files(state_dir: Path) -> Iterator[Path]:
+    folder = tools_dir(state_dir)
+    return (p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else iter(())
+
+
+def _clear_tool_records(state_dir: Path) -> None:
+    for record in _tool_files(state_dir):
+        record.unlink(missing_ok=True)
+
+
+def _holder_pid() -> int:
+    """The pid recorded as holder (the main doit process; a forked worker runs under its parent's lock)."""
+    for path in _held:
+        try:
+            return int(json.loads(path.read_text())["pid"])
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    return os.getpid()
+
+
+# --- waiting -------------------------------------------------------------------------------------------------
+def _try_lock(handle: IO[str]) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _wait_for_orphans(handle: IO[str], state_dir: Path, limit: float) -> None:
+    holder = read_holder(state_dir)
+    if holder is None or _alive(holder.pid):
+        who = holder.describe() if holder else "another process"
+        pid = f"pid {holder.pid}" if holder else "unknown pid"
+        raise LockBusy(f"another hops run ({pid}) is working on this cluster ({who}); "
+                       "wait for it to finish or stop it, then re-run")
+    what = _orphan_text(state_dir, holder)
+    if limit > 0:
+        print(f"waiting for {what} to finish (up to {limit:.0f}s)", file=sys.stderr, flush=True)
+        if _blocking_lock(handle, limit):
+            return
+    raise LockBusy(f"{what} still holds the run lock" + (f" after {limit:.0f}s" if limit > 0 else "")
+                   + "; wait for it to finish or stop it, then re-run")
+
+
+def _orphan_text(state_dir: Path, holder: Holder) -> str:
+    tools = live_tools(state_dir)
+    if not tools:
+        return f"a process started by an interrupted run (pid {holder.pid}: `{holder.command}`)"
+    names = ", ".join(f"{t.name()} (pid {t.pid}{', step ' + t.step if t.step else ''})" for t in tools)
+    return f"{names} started by an interrupted run (pid {holder.pid}: `{holder.command}`)"
+
+
+def _blocking_lock(handle: IO[str], limit: float) -> bool:
+    """A kernel wait for the lock, bounded: a blocking flock in a daemon thread, joined with a timeout. The thread
+    locks a duplicate of the handle's descriptor (the same open file description, so the grant is the handle's);
+    if the wait was given up, a late grant is released at once instead of keeping the lock."""
+    own = os.dup(handle.fileno())
+    state = {"granted": False, "abandoned": False}
+    handoff = threading.Lock()
+
+    def take() -> None:
+        try:
+            fcntl.flock(own, fcntl.LOCK_EX)
+        except OSError:
+            os.close(own)
+            return
+        with handoff:
+            state["granted"] = not state["abandoned"]
+            if state["abandoned"]:
+                fcntl.flock(own, fcntl.LOCK_UN)
+        os.close(own)
+
+    waiter = threading.Thread(target=take, name="run-lock-wait", daemon=True)
+    waiter.start()
+    waiter.join(limit)
+    with handoff:
+        state["abandoned"] = not state["granted"]
+        return state["granted"]
+
+
+def _wait_limit(wait: float | None) -> float:
+    if wait is not None:
+        return wait
+    try:
+        return float(os.environ.get(WAIT_ENV, ORPHAN_WAIT))
+    except ValueError:
+        return ORPHAN_WAIT
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of this process counts as gone
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]

@@ -1,0 +1,190 @@
+"""Ctrl-C and SIGTERM: stop the running tool cleanly, say which step was interrupted, exit 130/143, no traceback.
+
+`install()` (hops.runguard, in the main doit process before any task runs) replaces the SIGINT/SIGTERM handlers:
+the first signal raises `Interrupted` (a KeyboardInterrupt, so doit unwinds as for Ctrl-C: its DB is closed,
+`-n` workers are sent SIGTERM); later ones are ignored while the cleanup, bounded by GRACE, runs.
+
+- hops.runner catches it around the tool it waits for: `stop_tool` forwards the signal (Ctrl-C in a terminal has
+  already reached the whole foreground process group, then it is not sent twice), waits GRACE seconds, kills.
+- `running(step_id)` (around every step, hops.taskmodel.execute_step) notes the step the signal interrupted.
+- the main process' excepthook prints ONE line, `interrupted during <step>; re-run the same command to resume`,
+  and exits 128+signal. Forked `-n` workers stay quiet: they note their step in a file the main process reads
+  after waiting for them, and doit ends them normally.
+
+Exiting at once loses nothing: markers are written atomically and the hops-sqlite DB commits each task's record
+when doit stores it (hops.state.durable_db); the interrupted step has neither and simply runs again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+GRACE = 5.0   # seconds a signalled tool gets to exit before it is killed
+RESUME_HINT = "re-run the same command to resume"
+
+_main_pid: int | None = None
+_notes: Path | None = None          # where forked workers note their interrupted steps
+_signalled: int | None = None
+_interrupted: list[str] = []
+_tools: dict[int, subprocess.Popen] = {}
+_local = threading.local()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by the signal handler; carries the signal number (also when rebuilt from a string by doit's
+    `-n` runner, which re-raises a worker's exception class with its str())."""
+
+    def __init__(self, signum: "int | str" = signal.SIGINT) -> None:
+        try:
+            self.signum = int(signum)
+        except (TypeError, ValueError):
+            self.signum = int(signal.SIGINT)
+        super().__init__(self.signum)
+
+    def __str__(self) -> str:
+        return str(self.signum)
+
+
+def install(state_dir: Path) -> None:
+    """Take over SIGINT/SIGTERM and uncaught interrupts in this (the main doit) process. Idempotent."""
+    global _main_pid, _notes
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread (API use inside threads)
+    _main_pid = os.getpid()
+    _notes = state_dir / f".interrupted-{_main_pid}"
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    sys.excepthook = _excepthook
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    global _signalled
+    if _signalled is not None:
+        return  # cleanup is under way and bounded; a second Ctrl-C must not break it
+    _signalled = signum
+    raise Interrupted(signum)
+
+
+@contextmanager
+def running(step_id: str) -> Iterator[None]:
+    """Around one step: makes it the current step (tool records, messages) and notes it if interrupted."""
+    previous = getattr(_local, "step", "")
+    _local.step = step_id
+    try:
+        yield
+    except KeyboardInterrupt:
+        _note(step_id)
+        raise
+    finally:
+        _local.step = previous
+
+
+def run_step(step_id: str, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` inside `running(step_id)`: the one-line hook of the step executor (hops.actions)."""
+    with running(step_id):
+        return fn(*args)
+
+
+def current_step() -> str:
+    return getattr(_local, "step", "")
+
+
+def track(proc: subprocess.Popen) -> None:
+    _tools[proc.pid] = proc
+
+
+def untrack(proc: subprocess.Popen) -> None:
+    _tools.pop(proc.pid, None)
+
+
+def stop_tool(proc: subprocess.Popen, signum: int) -> None:
+    """Pass the signal on to a tool this process waits for, give it GRACE seconds, then kill it; reaps it."""
+    if proc.poll() is None and not _terminal_delivered(signum):
+        _send(proc, signum)
+    try:
+        proc.wait(timeout=GRACE)
+    except subprocess.TimeoutExpired:
+        _send(proc, signal.SIGKILL)
+        proc.wait()
+
+
+def _send(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _terminal_delivered(signum: int) -> bool:
+    """Ctrl-C in a terminal signals the whole foreground process group, tools included."""
+    if signum != signal.SIGINT:
+        return False
+    for fd in (0, 1, 2):  # a forked `-n` worker's stdin is /dev/null; its stdout is still the terminal
+        try:
+            return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
+
+
+def _note(step_id: str) -> None:
+    if step_id in _interrupted:
+        return
+    _interrupted.append(step_id)
+    if _main_pid is not None and os.getpid() != _main_pid and _notes is not None:
+        try:
+            with open(_notes, "a") as notes:  # one short append per worker: atomic
+                notes.write(step_id + "\n")
+        except OSError:
+            pass
+
+
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if not issubclass(kind, KeyboardInterrupt) or os.getpid() != _main_pid:
+        sys.__excepthook__(kind, exc, tb)
+        return
+    signum = getattr(exc, "signum", None) or _signalled or signal.SIGINT
+    for proc in list(_tools.values()):  # tools of `-P thread` workers
+        stop_tool(proc, signum)
+    _wait_for_workers()
+    print(message(_interrupted + _worker_notes()), file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(128 + int(signum))
+
+
+def message(steps: list[str]) -> str:
+    """The one line a user sees after Ctrl-C/SIGTERM."""
+    unique = list(dict.fromkeys(steps))
+    where = f" during {', '.join(unique)}" if unique else ""
+    return f"interrupted{where}; {RESUME_HINT}"
+
+
+def _wait_for_workers() -> None:
+    """`-n` workers got SIGTERM from doit (or the terminal's SIGINT) and stop their tools within GRACE."""
+    if "multiprocessing" not in sys.modules:
+        return
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.join(GRACE + 2)
+        if child.is_alive():
+            child.kill()
+
+
+def _worker_notes() -> list[str]:
+    if _notes is None or not _notes.exists():
+        return []
+    try:
+        return _notes.read_text().split()
+    finally:
+        _notes.unlink(missing_ok=True)
