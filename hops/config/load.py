@@ -90,14 +90,21 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
 
 
 def _read(root: Path, name: str, problems: list[Problem]) -> str | None:
+    """The file's text with line ends made "\n" (as read_text does); bytes that are not UTF-8 are problems."""
+    from hops.config.characters import decode
+
     path = root / name
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         problems.append(Problem(name, "", _missing_message(path)))
-    except (OSError, UnicodeDecodeError) as exc:
+        return None
+    except OSError as exc:
         problems.append(Problem(name, "", f"cannot be read: {exc}"))
-    return None
+        return None
+    text, undecodable = decode(data, name)
+    problems += undecodable
+    return None if text is None else text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _missing_message(path: Path) -> str:
@@ -126,7 +133,12 @@ def _substitution_variables(env: Mapping[str, str], merged: Mapping[str, Any],
     With an invalid bootstrap-config the values come from the merged mapping, best effort (the cross-check is
     skipped then anyway; this only keeps talconfig's own problems meaningful).
     """
-    variables = dict(env)
+    from hops.config.characters import value_message
+
+    # an override variable holding control characters is already reported (overrides.character_problem) and not
+    # applied; kept here it would be reported again by talconfig as an unusable ${VAR}
+    variables = {name: value for name, value in env.items()
+                 if not (overrides.is_override_variable(name) and value_message(value.strip(" \t\r\n")))}
     if config is not None:
         variables.update(overrides.resolved_variables(config))
     else:

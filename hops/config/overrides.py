@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from hops.config import characters
 from hops.config.errors import BOOTSTRAP_FILE, Problem, join_path
 
 
@@ -46,6 +47,9 @@ _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 ORIGIN_CLI = "command line"
 ORIGIN_ENV = "environment"
+# Spaces and line ends around a value are dropped (a value pasted with its newline); str.strip() would also drop
+# control characters such as U+001F, which must be reported instead.
+_EDGES = " \t\r\n"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class AppliedOverride:
     value: str
     origin: str  # ORIGIN_CLI or ORIGIN_ENV
     path: tuple[str | int, ...]
+    given: str = field(default="", compare=False)  # the value as set, before _EDGES were stripped
 
     @property
     def source(self) -> str:
@@ -84,8 +89,8 @@ def collect(cli_vars: Mapping[str, str] | None, env: Mapping[str, str]) -> list[
     chosen: dict[str, AppliedOverride] = {}
     for origin, source in ((ORIGIN_ENV, env), (ORIGIN_CLI, cli_vars or {})):
         for name, value in source.items():
-            if is_override_variable(name) and str(value).strip() != "":
-                chosen[name] = AppliedOverride(name, str(value).strip(), origin, _target(name))
+            if is_override_variable(name) and str(value).strip(_EDGES) != "":
+                chosen[name] = AppliedOverride(name, str(value).strip(_EDGES), origin, _target(name), str(value))
     return sorted(chosen.values(), key=lambda o: o.variable)
 
 
@@ -95,6 +100,10 @@ def apply(raw: Mapping[str, Any], applied: list[AppliedOverride]) -> tuple[dict[
     problems: list[Problem] = []
     for override in applied:
         value: Any = override.value
+        unusable = character_problem(override)
+        if unusable:
+            problems.append(unusable)
+            continue
         if _kind(override.variable) == "bool":
             if value.lower() not in _BOOLS:
                 problems.append(Problem(BOOTSTRAP_FILE, override.field,
@@ -105,6 +114,17 @@ def apply(raw: Mapping[str, Any], applied: list[AppliedOverride]) -> tuple[dict[
         if problem:
             problems.append(problem)
     return data, problems
+
+
+def character_problem(override: AppliedOverride) -> Problem | None:
+    """A value with control characters or undecodable bytes would reach talconfig.yaml through ${VAR} (where YAML
+    refuses it or a line break adds lines) and Talos names; reported with the variable, its origin and the index."""
+    given = override.given or override.value
+    message = characters.value_message(override.value, offset=len(given) - len(given.lstrip(_EDGES)))
+    if message is None:
+        return None
+    return Problem(f"{override.origin} variable {override.variable}", "",
+                   f"{message}; {characters.VALUE_ADVICE} (it sets {BOOTSTRAP_FILE} {override.field})")
 
 
 def _kind(variable: str) -> str:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from hops.config import checks
+from hops.config import characters, checks
 from hops.config.errors import BOOTSTRAP_FILE, TALCONFIG_FILE, Problem
 from hops.config.overrides import variable_for
 
@@ -85,6 +85,9 @@ def parse_talconfig(text: str, variables: Mapping[str, str], quiet: Callable[[st
     """Substitute, parse and check talconfig.yaml; `quiet` names unset variables not worth reporting."""
     from hops.config.yamlio import parse_yaml
 
+    refused = characters.file_problems(text, TALCONFIG_FILE) or _unusable_variables(text, variables)
+    if refused:   # positions in the file as written, before substitution moves columns
+        return None, refused
     expanded, problems = substitute(text, variables, quiet)
     data, yaml_problems = parse_yaml(expanded, TALCONFIG_FILE)
     problems += yaml_problems
@@ -109,6 +112,21 @@ def parse_talconfig(text: str, variables: Mapping[str, str], quiet: Callable[[st
     )
     problems += fields.problems
     return (config if not problems else None), problems
+
+
+def _unusable_variables(text: str, variables: Mapping[str, str]) -> list[Problem]:
+    """${VAR}s whose value holds control characters or undecodable bytes. envsubst substitutes comments too, so
+    every reference counts; YAML would refuse the character, and a line break would add lines to the file."""
+    problems = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        for match in _VAR.finditer(line):
+            name = match.group(1)
+            message = characters.value_message(variables.get(name) or "")
+            if message:
+                problems.append(Problem(TALCONFIG_FILE, f"line {number}, column {match.start() + 1}",
+                                        f"${{{name}}}: the environment variable {name} cannot be substituted: "
+                                        f"{message}; {characters.VALUE_ADVICE}"))
+    return problems
 
 
 class _Reader:

@@ -6,15 +6,18 @@ from typing import Any
 
 import yaml
 
+from hops.config import characters
 from hops.config.errors import Problem
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last one) and scalars holding
+    characters YAML refuses in a file."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.duplicates: list[tuple[str, int, int]] = []
+        self.escaped: list[tuple[str, int, int]] = []   # (message, line, column) of scalars with control chars
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -27,13 +30,29 @@ class _StrictLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_scalar(self, node: yaml.ScalarNode) -> Any:
+        """The file was checked for raw control characters, so any here came from an escape such as "\\0"."""
+        value = super().construct_scalar(node)
+        offender = characters.first_not_in_yaml(value) if isinstance(value, str) else None
+        if offender:
+            index, char = offender
+            mark = node.start_mark
+            self.escaped.append((f"the value holds {characters.describe(char)} at character index {index} (written "
+                                 "as an escape sequence like \\0 or \\x01); it is not allowed, remove it",
+                                 mark.line + 1, mark.column + 1))
+        return value
+
 
 def where(line: int, column: int) -> str:
     return f"line {line}, column {column}"
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
-    """(data, problems). On a syntax error data is None and the one problem gives line and column."""
+    """(data, problems). On a syntax error or a character YAML refuses data is None and the problems give line and
+    column."""
+    refused = characters.file_problems(text, file)
+    if refused:   # PyYAML would raise a ReaderError naming neither the file nor a line
+        return None, refused
     loader = _StrictLoader(text)
     try:
         data = loader.get_single_data()
@@ -48,4 +67,5 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
         loader.dispose()
     problems = [Problem(file, where(line, col), f"duplicate key {key!r} (the earlier value would be ignored)")
                 for key, line, col in loader.duplicates]
-    return data, problems
+    problems += [Problem(file, where(line, col), message) for message, line, col in loader.escaped]
+    return (None if loader.escaped else data), problems
