@@ -6,6 +6,7 @@
 
 from pathlib import Path
 
+from hops.phases import PHASES
 from hops.tasks import load
 
-globals().update(load(Path(__file__).resolve().parent))
+globals().update(load(Path(__file__).resolve().parent, PHASES))

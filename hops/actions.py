@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from hops import context as context_mod
+from hops import deadlines, interrupts
 from hops.results import result_of
 from hops.state import markers
 
@@ -59,15 +61,15 @@ class StepAction(_Named):
     """doit action of one step: context, lock, when, preconditions, once-guard, action, marker."""
 
     step_id: str
-    step: "Step"
+    step: Step
 
     def label(self) -> str:
         return f"step {self.step_id} → {describe(self.step.action)}"
 
-    def __call__(self) -> "dict[str, Any] | BaseFail":
+    def __call__(self) -> dict[str, Any] | BaseFail:
         started = time.monotonic()
         try:
-            return self._run(started)
+            return interrupts.run_step(self.step_id, self._run, started)  # notes the step if interrupted
         except Exception as exc:  # noqa: BLE001 - hops.results decides: world failure or bug in hops
             return result_of(self.step_id, exc, step=True)
 
@@ -84,18 +86,18 @@ class StepAction(_Named):
             self._mark(ctx, started, "already done")
             return {}
         ctx.log.write(f"[{step_id}] start")
-        values = step.action(ctx) or {}
+        values = deadlines.step_action(ctx, step_id, step.action) or {}  # retries end at the phase deadline
         self._mark(ctx, started, "")
         ctx.log.say(f"[{step_id}] done in {time.monotonic() - started:.1f}s")
         return values
 
-    def _mark(self, ctx: "Context", started: float, note: str) -> None:
+    def _mark(self, ctx: Context, started: float, note: str) -> None:
         if self.step.marker:
             markers.write(ctx.state_dir / self.step.marker, self.step_id, time.monotonic() - started,
                           ctx.log.run_id, note)
 
 
-def prepared_context(lock: bool) -> "Context":
+def prepared_context(lock: bool) -> Context:
     """The process's context with its configuration loaded (every problem surfaces here, at once); with `lock`,
     this process holds the run lock (one run per cluster)."""
     ctx = context_mod.current()
@@ -107,7 +109,7 @@ def prepared_context(lock: bool) -> "Context":
     return ctx
 
 
-def check_preconditions(ctx: "Context", step: "Step") -> None:
+def check_preconditions(ctx: Context, step: Step) -> None:
     """Raise one StepError naming every precondition of `step` that does not hold."""
     from hops.errors import StepError
 
@@ -138,7 +140,7 @@ class TaskAction(_Named):
     def label(self) -> str:
         return f"task {self.task_id} → {describe(self.fn)}"
 
-    def __call__(self, **params: Any) -> "dict[str, Any] | BaseFail":
+    def __call__(self, **params: Any) -> dict[str, Any] | BaseFail:
         try:
             ctx = prepared_context(lock=False) if self.needs_config else context_mod.current()
             self.fn(ctx, **self.bound, **params)
@@ -151,7 +153,7 @@ class TaskAction(_Named):
 _reported: set[str] = set()
 
 
-def evaluate(step_id: str, step: "Step", check: "Check") -> tuple[bool, str]:
+def evaluate(step_id: str, step: Step, check: Check) -> tuple[bool, str]:
     """Run one live check safely: (holds, reason). Used by doit's uptodate and by status/validate reports."""
     try:
         ctx = context_mod.current()
@@ -185,8 +187,8 @@ class LiveCheck(_Named):
     """doit uptodate callable wrapping one of a step's live checks."""
 
     step_id: str
-    step: "Step"
-    check: "Check"
+    step: Step
+    check: Check
 
     def label(self) -> str:
         return f"status {self.check.name!r} of {self.step_id}"
@@ -217,7 +219,7 @@ class SourcesDigest(_Named):
     last success (a lazy file_dep: the paths are only known once configuration is loaded)."""
 
     step_id: str
-    step: "Step"
+    step: Step
 
     def label(self) -> str:
         return f"sources of {self.step_id}"
@@ -231,7 +233,7 @@ class SourcesDigest(_Named):
         task.value_savers.append(_DigestSaver(self))
         return bool(values.get("sources-digest") == digest)
 
-    def paths(self, ctx: "Context") -> "list[Path]":
+    def paths(self, ctx: Context) -> list[Path]:
         """The configuration-dependent source paths of the step."""
         return [p for entry in self.step.sources if callable(entry) for p in entry(ctx)]
 

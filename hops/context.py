@@ -15,10 +15,11 @@ module only when first used, so a task pays only for what it touches."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from hops import endpoints as endpoints_mod
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from hops.runner import ToolRunner
 
 _root: Path | None = None
-_current: "Context | None" = None
+_current: Context | None = None
 
 
 def set_root(root: Path) -> None:
@@ -61,14 +62,14 @@ class Context:
     cli_vars: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
-    def settings(self) -> "Settings":
+    def settings(self) -> Settings:
         """The whole configuration; raises hops.config.ConfigError listing every problem."""
         from hops.config import load_settings
 
         return load_settings(self.root, cli_vars=self.cli_vars, env=self.env)
 
     @property
-    def config(self) -> "BootstrapConfig":
+    def config(self) -> BootstrapConfig:
         """bootstrap-config.yaml, validated, with overrides applied."""
         return self.settings.config
 
@@ -78,7 +79,7 @@ class Context:
         return endpoints_mod.state_dir(self.root, self.env)
 
     @cached_property
-    def log(self) -> "RunLog":
+    def log(self) -> RunLog:
         """This process's run log."""
         from hops.runlog import RunLog
 
@@ -91,7 +92,7 @@ class Context:
         return endpoints_mod.Endpoints(self.root, self.settings, self.env)
 
     @cached_property
-    def runner(self) -> "ToolRunner":
+    def runner(self) -> ToolRunner:
         """Runs external tools (argv lists, timeouts, retries, redacted logs)."""
         from hops.runner import ToolRunner
 
@@ -100,7 +101,7 @@ class Context:
                           timeout=boot.command_timeout, attempts=boot.retry.attempts, delay=boot.retry.delay)
 
     @cached_property
-    def kube(self) -> "Kube":
+    def kube(self) -> Kube:
         """The Kubernetes API of the cluster (the kubeconfig hops fetched)."""
         from hops.kube import Kube
 

@@ -66,7 +66,7 @@ def check_phase(model: Model, phase: int, command: str) -> None:
 
 
 # --- bootstrap_phased / resume ---------------------------------------------------------------------------------
-def first_pending(ctx: "Context", model: Model) -> str | None:
+def first_pending(ctx: Context, model: Model) -> str | None:
     """The first step (in phase order) whose marker is missing: where a resumed bootstrap continues."""
     for comp, step in model.steps():
         if step.marker and not (ctx.state_dir / step.marker).exists():
@@ -74,7 +74,7 @@ def first_pending(ctx: "Context", model: Model) -> str | None:
     return None
 
 
-def announce_resume(ctx: "Context", model: Model) -> None:
+def announce_resume(ctx: Context, model: Model) -> None:
     """`bootstrap_resume`'s first task: say where it continues."""
     pending = first_pending(ctx, model)
     if pending is None:
@@ -84,30 +84,31 @@ def announce_resume(ctx: "Context", model: Model) -> None:
         print(f"Resuming at {pending} ({done} steps already complete; their live checks decide if they re-run).")
 
 
-def announce_done(ctx: "Context", model: Model) -> None:
+def announce_done(ctx: Context, model: Model) -> None:
     """The last task of a bootstrap."""
     print("Bootstrap complete: all six phases are up to date. `doit bootstrap_status` shows the details.")
 
 
 # --- status ----------------------------------------------------------------------------------------------------
-def status_rows(ctx: "Context", model: Model, live: bool) -> list[dict[str, Any]]:
+def status_rows(ctx: Context, model: Model, live: bool) -> list[dict[str, Any]]:
     """One row per step: marker state, completion time, duration, and (live) what its checks say."""
     rows = []
     for comp, step in model.steps():
         record = markers.read(ctx.state_dir / step.marker) if step.marker else None
-        row = {"phase": comp.phase, "step": comp.step_id(step.name), "marker": step.marker or "",
+        step_id = comp.step_id(step.name)
+        row: dict[str, Any] = {"phase": comp.phase, "step": step_id, "marker": step.marker or "",
                "done": record is not None, "completed_at": record.completed_at if record else "",
                "duration": f"{record.duration_s:.1f}s" if record else "", "note": record.note if record else "",
                "live": ""}
         if live and step.status:
-            results = [evaluate(row["step"], step, c) for c in step.status]
+            results = [evaluate(step_id, step, c) for c in step.status]
             reasons = "; ".join(r[1] for r in results if not r[0])
             row["live"] = "ok" if all(r[0] for r in results) else ("DRIFT: " if record else "not yet: ") + reasons
         rows.append(row)
     return rows
 
 
-def show_status(ctx: "Context", model: Model, live: bool) -> None:
+def show_status(ctx: Context, model: Model, live: bool) -> None:
     """`bootstrap_status`: the table (live checks need a valid configuration: it is loaded once, first)."""
     from rich.console import Console
     from rich.table import Table
@@ -137,12 +138,12 @@ def show_status(ctx: "Context", model: Model, live: bool) -> None:
 
 
 # --- reset / force ---------------------------------------------------------------------------------------------
-def _forget(ctx: "Context", model: Model, phase: int = 0) -> int:
+def _forget(ctx: Context, model: Model, phase: int = 0) -> int:
     names = [s.marker for _, s in model.steps(phase) if s.marker]
     return forget_and_unmark(ctx.state_dir, model.step_ids(phase), names)
 
 
-def reset_all(ctx: "Context", model: Model, yes: bool) -> None:
+def reset_all(ctx: Context, model: Model, yes: bool) -> None:
     """`bootstrap_reset`: every marker removed and every step forgotten (asks first)."""
     ids = model.step_ids()
     if not confirm(f"Remove all {len(ids)} step markers and forget their records in {ctx.state_dir}?", yes):
@@ -151,7 +152,7 @@ def reset_all(ctx: "Context", model: Model, yes: bool) -> None:
     print(f"Reset: {removed} markers removed, {len(ids)} steps forgotten. The cluster was not touched.")
 
 
-def force_phase(ctx: "Context", model: Model, phase: int) -> None:
+def force_phase(ctx: Context, model: Model, phase: int) -> None:
     """`force_phase --phase N`: forget phase N's steps, then run them again in a nested doit under this lock."""
     check_phase(model, phase, "force_phase")
     comp = model.phase(phase)
@@ -160,7 +161,7 @@ def force_phase(ctx: "Context", model: Model, phase: int) -> None:
     nested_doit(ctx, [f"phase{phase}"])
 
 
-def nested_doit(ctx: "Context", args: list[str]) -> None:
+def nested_doit(ctx: Context, args: list[str]) -> None:
     """Run doit again on the same dodo (and variables) under this run's lock."""
     from hops.state import lock
 
@@ -173,7 +174,7 @@ def nested_doit(ctx: "Context", args: list[str]) -> None:
 
 
 # --- validate --------------------------------------------------------------------------------------------------
-def validate_phase(ctx: "Context", model: Model, phase: int) -> None:
+def validate_phase(ctx: Context, model: Model, phase: int) -> None:
     """`validate_phase --phase N`. It needs its --phase: without one it must not quietly check every phase (the
     live checks of phase 1 connect to the nodes)."""
     check_phase(model, phase, "validate_phase")
@@ -181,12 +182,12 @@ def validate_phase(ctx: "Context", model: Model, phase: int) -> None:
     _validate(ctx, model, phase)
 
 
-def validate(ctx: "Context", model: Model) -> None:
+def validate(ctx: Context, model: Model) -> None:
     """`bootstrap_validate`: every live check of every phase."""
     _validate(ctx, model, 0)
 
 
-def _validate(ctx: "Context", model: Model, phase: int) -> None:
+def _validate(ctx: Context, model: Model, phase: int) -> None:
     failures = 0
     for comp, step in model.steps(phase):
         for check in step.status:

@@ -7,16 +7,18 @@ folder, so no code path ever connects to an address from the configuration."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 TALOS_API_PORT = 50000
 
 
 def is_lab(env: Mapping[str, str] | None = None) -> bool:
+    """HOPS_LAB is set to a true value: everything runs against the lab."""
     value = (env if env is not None else os.environ).get("HOPS_LAB", "")
     return value.strip().lower() in ("1", "true", "yes", "on")
 
@@ -62,7 +64,7 @@ class Endpoints:
     def _config_path(self, configured: str) -> Path:
         """A generated file: under the lab's own clusterconfig in lab mode, else where the config says."""
         if self.lab:  # these files address the running lab (its kubeconfig's server): start it if needed
-            self.lab_info
+            self.lab_info  # noqa: B018 - starts the lab if needed
             return self.lab_layout.cluster_dir / Path(configured).name
         path = Path(configured)
         return path if path.is_absolute() else self.root / path
@@ -121,7 +123,7 @@ class Endpoints:
         env = dict(self.env)
         if self.lab:
             layout = self.lab_layout
-            self.lab_info  # starts the lab if needed, installs its tools
+            self.lab_info  # noqa: B018 - starts the lab if needed, installs its tools
             env["PATH"] = f"{layout.bin_dir}{os.pathsep}{env.get('PATH', '')}"
             env["HOPS_LAB_DIR"] = str(layout.root)
         env["TALOSCONFIG"] = str(self.talosconfig)

@@ -15,12 +15,12 @@ SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap
 TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
 
 
-def show(result: "Result") -> None:
+def show(result: Result) -> None:
     """A CLI's whole answer, as it printed it (check=False callers show failures too)."""
     print((result.stdout + result.stderr).rstrip())
 
 
-def source_revision(ctx: "Context") -> tuple[str | None, str]:
+def source_revision(ctx: Context) -> tuple[str | None, str]:
     """(revision of the flux-system GitRepository's artifact when Ready, else None; why not)."""
     ns = ctx.config.gitops.namespace
     repo = ctx.kube.get("GitRepository", SYNC_NAME, ns)
@@ -31,11 +31,11 @@ def source_revision(ctx: "Context") -> tuple[str | None, str]:
     return ((repo.get("status") or {}).get("artifact") or {}).get("revision"), ""
 
 
-def logs(ctx: "Context", tail: int = 100) -> None:
+def logs(ctx: Context, tail: int = 100) -> None:
     """The Flux controllers' recent logs (`flux logs -A --tail N`)."""
     show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--tail", str(tail)], check=False))
 
 
-def error_logs(ctx: "Context") -> None:
+def error_logs(ctx: Context) -> None:
     """The Flux controllers' error lines."""
     show(ctx.runner.run("flux", ["logs", "--all-namespaces", "--level", "error"], check=False))

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from hops.lab.layout import LabLayout
 
 
-def _layout(ctx: "Context") -> "LabLayout":
+def _layout(ctx: Context) -> LabLayout:
     from hops.lab.layout import LabLayout
 
     return LabLayout.from_env(ctx.root)
 
 
-def lab_up(ctx: "Context") -> None:
+def lab_up(ctx: Context) -> None:
     """Start the lab (idempotent) and say where it is."""
     from hops.lab import lifecycle
 
@@ -33,7 +33,7 @@ def lab_up(ctx: "Context") -> None:
     print("run the bootstrap on it with: HOPS_LAB=1 doit bootstrap_phased")
 
 
-def lab_down(ctx: "Context") -> None:
+def lab_down(ctx: Context) -> None:
     """Stop the lab, keeping its state."""
     from hops.lab import lifecycle
 
@@ -41,14 +41,14 @@ def lab_down(ctx: "Context") -> None:
     print("lab stopped; its state is kept (doit lab_up resumes it)" if stopped else "lab was not running")
 
 
-def lab_status(ctx: "Context") -> None:
+def lab_status(ctx: Context) -> None:
     """The lab's process, endpoints, nodes and cluster."""
     from hops.lab import lifecycle
 
     print(json.dumps(lifecycle.status(_layout(ctx)), indent=2, default=str))
 
 
-def lab_reset(ctx: "Context", yes: bool) -> None:
+def lab_reset(ctx: Context, yes: bool) -> None:
     """Stop the lab and delete its state (asks first)."""
     from hops.lab import lifecycle
 
@@ -58,7 +58,7 @@ def lab_reset(ctx: "Context", yes: bool) -> None:
     print("lab reset: the next lab_up starts a fresh simulated cluster")
 
 
-def lab_fault(ctx: "Context", add: str, clear: bool) -> None:
+def lab_fault(ctx: Context, add: str, clear: bool) -> None:
     """Add or clear the lab's faults, then show them."""
     from hops.lab import faults
 

@@ -57,7 +57,7 @@ def result_of(task_id: str, exc: BaseException, *, step: bool = False) -> BaseFa
     return TaskFailed(text) if world else TaskError(text)
 
 
-def _context() -> "Context | None":
+def _context() -> Context | None:
     from hops import context
 
     try:
@@ -66,7 +66,7 @@ def _context() -> "Context | None":
         return None
 
 
-def _log(ctx: "Context | None", text: str, exc: BaseException | None) -> str | None:
+def _log(ctx: Context | None, text: str, exc: BaseException | None) -> str | None:
     """Write the failure (and a bug's traceback) to the run log; its path, or None when there is no log."""
     if ctx is None:
         return None
@@ -77,7 +77,7 @@ def _log(ctx: "Context | None", text: str, exc: BaseException | None) -> str | N
         return None
 
 
-def _step_epilogue(ctx: "Context", step_id: str, text: str) -> str:
+def _step_epilogue(ctx: Context, step_id: str, text: str) -> str:
     from hops.diagnostics import collect_on_failure
 
     lines = ""

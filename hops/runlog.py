@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hops import secrets
@@ -21,7 +21,7 @@ class RunLog:
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
         lines = secrets.redact(text).rstrip("\n").splitlines() or [""]
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,4 +38,5 @@ class RunLog:
 
 
 def warn(text: str) -> None:
+    """A redacted line on stderr."""
     print(secrets.redact(text), file=sys.stderr, flush=True)

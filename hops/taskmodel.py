@@ -24,8 +24,9 @@ Naming rule (checked by tests): a step's action function is named after the step
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,7 +56,7 @@ class Check:
     `fn` may answer (holds, what it saw) so reports can say why a check fails."""
 
     name: str
-    fn: Callable[["Context"], Verdict]
+    fn: Callable[[Context], Verdict]
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Precondition:
     """Must hold before a step acts; `msg` is what the user is told when it does not (the Taskfile `msg:`).
     `fn` may return a str to add detail to the message."""
 
-    fn: Callable[["Context"], "bool | str"]
+    fn: Callable[[Context], bool | str]
     msg: str
 
 
@@ -76,8 +77,8 @@ class Step:
     action: StepFn
     marker: str | None = None
     deps: tuple[str, ...] = ()
-    sources: tuple["str | PathsFn", ...] = ()
-    generates: tuple["str | PathsFn", ...] = ()
+    sources: tuple[str | PathsFn, ...] = ()
+    generates: tuple[str | PathsFn, ...] = ()
     status: tuple[Check, ...] = ()
     preconditions: tuple[Precondition, ...] = ()
     when: Predicate | None = None
@@ -90,7 +91,7 @@ class Step:
         dynamic = tuple(g for g in self.generates if callable(g))
         return self.status + ((Check("generated files exist", GeneratedFiles(dynamic)),) if dynamic else ())
 
-    def intent(self, ctx: "Context") -> list[str]:
+    def intent(self, ctx: Context) -> list[str]:
         """What running this step would do, in the current configuration (for `plan`); changes nothing."""
         return self.would_do(ctx) if self.would_do else [self.doc]
 
@@ -147,9 +148,9 @@ class Component:
 class GeneratedFiles:
     """The live check of configuration-dependent `generates` entries: every path they name exists."""
 
-    entries: tuple["PathsFn", ...]
+    entries: tuple[PathsFn, ...]
 
-    def __call__(self, ctx: "Context") -> tuple[bool, str]:
+    def __call__(self, ctx: Context) -> tuple[bool, str]:
         missing = [str(p) for entry in self.entries for p in entry(ctx) if not p.exists()]
         return not missing, ("missing " + ", ".join(missing)) if missing else "present"
 
@@ -158,19 +159,19 @@ class GeneratedFiles:
 class NoProblems:
     """A live check made from a problem finder: holds when it finds none, else says what it found."""
 
-    finder: Callable[["Context"], "list[str]"]
+    finder: Callable[[Context], list[str]]
 
-    def __call__(self, ctx: "Context") -> tuple[bool, str]:
+    def __call__(self, ctx: Context) -> tuple[bool, str]:
         found = self.finder(ctx)
         return not found, "; ".join(found)
 
 
 # --- the generated members of every phase ---------------------------------------------------------------------
-def phase_complete(ctx: "Context") -> None:
+def phase_complete(ctx: Context) -> None:
     """The `complete` step: every step of the phase has its marker (doit ran them all first); nothing to do."""
 
 
-def reset_state(ctx: "Context", yes: bool, group: str, step_ids: tuple[str, ...], markers: tuple[str, ...],
+def reset_state(ctx: Context, yes: bool, group: str, step_ids: tuple[str, ...], markers: tuple[str, ...],
                 phase: int) -> None:
     """`<group>_reset_state`: forget the phase's steps in doit's DB and remove their markers (asks first)."""
     from hops.errors import StepError
@@ -236,7 +237,7 @@ class Model:
     phases: tuple[Component, ...]
 
     @classmethod
-    def of(cls, components: Sequence[Component]) -> "Model":
+    def of(cls, components: Sequence[Component]) -> Model:
         """Wire `components` (in phase order) into a model."""
         return cls(wire(components))
 

@@ -6,10 +6,11 @@ Loading must stay cheap: `doit list --all` reads no configuration and imports no
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
-from hops import context, controls, endpoints, lab_tasks
+from hops import context, controls, endpoints, lab_tasks, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
 from hops.reporter import HopsReporter
 from hops.taskmodel import Component, Model, Operation, Step
@@ -17,13 +18,9 @@ from hops.taskmodel import Component, Model, Operation, Step
 TaskDict = dict[str, Any]
 
 
-def load(root: Path, phases: Sequence[Component] | None = None) -> dict[str, Any]:
-    """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task. `phases` lets a test dodo use
-    its own components instead of hops.phases.PHASES."""
-    if phases is None:
-        from hops.phases import PHASES
-
-        phases = PHASES
+def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
+    """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task, for `phases` in order
+    (hops.phases.PHASES; a test dodo passes its own components)."""
     context.set_root(root)
     state = endpoints.state_dir(root)
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
@@ -42,6 +39,7 @@ def load(root: Path, phases: Sequence[Component] | None = None) -> dict[str, Any
         creators[f"task_phase{comp.phase}"] = _fixed(f"phase{comp.phase}", phase_task(comp))
     for name, task in {**controls.control_tasks(model), **lab_tasks.tasks()}.items():
         creators[f"task_{name}"] = _fixed(name, {"verbosity": 2, **task})
+    runguard.guard(creators, state)  # run lock + Ctrl-C handling for this doit command (hops.runguard)
     return creators
 
 

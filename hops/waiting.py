@@ -6,7 +6,8 @@ Kubernetes objects are never polled: use Kube.wait, which watches."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hops.errors import WaitTimeout
 

@@ -5,8 +5,9 @@ available than wanted means the rollout has not finished), and always for the sp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from hops.errors import WaitTimeout
 from hops.kube import describe_condition, is_true, observed
@@ -35,6 +36,7 @@ def deployment_available(deploy: dict) -> bool:
 
 
 def deployment_state(deploy: dict | None, ns: str, name: str) -> tuple[bool, str]:
+    """(Available, what its status says) of Deployment ns/name (None: it does not exist)."""
     if deploy is None:
         return False, f"Deployment {ns}/{name} does not exist"
     have, want = replica_counts(deploy)
@@ -63,6 +65,7 @@ def daemonset_ready(ds: dict, nodes: int | None = None, minimum: int = 0) -> boo
 
 def daemonset_state(ds: dict | None, ns: str, name: str, nodes: int | None = None,
                     minimum: int = 0) -> tuple[bool, str]:
+    """(ready, what its status says) of DaemonSet ns/name: exactly `nodes` pods, or at least `minimum`."""
     if ds is None:
         return False, f"DaemonSet {ns}/{name} does not exist"
     desired, ready, updated = daemonset_counts(ds)
@@ -74,6 +77,7 @@ def daemonset_state(ds: dict | None, ns: str, name: str, nodes: int | None = Non
 
 # --- any workload -------------------------------------------------------------------------------------------
 def statefulset_ready(sts: dict) -> bool:
+    """Every wanted replica ready, for the current spec."""
     # no surge for StatefulSets: a surplus only exists while scaling down, so at least the wanted count suffices
     have, want = replica_counts(sts)
     return observed(sts) and have >= want

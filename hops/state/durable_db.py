@@ -21,7 +21,7 @@ class DurableSqliteDB(SqliteDB):
     desc = "SQLite, committed per task (survives kill -9)"
 
     def _sqlite3(self, name: str) -> sqlite3.Connection:
-        conn = super()._sqlite3(name)
+        conn: sqlite3.Connection = super()._sqlite3(name)
         conn.execute("pragma busy_timeout = 10000")  # nested doit runs (force_phase) share the file
         conn.execute("pragma journal_mode = wal")
         conn.execute("pragma synchronous = normal")

@@ -8,7 +8,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -29,7 +29,7 @@ def write(path: Path, step: str, duration_s: float, run_id: str, note: str = "")
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "step": step,
-        "completed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(duration_s, 3),
         "run_id": run_id,
         "note": note,
@@ -49,11 +49,12 @@ def read(path: Path) -> MarkerRecord | None:
         data = json.loads(text)
         return MarkerRecord(data["step"], data["completed_at"], float(data["duration_s"]), data.get("note", ""))
     except (ValueError, KeyError, TypeError):
-        mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
         return MarkerRecord(path.name, mtime, 0.0, "marker without a record")
 
 
 def remove(path: Path) -> bool:
+    """Delete the marker; True when it existed."""
     try:
         path.unlink()
         return True
