@@ -18,6 +18,8 @@ STRUCTURE_WORDS = ("secrets:", "cluster:", "certs:", "trustdinfo:", "k8saggregat
                    "etcd:", "os:", "crt:", "key:", "token:", "id:", "secret:", "bootstraptoken:")
 ORDINARY_LINES = (
     "Kustomization external-secrets Ready=False",
+    "waiting for the infrastructure Kustomizations (6) to be Ready: Kustomization external-secrets: Ready=Unknown",
+    "ClusterRoleBinding kube-system/cluster:admin; certs: 5 secrets: 2 cluster: home-ops",
     "  ClusterRoleBinding kube-system/cluster-admin applied",
     "HelmRelease external-secrets/external-secrets Ready=True",
     "secrets:\n  bootstraptoken:\ncluster:\ncerts:\n  etcd:\n    crt:\n    key:",
