@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
-GRACE = 5.0   # seconds a signalled tool gets to exit before it is killed
+GRACE_ENV = "HOPS_INTERRUPT_GRACE"
+GRACE = 5.0   # seconds a signalled tool gets to exit before it is killed (GRACE_ENV overrides)
 RESUME_HINT = "re-run the same command to resume"
 
 _main_pid: int | None = None
@@ -61,10 +62,19 @@ def install(state_dir: Path) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread (API use inside threads)
     _main_pid = os.getpid()
+    _set_grace(os.environ.get(GRACE_ENV))
     _notes = state_dir / f".interrupted-{_main_pid}"
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
     sys.excepthook = _excepthook
+
+
+def _set_grace(text: str | None) -> None:
+    global GRACE
+    try:
+        GRACE = max(0.0, float(text)) if text else GRACE
+    except ValueError:
+        pass  # a malformed override keeps the default
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
@@ -157,7 +167,9 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType
     for proc in list(_tools.values()):  # tools of `-P thread` workers
         stop_tool(proc, signum)
     _wait_for_workers()
-    print(message(_interrupted + _worker_notes()), file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    lead = "\n" if sys.stderr.isatty() else ""  # the terminal has just echoed ^C on the current line
+    print(lead + message(_interrupted + _worker_notes()), file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(128 + int(signum))
 

@@ -192,10 +192,10 @@ def _wait_for_orphans(handle: IO[str], state_dir: Path, limit: float) -> None:
                        "wait for it to finish or stop it, then re-run")
     what = _orphan_text(state_dir, holder)
     if limit > 0:
-        print(f"waiting for {what} to finish (up to {limit:.0f}s)", file=sys.stderr, flush=True)
+        print(f"waiting for {what} to finish (up to {limit:g}s)", file=sys.stderr, flush=True)
         if _blocking_lock(handle, limit):
             return
-    raise LockBusy(f"{what} still holds the run lock" + (f" after {limit:.0f}s" if limit > 0 else "")
+    raise LockBusy(f"{what} still holds the run lock" + (f" after {limit:g}s" if limit > 0 else "")
                    + "; wait for it to finish or stop it, then re-run")
 
 
