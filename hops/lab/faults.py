@@ -5,6 +5,8 @@ Faults live in `<lab>/faults.json`, shared by the daemon and every emulated tool
 SPEC is a comma-separated list of:
 
     fail:<tool> <subcommand>:<n>   the next n calls of e.g. `helm upgrade` fail (exit 1, the tool's own error text)
+    hang:<tool> <subcommand>:<n>   the next n calls record their start (helm: the pending revision) and then block
+                                   until killed, like a process interrupted mid-operation
     delay:<component>:<seconds>    the component (workload or release name) turns ready <seconds> later (simulated)
     block:<component>              the component never turns ready (its condition says why)
     notready:<node>                the node's kubelet reports NotReady
@@ -62,6 +64,12 @@ def _parse_item(faults: dict, kind: str, rest: str) -> None:
         if not tool or not sub:
             raise ValueError("expected fail:<tool> <subcommand>:<count>")
         faults["tools"].append({"tool": tool, "subcommand": sub, "remaining": int(count)})
+    elif kind == "hang":
+        command, _, count = rest.rpartition(":")
+        tool, _, sub = command.partition(" ")
+        if not tool or not sub:
+            raise ValueError("expected hang:<tool> <subcommand>:<count>")
+        faults["tools"].append({"tool": tool, "subcommand": sub, "remaining": int(count), "action": "hang"})
     elif kind == "delay":
         name, _, seconds = rest.rpartition(":")
         faults["components"][name] = {"delay": float(seconds)}
@@ -138,13 +146,15 @@ def clear(layout: LabLayout) -> None:
         data.update(json.loads(json.dumps(EMPTY)))
 
 
-def take_tool_failure(layout: LabLayout, tool: str, argv: list[str]) -> ToolFault | None:
-    """Consume one pending failure for `tool <subcommand>` if argv contains that subcommand."""
+def take_tool_failure(layout: LabLayout, tool: str, argv: list[str], action: str = "fail") -> ToolFault | None:
+    """Consume one pending failure (or, with action="hang", one hang) for `tool <subcommand>` if argv contains
+    that subcommand."""
     if not layout.faults_file.exists():
         return None
     with _locked(layout) as data:
         for fault in data["tools"]:
-            if fault["tool"] == tool and fault["remaining"] > 0 and fault["subcommand"] in argv:
+            if fault["tool"] == tool and fault["remaining"] > 0 and fault["subcommand"] in argv \
+                    and fault.get("action", "fail") == action:
                 fault["remaining"] -= 1
                 return ToolFault(tool, fault["subcommand"])
     return None

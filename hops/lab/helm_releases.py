@@ -21,6 +21,7 @@ import yaml
 from hops.lab import charts
 
 RELEASE_TYPE = "helm.sh/release.v1"
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 CRD_KIND = "CustomResourceDefinition"
 
 
@@ -35,6 +36,7 @@ class Applied:
     release: dict
     objects: list[dict]
     installed: bool              # True: a first install; False: an upgrade
+    current: dict | None = None  # the revision an upgrade builds on (superseded when it succeeds)
 
 
 def now() -> str:
@@ -103,13 +105,30 @@ def manifest_objects(rel: dict) -> list[dict]:
     return [d for d in yaml.safe_load_all(rel.get("manifest", "")) if d]
 
 
-def upgrade_install(client: Any, name: str, namespace: str, chart: charts.Chart, values: dict, *,
-                    create_namespace: bool = False, extra_labels: dict | None = None) -> Applied:
-    """Apply the chart as a new revision in status pending-install/-upgrade; call `finish` afterwards.
+def base_release(revisions: list[dict]) -> dict | None:
+    """The revision an upgrade builds on, as Helm's upgrade picks it: the latest when deployed, else the newest
+    deployed one, else the latest when it failed or was superseded (None: nothing to upgrade from)."""
+    if not revisions:
+        return None
+    last = revisions[-1]
+    if last["info"]["status"] == "deployed":
+        return last
+    deployed = [r for r in revisions if r["info"]["status"] == "deployed"]
+    if deployed:
+        return deployed[-1]
+    return last if last["info"]["status"] in ("failed", "superseded") else None
 
-    Every call is a new revision (like `helm upgrade --install`), rendering the same objects for the same values,
-    so a release installed by the helm tool and later by the helm-controller never fights over its objects."""
-    previous = latest(client, name, namespace)
+
+def is_pending(rel: dict | None) -> bool:
+    return rel is not None and rel["info"]["status"] in PENDING
+
+
+def begin(client: Any, name: str, namespace: str, chart: charts.Chart, values: dict, *,
+          create_namespace: bool = False, extra_labels: dict | None = None) -> Applied:
+    """Record the new revision as pending-install/-upgrade, before any object exists (as Helm 3 does); `apply`
+    then creates the objects and `finish` marks the outcome. A process killed in between leaves it pending."""
+    revisions = history(client, name, namespace)
+    previous = revisions[-1] if revisions else None
     if client.get("v1", "Namespace", namespace) is None:
         if not create_namespace:
             raise HelmError(f'create: failed to create: namespaces "{namespace}" not found')
@@ -119,8 +138,9 @@ def upgrade_install(client: Any, name: str, namespace: str, chart: charts.Chart,
         if extra_labels:
             obj["metadata"]["labels"] = {**obj["metadata"].get("labels", {}), **extra_labels}
     revision = (previous["version"] + 1) if previous else 1
-    first = previous["info"]["first_deployed"] if previous else now()
     installing = previous is None or previous["info"]["status"] == "uninstalled"
+    current = None if installing else (base_release(revisions) or previous)
+    first = current["info"]["first_deployed"] if current else now()
     rel = {"name": name, "namespace": namespace, "version": revision,
            "info": {"first_deployed": first, "last_deployed": now(), "deleted": "", "notes": "",
                     "description": "Initial install underway" if installing else "Preparing upgrade",
@@ -129,22 +149,73 @@ def upgrade_install(client: Any, name: str, namespace: str, chart: charts.Chart,
                                   "appVersion": chart.app_version, "description": chart.description},
                      "values": chart.defaults},
            "config": values or {},
-           "manifest": "\n".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in objects)}
+           "manifest": _manifest(objects)}
     _write(client, rel)
-    _apply_all(client, objects)
-    if previous is not None:
-        _prune(client, manifest_objects(previous), objects)
-        if previous["info"]["status"] in ("deployed", "failed", "pending-install", "pending-upgrade"):
-            set_status(client, previous, "superseded", previous["info"]["description"])
-    return Applied(rel, objects, installing)
+    return Applied(rel, objects, installing, current)
+
+
+def apply(client: Any, applied: Applied) -> None:
+    """Create/update the revision's objects and delete what the revision it builds on had and it no longer has."""
+    _apply_all(client, applied.objects)
+    if applied.current is not None:
+        _prune(client, manifest_objects(applied.current), applied.objects)
+
+
+def upgrade_install(client: Any, name: str, namespace: str, chart: charts.Chart, values: dict, *,
+                    create_namespace: bool = False, extra_labels: dict | None = None) -> Applied:
+    """`begin` + `apply`: the new revision, pending, with its objects applied; call `finish` afterwards.
+
+    Every call is a new revision (like `helm upgrade --install`), rendering the same objects for the same values,
+    so a release installed by the helm tool and later by the helm-controller never fights over its objects."""
+    applied = begin(client, name, namespace, chart, values, create_namespace=create_namespace,
+                    extra_labels=extra_labels)
+    apply(client, applied)
+    return applied
 
 
 def finish(client: Any, applied: Applied, error: str | None = None) -> dict:
-    """Mark the revision deployed (or failed with Helm's description)."""
+    """Mark the revision deployed, superseding the one it built on (Helm does that only on success), or failed
+    with Helm's description (the revision it built on stays as it was, e.g. deployed)."""
     rel = applied.release
-    if error is None:
-        return set_status(client, rel, "deployed", "Install complete" if applied.installed else "Upgrade complete")
-    return set_status(client, rel, "failed", f'Release "{rel["name"]}" failed: {error}')
+    if error is not None:
+        what = "Release" if applied.installed else "Upgrade"
+        return set_status(client, rel, "failed", f'{what} "{rel["name"]}" failed: {error}')
+    if applied.current is not None and applied.current["info"]["status"] != "superseded":
+        set_status(client, applied.current, "superseded", applied.current["info"]["description"])
+    return set_status(client, rel, "deployed", "Install complete" if applied.installed else "Upgrade complete")
+
+
+def rollback(client: Any, name: str, namespace: str, revision: int = 0) -> dict:
+    """`helm rollback NAME [REVISION]`: a new revision (pending-rollback first) with REVISION's chart, values and
+    manifest (0: the one before the latest). Like Helm it accepts a pending latest revision (that is how a stuck
+    release is freed); on success every deployed revision is superseded and the new one is deployed."""
+    revisions = history(client, name, namespace)
+    if not revisions:
+        raise HelmError("release: not found")
+    current = revisions[-1]
+    wanted = revision or current["version"] - 1
+    target = next((r for r in revisions if r["version"] == wanted), None)
+    if target is None:
+        raise HelmError(f"release has no {wanted} version")
+    rel = {"name": name, "namespace": namespace, "version": current["version"] + 1,
+           "info": {"first_deployed": current["info"]["first_deployed"], "last_deployed": now(), "deleted": "",
+                    "notes": target["info"].get("notes", ""), "description": f"Rollback to {wanted}",
+                    "status": "pending-rollback"},
+           "chart": target["chart"], "config": target.get("config") or {}, "manifest": target.get("manifest", "")}
+    _write(client, rel)
+    objects = manifest_objects(rel)
+    _apply_all(client, objects)
+    _prune(client, manifest_objects(current), objects)
+    for old in history(client, name, namespace):
+        if old["info"]["status"] == "deployed" and old["version"] != rel["version"]:
+            set_status(client, old, "superseded", old["info"]["description"])
+    rel["info"]["status"] = "deployed"
+    _write(client, rel)
+    return rel
+
+
+def _manifest(objects: list[dict]) -> str:
+    return "\n".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in objects)
 
 
 def _apply_all(client: Any, objects: list[dict]) -> None:
@@ -166,13 +237,18 @@ def _prune(client: Any, old: list[dict], new: list[dict]) -> None:
 
 
 def uninstall(client: Any, name: str, namespace: str) -> None:
-    """Delete the release's objects (not its CRDs) and every revision record."""
+    """Delete the release's objects (not its CRDs) and every revision record, whatever the latest status (Helm's
+    uninstall accepts pending and failed releases too): the latest is marked uninstalling first."""
     revisions = history(client, name, namespace)
     if not revisions:
         raise HelmError(f"uninstall: Release not loaded: {name}: release: not found")
-    for obj in manifest_objects(revisions[-1]):
-        if obj["kind"] != CRD_KIND:
-            client.delete(*_key(obj))
+    last = revisions[-1]
+    if last["info"]["status"] != "uninstalled":
+        last["info"]["deleted"] = now()
+        set_status(client, last, "uninstalling", "Deletion in progress (or silently failed)")
+        for obj in manifest_objects(last):
+            if obj["kind"] != CRD_KIND:
+                client.delete(*_key(obj))
     for rel in revisions:
         client.delete("v1", "Secret", secret_name(name, rel["version"]), namespace)
 

@@ -7,6 +7,7 @@ releases are stored like Helm 3's (hops.lab.helm_releases). `--wait` watches the
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from hops.lab import charts, helm_releases, readiness
+from hops.lab import charts, faults, helm_releases, readiness
 from hops.lab.flux_log import parse_duration
 from hops.lab.tools import kubetools
 from hops.lab.tools.common import ToolExit, layout, run_tool
@@ -24,7 +25,8 @@ from hops.lab.tools.kubeapi import KubeClient, KubeError
 GLOBAL_VALUES = {"-n": "namespace", "--namespace": "namespace", "--kubeconfig": "kubeconfig",
                  "--kube-context": "context", "-o": "output", "--output": "output", "--version": "version",
                  "-f": "values", "--values": "values", "--set": "set", "--set-string": "set", "--timeout": "timeout",
-                 "--template": "template", "--repo": "repo", "--description": "description", "--revision": "revision"}
+                 "--template": "template", "--repo": "repo", "--description": "description", "--revision": "revision",
+                 "--max": "max"}
 GLOBAL_SWITCHES = {"--install": "install", "-i": "install", "--create-namespace": "create_namespace",
                    "--wait": "wait", "--atomic": "atomic", "--force-update": "force_update", "-A": "all_namespaces",
                    "--all-namespaces": "all_namespaces", "--short": "short", "--all": "all", "-a": "all",
@@ -32,6 +34,8 @@ GLOBAL_SWITCHES = {"--install": "install", "-i": "install", "--create-namespace"
                    "--wait-for-jobs": "wait_jobs", "--client": "client", "-c": "client", "--dry-run": "dry_run",
                    "--cleanup-on-fail": "cleanup", "--skip-crds": "skip_crds", "--no-hooks": "no_hooks"}
 BUILD = 'GitCommit:"{commit}", GitTreeState:"clean", GoVersion:"go1.22.7"'
+# Helm's errPending: upgrade and rollback --install refuse a release whose latest revision is pending-*
+IN_PROGRESS = "another operation (install/upgrade/rollback) is in progress"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +50,7 @@ def _dispatch(argv: list[str]) -> int:
     command, rest = p.args[0], p.args[1:]
     handlers = {"version": _version, "repo": _repo, "upgrade": _upgrade, "install": _install, "status": _status,
                 "list": _list, "ls": _list, "get": _get, "uninstall": _uninstall, "delete": _uninstall,
-                "history": _history, "hist": _history, "template": _template}
+                "history": _history, "hist": _history, "template": _template, "rollback": _rollback}
     if command not in handlers:
         raise ToolExit(f'Error: unknown command "{command}" for "helm"\nRun \'helm --help\' for usage.')
     return handlers[command](rest, p) or 0
@@ -195,7 +199,7 @@ def _install(args: list[str], p: kubetools.Parsed) -> int:
     kube = _client(p)
     if helm_releases.latest(kube, args[0], _ns(p, kube)):
         raise ToolExit("Error: INSTALLATION FAILED: cannot re-use a name that is still in use")
-    return _deploy(kube, args[0], args[1], p, "INSTALLATION FAILED", intro="")
+    return _deploy(kube, args[0], args[1], p, "INSTALLATION FAILED", intro="", command="install")
 
 
 def _upgrade(args: list[str], p: kubetools.Parsed) -> int:
@@ -204,17 +208,20 @@ def _upgrade(args: list[str], p: kubetools.Parsed) -> int:
     kube = _client(p)
     name = args[0]
     previous = helm_releases.latest(kube, name, _ns(p, kube))
-    if previous is None:
+    if previous is None or (p.get("install") and previous["info"]["status"] == "uninstalled"):
         if not p.get("install"):
             raise ToolExit(f'Error: UPGRADE FAILED: "{name}" has no deployed releases')
         return _deploy(kube, name, args[1], p, "INSTALLATION FAILED",
                        intro=f'Release "{name}" does not exist. Installing it now.')
+    if helm_releases.is_pending(previous):
+        # Helm's upgrade takes a pending latest revision as the lock of an operation still running
+        raise ToolExit(f"Error: UPGRADE FAILED: {IN_PROGRESS}")
     return _deploy(kube, name, args[1], p, "UPGRADE FAILED", intro=f'Release "{name}" has been upgraded. Happy Helming!',
                    previous=previous)
 
 
 def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure: str, intro: str,
-            previous: dict | None = None) -> int:
+            previous: dict | None = None, command: str = "upgrade") -> int:
     ns = _ns(p, kube)
     try:
         chart = _resolve_chart(ref, p.get("version"), p.get("repo"))
@@ -223,18 +230,25 @@ def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure:
     values = _values(p)
     if p.get("reuse_values") and previous is not None:
         values = charts.deep_merge(previous.get("config") or {}, values)
+    hang = faults.take_tool_failure(layout(), "helm", [command], action="hang") is not None
     try:
-        applied = helm_releases.upgrade_install(kube, name, ns, chart, values,
-                                                create_namespace=bool(p.get("create_namespace")))
+        applied = helm_releases.begin(kube, name, ns, chart, values, create_namespace=bool(p.get("create_namespace")))
     except helm_releases.HelmError as exc:
         raise ToolExit(f"Error: {failure}: {exc}") from None
     except KubeError as exc:
+        raise ToolExit(f"Error: {failure}: {exc.message}") from None
+    if hang:
+        _hang(command)
+    try:
+        helm_releases.apply(kube, applied)
+    except KubeError as exc:   # the objects could not be created: the revision is recorded as failed
+        helm_releases.finish(kube, applied, exc.message)
         raise ToolExit(f"Error: {failure}: {exc.message}") from None
     if p.get("wait") or p.get("atomic"):
         ok, why = _wait(kube, applied.objects, _timeout(p))
         if not ok:
             helm_releases.finish(kube, applied, "context deadline exceeded")
-            raise ToolExit(f"Error: {failure}: {_atomic(kube, applied, previous, p)}context deadline exceeded")
+            raise ToolExit(f"Error: {failure}: {_atomic(kube, applied, p)}context deadline exceeded")
     rel = helm_releases.finish(kube, applied)
     if intro:
         print(intro)
@@ -242,17 +256,28 @@ def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure:
     return 0
 
 
-def _atomic(kube: KubeClient, applied: helm_releases.Applied, previous: dict | None, p: kubetools.Parsed) -> str:
-    """With --atomic a failed install is uninstalled and a failed upgrade rolled back (as a new revision)."""
+def _hang(subcommand: str) -> None:
+    """The hang fault (taken before the record is written, so whoever sees the pending record can kill us): block
+    (no CPU, no timer) until a signal ends us, as a helm killed mid-operation would leave the release."""
+    sys.stderr.write(f"helm {subcommand}: hanging (hops lab fault) until killed\n")
+    sys.stderr.flush()
+    while True:
+        signal.pause()
+
+
+def _atomic(kube: KubeClient, applied: helm_releases.Applied, p: kubetools.Parsed) -> str:
+    """With --atomic a failed install is uninstalled and a failed upgrade rolled back to the newest successful
+    (deployed or superseded) revision, as a new revision."""
     if not p.get("atomic"):
         return ""
     name, ns = applied.release["name"], applied.release["namespace"]
-    if previous is None:
+    if applied.installed:
         helm_releases.uninstall(kube, name, ns)
         return f"release {name} failed, and has been uninstalled due to atomic being set: "
-    chart = charts.CATALOG[previous["chart"]["metadata"]["name"]]
-    back = helm_releases.upgrade_install(kube, name, ns, chart, previous.get("config") or {})
-    helm_releases.set_status(kube, back.release, "deployed", f"Rollback to {previous['version']}")
+    good = [r for r in helm_releases.history(kube, name, ns) if r["info"]["status"] in ("deployed", "superseded")]
+    if not good:
+        return "unable to find a previously successful release when attempting to rollback. original upgrade error: "
+    helm_releases.rollback(kube, name, ns, good[-1]["version"])
     return f"release {name} failed, and has been rolled back due to atomic being set: "
 
 
@@ -327,7 +352,7 @@ def _status(args: list[str], p: kubetools.Parsed) -> int:
     if not args:
         raise ToolExit('Error: "helm status" requires 1 argument')
     kube = _client(p)
-    rel = _release_or_fail(kube, args[0], _ns(p, kube))
+    rel = _revision_or_fail(kube, args[0], _ns(p, kube), p.get("revision"))
     output = p.get("output", "table")
     if output == "json":
         print(json.dumps(rel))
@@ -390,16 +415,66 @@ def _uninstall(args: list[str], p: kubetools.Parsed) -> int:
 
 
 def _history(args: list[str], p: kubetools.Parsed) -> int:
+    """`helm history NAME [--max N] [-o table|json|yaml]`: the newest N revisions (default 256), oldest first."""
     if not args:
         raise ToolExit('Error: "helm history" requires 1 argument')
     kube = _client(p)
     revisions = helm_releases.history(kube, args[0], _ns(p, kube))
     if not revisions:
         raise ToolExit("Error: release: not found")
-    rows = [[str(r["version"]), _stamp(r["info"]["last_deployed"]), r["info"]["status"],
-             f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
-             r["chart"]["metadata"].get("appVersion", ""), r["info"]["description"]] for r in revisions]
-    print(kubetools.table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], rows))
+    keep = _int_flag(p.get("max"), 256)
+    rows = [{"revision": r["version"], "updated": _rfc3339(r["info"]["last_deployed"]), "status": r["info"]["status"],
+             "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
+             "app_version": r["chart"]["metadata"].get("appVersion", ""), "description": r["info"]["description"]}
+            for r in revisions[-keep:]]
+    output = p.get("output", "table")
+    if output == "json":
+        print(json.dumps(rows))
+    elif output == "yaml":
+        print(yaml.safe_dump(rows, sort_keys=False), end="")
+    else:
+        table = [[str(r["revision"]), _stamp(rel["info"]["last_deployed"]), r["status"], r["chart"], r["app_version"],
+                  r["description"]] for r, rel in zip(rows, revisions[-keep:])]
+        print(kubetools.table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], table))
+    return 0
+
+
+def _int_flag(raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ToolExit(f'Error: invalid argument "{raw}" for "--max" flag: strconv.ParseInt: parsing "{raw}": '
+                       "invalid syntax") from None
+
+
+def _rfc3339(iso: str) -> str:
+    """Helm's JSON time: RFC 3339 with the fraction and an explicit offset."""
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _rollback(args: list[str], p: kubetools.Parsed) -> int:
+    """`helm rollback NAME [REVISION]`: like Helm it works on a pending latest revision too (that is the way out
+    of "another operation ... is in progress"); without REVISION it goes back one revision."""
+    if not args:
+        raise ToolExit('Error: "helm rollback" requires at least 1 argument\n\n'
+                       "Usage:  helm rollback <RELEASE> [REVISION] [flags]")
+    revision = 0
+    if len(args) > 1:
+        try:
+            revision = int(args[1])
+        except ValueError:
+            raise ToolExit(f'Error: strconv.Atoi: parsing "{args[1]}": invalid syntax') from None
+    kube = _client(p)
+    try:
+        helm_releases.rollback(kube, args[0], _ns(p, kube), revision)
+    except helm_releases.HelmError as exc:
+        raise ToolExit(f"Error: {exc}") from None
+    except KubeError as exc:
+        raise ToolExit(f"Error: {exc.message}") from None
+    print("Rollback was a success! Happy Helming!")
     return 0
 
 
