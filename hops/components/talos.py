@@ -1,8 +1,9 @@
 """Phase 2 — Talos: secrets, machine configs, apply, etcd bootstrap, kubeconfig, health.
 
 Every step is safe to re-run after an interruption: the secrets bundle lives in 1Password, configs are generated
-from files, apply-config picks --insecure only for nodes still in maintenance mode, and the etcd bootstrap is
-guarded by etcd membership (and treats talosctl's exact AlreadyExists answer as done), so it never happens twice.
+from files, apply-config picks --insecure only for nodes still in maintenance mode, and the etcd bootstrap waits
+through Talos' "not yet" refusals, is guarded by etcd membership before every attempt (and treats talosctl's exact
+AlreadyExists answer as done), so it never happens twice.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from hops.waiting import deadline_for, poll_until
 GROUP = "talos"
 SECRETS_ITEM, SECRETS_FIELD = "talos_secrets", "secrets"
 PROBE_TIMEOUT_S = 30.0
-ALREADY_BOOTSTRAPPED = "etcd data directory is not empty"
 CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 MAINTENANCE, CONFIGURED = "maintenance", "configured"
 EXPECTED_NOISE = ("'connection refused' and 'tls: internal error' answers are expected while a node installs "
@@ -57,13 +57,13 @@ def first_control_plane(ctx: Context) -> Any:
 
 # --- talosctl --------------------------------------------------------------------------------------------------
 def talosctl(ctx: Context, node: Any, args: list[str], *, insecure: bool = False, check: bool = False,
-             timeout: float | None = PROBE_TIMEOUT_S) -> Any:
+             timeout: float | None = PROBE_TIMEOUT_S, retry: bool = False) -> Any:
     """`talosctl <args> -n addr -e addr`: with the talosconfig's certificates, or --insecure (maintenance mode,
     no client certificate). Always the node's own address, never the VIP."""
     address = str(node.address)
     target = ["-n", address, "-e", address]
     auth = ["--insecure"] if insecure else ["--talosconfig", str(ctx.endpoints.talosconfig)]
-    return ctx.runner.run("talosctl", [*args, *target, *auth], check=check, timeout=timeout)
+    return ctx.runner.run("talosctl", [*args, *target, *auth], check=check, timeout=timeout, retry=retry)
 
 
 def _error_text(result: Any) -> str:
@@ -123,7 +123,7 @@ def bootstrap_secrets(ctx: Context) -> None:
         _check_bundle(bundle, f"in 1Password item {title!r}")
         ctx.log.say(f"  secrets bundle read from 1Password item {title!r}")
     else:
-        result = ctx.runner.run("talhelper", ["gensecret"], secret_output=True)
+        result = ctx.runner.run("talhelper", ["gensecret"], secret_output=True, retry=False)  # new secrets each call
         bundle = secrets.register_structured(result.stdout)  # by leaf value, never by line
         _check_bundle(bundle, "from `talhelper gensecret`")
         onepassword.store(ctx, SECRETS_ITEM, {SECRETS_FIELD: bundle})
@@ -144,7 +144,7 @@ def generate_config(ctx: Context) -> None:
     out = ctx.endpoints.cluster_dir
     ctx.runner.run("talhelper", ["genconfig", "-c", str(ctx.root / "talconfig.yaml"),
                                  "-s", str(ctx.endpoints.secrets_file), "-o", str(out), "--no-gitignore"],
-                   env=ctx.settings.env_for_tools())
+                   env=ctx.settings.env_for_tools(), retry=True)
     ensure_gitignore(out)
     written = out / "talosconfig"  # talhelper's fixed name; talos.talosconfig may point elsewhere
     if written.exists() and written.resolve() != ctx.endpoints.talosconfig.resolve():
@@ -165,7 +165,7 @@ def validate_configs(ctx: Context) -> None:
     for node in ctx.config.network.nodes:
         path = machine_config(ctx, node.name)
         result = ctx.runner.run("talosctl", ["validate", "--config", str(path), "--mode", "metal"], check=False,
-                                timeout=PROBE_TIMEOUT_S)
+                                timeout=PROBE_TIMEOUT_S, retry=True)
         if result.code != 0:
             problems.append(f"{node.name} ({path.name}): " + (result.stderr or result.stdout).strip())
     fail_all("machine configs are invalid", problems)
@@ -207,7 +207,7 @@ def wait_for_mode(ctx: Context, node: Any, deadline: float) -> str:
 def apply_one(ctx: Context, node: Any, deadline: float) -> str:
     mode = wait_for_mode(ctx, node, deadline)
     args = ["apply-config", "-f", str(machine_config(ctx, node.name))]
-    talosctl(ctx, node, args, insecure=(mode == MAINTENANCE), check=True, timeout=None)
+    talosctl(ctx, node, args, insecure=(mode == MAINTENANCE), check=True, timeout=None, retry=True)
     how = "first config (maintenance mode, --insecure): it installs Talos and reboots" if mode == MAINTENANCE \
         else "config updated (with the talosconfig's certificates)"
     ctx.log.say(f"  {node.name} ({node.address}): {how}")
@@ -233,6 +233,10 @@ def apply_configs(ctx: Context) -> dict:
 
 # --- wait-nodes-ready ------------------------------------------------------------------------------------------
 def wait_nodes_ready(ctx: Context) -> None:
+    """Every node's apid answers `talosctl version` with the talosconfig's certificates."""
+    # Readiness for the etcd bootstrap is not awaited here: only the first control-plane node is bootstrapped, and
+    # the one authoritative answer is the bootstrap call itself (machined checks its container runtime and clock
+    # when asked; a separate probe could pass and the call still be refused). bootstrap-etcd waits through that.
     pending = {node.name: node for node in ctx.config.network.nodes}
     last: dict[str, str] = {}
     ctx.log.say(f"  waiting for every node's Talos API to answer with the talosconfig's certificates; {EXPECTED_NOISE}")
@@ -284,15 +288,39 @@ def etcd_bootstrapped(ctx: Context) -> bool:
 
 
 def bootstrap_etcd(ctx: Context) -> None:
+    """Bootstrap etcd exactly once on the first control-plane node. Talos refuses the call for a while after the
+    node boots (hops.bootstrap_answers): wait and ask again until the phase deadline, asking etcd for members
+    before every new attempt (an attempt whose answer was lost may have bootstrapped it). The runner never
+    repeats this call on its own: it is once-only."""
+    from hops import bootstrap_answers as answers
+    from hops.errors import WaitTimeout
+
     node = first_control_plane(ctx)
-    result = talosctl(ctx, node, ["bootstrap"], timeout=None)
-    if result.code == 0:
+    tried: list[str] = []
+
+    def attempt() -> tuple[bool, str]:
+        if tried and etcd_members(ctx, node):
+            tried.append("members")
+            return True, "etcd has members: an earlier attempt bootstrapped it"
+        result = talosctl(ctx, node, ["bootstrap"], timeout=None, retry=False)  # once-only: see the docstring
+        answer = answers.classify_result(result)
+        if answer.kind == answers.FAILED:
+            raise ToolFailed(result.argv, result.code, result.stdout, result.stderr)
+        tried.append(answer.kind)
+        return answer.kind != answers.NOT_YET, answer.detail
+
+    try:
+        detail = poll_until(ctx, f"{node.name} ({node.address}) to accept the etcd bootstrap", attempt,
+                            deadline_for(ctx, GROUP))
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc}. Talos accepts it once the node's services run and its clock is in sync: check "
+                          f"its time servers and `talosctl -n {node.address} dmesg`, then re-run") from None
+    if tried[-1] == answers.BOOTSTRAPPED:
         ctx.log.say(f"  etcd bootstrapped on {node.name} ({node.address})")
-        return
-    if "AlreadyExists" in result.stderr and ALREADY_BOOTSTRAPPED in result.stderr:
-        ctx.log.say(f"  {node.name} answered AlreadyExists ({ALREADY_BOOTSTRAPPED}): etcd was bootstrapped before")
-        return
-    raise ToolFailed(result.argv, result.code, result.stdout, result.stderr)
+    elif tried[-1] == answers.ALREADY:
+        ctx.log.say(f"  {node.name} answered {detail}: etcd was bootstrapped before")
+    else:
+        ctx.log.say(f"  {node.name}: {detail}")
 
 
 # --- cluster-ready ---------------------------------------------------------------------------------------------
@@ -300,7 +328,7 @@ def fetch_kubeconfig(ctx: Context) -> Path:
     node = first_control_plane(ctx)
     path = ctx.endpoints.kubeconfig
     path.parent.mkdir(parents=True, exist_ok=True)
-    talosctl(ctx, node, ["kubeconfig", str(path), "--force", "--merge=false"], check=True)
+    talosctl(ctx, node, ["kubeconfig", str(path), "--force", "--merge=false"], check=True, retry=True)
     os.chmod(path, 0o600)
     ctx.kube.invalidate()
     ctx.log.say(f"  kubeconfig written to {path} (mode 0600)")
@@ -454,7 +482,7 @@ def reset(ctx: Context, phase: Component, yes: bool = False) -> None:
         raise StepError("talos_reset cancelled: nothing was changed (pass --yes to confirm without a terminal)")
     failures = []
     for node in nodes:
-        result = talosctl(ctx, node, ["reset", "--graceful=false", "--reboot"], timeout=None)
+        result = talosctl(ctx, node, ["reset", "--graceful=false", "--reboot"], timeout=None, retry=False)
         if result.code == 0:
             ctx.log.say(f"  {node.name} ({node.address}): wiped; it reboots into maintenance mode")
         else:
