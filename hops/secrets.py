@@ -14,7 +14,8 @@ import binascii
 import json
 import re
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 REDACTED = "[redacted]"
 
@@ -36,6 +37,7 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _PEM_ARMOR = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]+-----")
 
 _values: set[str] = set()
+_longest_first: list[str] = []   # _values sorted for redact(), rebuilt on register (redact runs per log line)
 _lock = threading.Lock()
 
 
@@ -45,7 +47,9 @@ def register(value: str) -> str:
     found = set(_whole(value))
     found.update(_leaves_of_text(value, 0))
     with _lock:
-        _values.update(found)
+        if not found <= _values:
+            _values.update(found)
+            _longest_first[:] = sorted(_values, key=len, reverse=True)
     return value
 
 
@@ -160,10 +164,10 @@ def _pem_lines(text: str) -> Iterator[str]:
 
 def redact(text: str) -> str:
     """`text` with every registered secret replaced; longest first so a secret containing another is hidden whole."""
-    if not _values or not text:
+    if not _longest_first or not text:
         return text
     with _lock:
-        values = sorted(_values, key=len, reverse=True)
+        values = list(_longest_first)
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
@@ -174,3 +178,4 @@ def clear() -> None:
     """Forget all registered values (tests)."""
     with _lock:
         _values.clear()
+        _longest_first.clear()

@@ -6,7 +6,8 @@ import base64
 import json
 import secrets as pyrandom
 import textwrap
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml

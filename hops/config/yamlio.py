@@ -30,7 +30,7 @@ class _StrictLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
-    def construct_scalar(self, node: yaml.ScalarNode) -> Any:
+    def construct_scalar(self, node: yaml.ScalarNode | yaml.MappingNode) -> Any:
         """The file was checked for raw control characters, so any here came from an escape such as "\\0"."""
         value = super().construct_scalar(node)
         offender = characters.first_not_in_yaml(value) if isinstance(value, str) else None

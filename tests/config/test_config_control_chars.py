@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from cfg_helpers import BASE, talconfig_for
+
 from hops.config import ConfigError, load_settings
 from hops.config.overrides import is_override_variable
 from tests.projects import copy_project, doit, lab_env
