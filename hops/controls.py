@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
+from hops import graph
 from hops.actions import TaskAction, evaluate
 from hops.errors import StepError
 from hops.prompt import confirm
@@ -53,6 +54,9 @@ def control_tasks(model: Model) -> dict[str, dict[str, Any]]:
         "bootstrap_validate": {"doc": "Run every step's live checks and report; changes nothing",
                                "actions": action("bootstrap_validate", validate), "uptodate": [False],
                                "meta": READ_ONLY},
+        "bootstrap_graph": {"doc": "Print the bootstrap's task graph (Mermaid; --format dot for Graphviz)",
+                            "actions": action("bootstrap_graph", graph.show, False), "params": [graph.FORMAT_PARAM],
+                            "uptodate": [False], "meta": READ_ONLY},
         "validate_phase": {"doc": "Run the live checks of phase N (--phase N) and report; changes nothing",
                            "actions": action("validate_phase", validate_phase, False), "params": [PHASE_PARAM],
                            "uptodate": [False], "meta": READ_ONLY},
@@ -168,7 +172,7 @@ def nested_doit(ctx: Context, args: list[str]) -> None:
     variables = [f"{k}={v}" for k, v in ctx.cli_vars.items()]
     env = {**os.environ, **lock.child_env(ctx.state_dir)}
     code = subprocess.call([sys.executable, "-m", "doit", "-f", str(ctx.root / "dodo.py"), *args, *variables],
-                           env=env)
+                           env=env, pass_fds=lock.held_fds())  # it holds the lock too, should this run die
     if code:
         raise StepError(f"`doit {' '.join(args)}` failed (exit {code})")
 

@@ -1,0 +1,39 @@
+"""`doit bootstrap_graph` draws the real task graph, and the diagram in docs/architecture.md is its output."""
+
+from __future__ import annotations
+
+import re
+
+from hops import graph
+from hops.phases import PHASES
+from hops.taskmodel import Model
+from tests.projects import REPO, doit
+
+MODEL = Model.of(PHASES)
+
+
+def documented() -> str:
+    text = (REPO / "docs" / "architecture.md").read_text()
+    block = re.search(r"<!-- graph:begin -->\n```mermaid\n(.*?)```\n<!-- graph:end -->", text, re.S)
+    assert block, "docs/architecture.md has no generated graph block"
+    return block.group(1)
+
+
+def test_the_documented_graph_is_the_generated_one() -> None:
+    assert documented() == graph.mermaid(MODEL), "regenerate it: doit bootstrap_graph"
+
+
+def test_every_step_is_a_node_and_every_dependency_an_edge() -> None:
+    text = graph.mermaid(MODEL)
+    for comp, step in MODEL.steps():
+        assert f'["{comp.step_id(step.name)}"]' in text
+    assert "  networking__deploy_cilium --> networking__wait" in text
+    assert "  talos__complete --> networking__deploy_cilium" in text  # phase 3 waits for phase 2
+    assert text.count("subgraph phase") == 6
+
+
+def test_doit_bootstrap_graph_prints_it_in_both_formats() -> None:
+    result = doit(REPO, "bootstrap_graph", check=True)
+    assert graph.mermaid(MODEL) in result.stdout
+    dot = doit(REPO, "bootstrap_graph", "--format", "dot", check=True).stdout
+    assert '"networking:deploy-cilium" -> "networking:wait";' in dot and "subgraph cluster_phase3" in dot
