@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hops.errors import StepError
+from hops.errors import StepError, ToolFailed
 
 SOURCES_DIR = "infrastructure/sources"
 
@@ -89,24 +89,50 @@ def _mapping(parent: dict, key: str, path: Path, prefix: str = "") -> dict:
     return value
 
 
-def upgrade_install(ctx: Any, release: Release, values: Path) -> None:
+def upgrade_install(ctx: Any, release: Release, values: Path, group: str | None = None) -> None:
     """`helm upgrade --install` of the release with its values file (idempotent). Readiness is watched by the
     caller through the Kubernetes API, so no --wait here. The release's namespace.yaml (labels such as the Pod
-    Security level) is applied first when the folder has one."""
+    Security level) is applied first when the folder has one.
+
+    A release an interrupted run left pending is freed first, one that someone else is working on is waited for
+    until the deadline of phase `group` (default: the phase folder of the release, networking or services); see
+    hops.helm_recovery."""
     if not values.exists():
         raise StepError(f"values file {values} is missing (the same file Flux uses for {release.name})")
     if release.namespace_manifest.exists():
         for doc in documents(release.namespace_manifest):
             ctx.kube.apply(doc)
+    from hops import helm_recovery
+    from hops.waiting import deadline_for
+
+    deadline = deadline_for(ctx, group or _phase_of(release))
+    revision = helm_recovery.prepare(ctx, release.namespace, release.name, deadline)
     ctx.log.say(f"  helm upgrade --install {release.name} ({release.chart} {release.version} from "
                 f"{release.repo_url}) in {release.namespace} with {values.relative_to(ctx.root)}")
     started = time.monotonic()
+    args = ["upgrade", "--install", release.name, release.chart, "--repo", release.repo_url, "--version",
+            release.version, "--namespace", release.namespace, "--create-namespace", "--values", str(values),
+            "--kubeconfig", str(ctx.endpoints.kubeconfig)]
+    first = [revision]
+
+    def attempt() -> Any:
+        # a try that failed transiently may have left its revision pending (helm could not mark it failed):
+        # free it before the next try, as for an interrupted run
+        number = first.pop() if first else helm_recovery.prepare(ctx, release.namespace, release.name, deadline)
+        with helm_recovery.in_flight(ctx, release.namespace, release.name, number):
+            return ctx.runner.run("helm", args, check=False)
+
     try:
-        ctx.runner.run("helm", ["upgrade", "--install", release.name, release.chart, "--repo", release.repo_url,
-                                "--version", release.version, "--namespace", release.namespace,
-                                "--create-namespace", "--values", str(values),
-                                "--kubeconfig", str(ctx.endpoints.kubeconfig)])
+        done = ctx.runner.retrying("helm", args, attempt)  # idempotent: retried on a transient failure
+        if done.code != 0:
+            raise ToolFailed(done.argv, done.code, done.stdout, done.stderr)
     except StepError as exc:
         raise StepError(f"installing {release.chart} {release.version} (release {release.namespace}/{release.name})"
                         f" with helm failed: {exc}") from None
     ctx.log.write(f"  helm release {release.name} applied in {time.monotonic() - started:.1f}s")
+
+
+def _phase_of(release: Release) -> str:
+    """The phase whose deadline bounds waiting on this release: Cilium's folder is under networking/, every other
+    bootstrap-time release (external-secrets, 1Password Connect, Longhorn) belongs to the services phase."""
+    return "networking" if release.folder.parent.name == "networking" else "services"

@@ -1,0 +1,265 @@
+"""Freeing a Helm release that an interrupted run left pending, before `helm upgrade --install` runs again.
+
+Helm 3 records a revision as pending-install/-upgrade/-rollback before it creates objects and marks it deployed or
+failed afterwards; a helm killed in between leaves it pending, and every later upgrade fails with "another operation
+(install/upgrade/rollback) is in progress". hops reads the release's history through helm, works out who left it
+pending, and either frees it (rollback to the last successful revision, or uninstall when it never was deployed),
+or waits for whoever is working on it.
+
+Who left it pending: hops holds its run lock (hops.state.lock: one hops run per cluster), so no other hops process
+can be running helm on this cluster now. A pending record therefore belongs to (a) an earlier hops run that was
+interrupted, or (b) another actor: a user's helm, or Flux's helm-controller once phase 5 handed the release to it.
+hops notes each helm operation it starts in `<state>/helm-inflight/<namespace>.<release>.json` (pid, expected
+revision, start time, run id) and removes the note when helm returns; a note whose process is gone, for the pending
+revision, is (a). Without such a note, a pending revision older than one external command may take
+(bootstrap.command_timeout, the runner's limit on every helm hops runs) cannot be a helm of ours still working, and
+no healthy helm of anyone else's stays pending that long either: it is stale and treated as (a). Anything else is
+(b): it is not touched; hops watches the release's records until they leave pending or the phase deadline passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from hops.errors import StepError, WaitTimeout
+
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+BUSY = (*PENDING, "uninstalling")             # an operation started and not finished: helm refuses to upgrade
+SUCCESSFUL = ("deployed", "superseded")        # revisions that were deployed once (superseded: by a later one)
+HISTORY_MAX = 10
+INFLIGHT_DIR = "helm-inflight"
+OWN, STALE, FOREIGN = "own", "stale", "foreign"
+_OTHER = "an operation hops did not start (a user's helm or Flux's helm-controller)"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One row of `helm history -o json`."""
+
+    number: int
+    status: str
+    updated: float | None    # epoch seconds of the revision's last change (info.last_deployed)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do before the upgrade: install, upgrade, rollback (to `target`), uninstall, wait or fail."""
+
+    action: str
+    latest: Revision | None = None
+    target: int | None = None
+
+
+# --- reading helm's answers ------------------------------------------------------------------------------------
+def parse_history(text: str, where: str) -> list[Revision]:
+    """Revisions (oldest first) from `helm history -o json`; an answer that is not that is a StepError."""
+    try:
+        rows = json.loads(text)
+        revisions = [Revision(int(r["revision"]), str(r["status"]), parse_time(str(r.get("updated") or "")),
+                              str(r.get("description") or "")) for r in rows]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StepError(f"`helm history {where} -o json` did not answer a JSON list of revisions ({exc}): "
+                        f"{text.strip()[:300]!r}") from None
+    return sorted(revisions, key=lambda r: r.number)
+
+
+def parse_time(value: str) -> float | None:
+    """Helm's RFC 3339 time (fractions up to nanoseconds, Z or an offset) as epoch seconds; None when absent."""
+    if not value:
+        return None
+    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(trimmed).timestamp()
+    except ValueError:
+        return None
+
+
+# --- who left it pending ---------------------------------------------------------------------------------------
+def ownership(latest: Revision, note: dict | None, now: float, command_timeout: float,
+              alive: Callable[[int], bool]) -> str:
+    """OWN (a hops run whose process is gone left it), STALE (pending longer than any helm of ours can run) or
+    FOREIGN (someone may be working on it right now). See the module doc for why this tells them apart."""
+    if note is not None and int(note.get("revision", -1)) == latest.number and not alive(int(note.get("pid", 0))):
+        return OWN
+    if latest.updated is not None and now - latest.updated > command_timeout:
+        return STALE
+    return FOREIGN
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process `pid` runs (a zombie, killed and not yet reaped, does not; nor does this process: a note
+    of ours from an earlier life of a reused pid is not a helm running now)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+# --- what to do ------------------------------------------------------------------------------------------------
+def decide(revisions: list[Revision] | None, owner: str | None) -> Plan:
+    """The plan for a release with these revisions (None: not found) whose latest, when pending, is `owner`'s."""
+    if not revisions:
+        return Plan("install")
+    latest = revisions[-1]
+    if latest.status not in BUSY:
+        return Plan("upgrade", latest)     # deployed, superseded, failed: helm upgrades these
+    if owner == FOREIGN:
+        return Plan("wait", latest)
+    good = [r for r in revisions if r.status in SUCCESSFUL]
+    deployed = [r for r in good if r.status == "deployed"] or good
+    if deployed:
+        return Plan("rollback", latest, deployed[-1].number)
+    if revisions[0].number == 1:
+        return Plan("uninstall", latest)   # the whole history is here and nothing of it was ever deployed
+    return Plan("fail", latest)            # no successful revision among the newest HISTORY_MAX: ask the user
+
+
+# --- notes of hops's own helm operations -----------------------------------------------------------------------
+def note_path(state_dir: Path, namespace: str, name: str) -> Path:
+    return state_dir / INFLIGHT_DIR / f"{namespace}.{name}.json"
+
+
+def read_note(path: Path) -> dict | None:
+    try:
+        note = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return note if isinstance(note, dict) else None
+
+
+@contextmanager
+def in_flight(ctx: Any, namespace: str, name: str, revision: int) -> Iterator[None]:
+    """Note that this process runs a helm operation creating `revision`, for as long as helm runs."""
+    path = note_path(ctx.state_dir, namespace, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "revision": revision, "started_at": time.time(),
+                               "run_id": ctx.log.run_id}))
+    os.replace(tmp, path)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# --- the whole preparation -------------------------------------------------------------------------------------
+def prepare(ctx: Any, namespace: str, name: str, deadline: float) -> int:
+    """Bring release namespace/name to a state `helm upgrade --install` accepts; returns the revision number the
+    upgrade will create. Waits (until `deadline`) on a release someone else is working on; a StepError when it
+    stays pending."""
+    while True:
+        revisions = history(ctx, namespace, name)
+        latest = revisions[-1] if revisions else None
+        note_file = note_path(ctx.state_dir, namespace, name)
+        owner = None
+        if latest is not None and latest.status in BUSY:
+            owner = ownership(latest, read_note(note_file), time.time(), float(ctx.config.bootstrap.command_timeout),
+                              pid_alive)
+        plan = decide(revisions, owner)
+        if plan.action in ("install", "upgrade"):
+            note_file.unlink(missing_ok=True)        # a note left by a run killed after its helm finished
+            return (latest.number + 1) if latest else 1
+        if plan.action == "wait":
+            if time.monotonic() >= deadline:
+                raise StepError(_stuck(namespace, name, plan.latest, _OTHER + " has not finished by the phase "
+                                       "deadline"))
+            _wait_for_other(ctx, namespace, name, plan.latest, deadline)
+            continue
+        if plan.action == "fail":
+            raise StepError(_stuck(namespace, name, plan.latest, "no deployed revision among its newest "
+                                   f"{HISTORY_MAX}, so hops does not know what to roll back to"))
+        _free(ctx, namespace, name, plan, owner)
+
+
+def history(ctx: Any, namespace: str, name: str) -> list[Revision] | None:
+    """The newest HISTORY_MAX revisions through `helm history`; None when the release does not exist."""
+    done = ctx.runner.run("helm", ["history", name, "-n", namespace, "-o", "json", "--max", str(HISTORY_MAX),
+                                   "--kubeconfig", str(ctx.endpoints.kubeconfig)], check=False, retry=True)
+    if done.code != 0:
+        if "release: not found" in done.stderr:
+            return None
+        raise StepError(f"reading the history of helm release {namespace}/{name} failed: `helm history` exited "
+                        f"{done.code}: {(done.stderr.strip() or done.stdout.strip())[-1000:]}")
+    return parse_history(done.stdout, f"{name} -n {namespace}")
+
+
+def _free(ctx: Any, namespace: str, name: str, plan: Plan, owner: str | None) -> None:
+    """Roll back / uninstall a release left pending by an interrupted run, saying so in one line."""
+    latest = plan.latest
+    assert latest is not None
+    why = "by an interrupted run" if owner == OWN else (
+        f"for {_age(latest)}, longer than one helm command may take ({ctx.config.bootstrap.command_timeout:.0f}s)")
+    common = ["-n", namespace, "--kubeconfig", str(ctx.endpoints.kubeconfig)]
+    try:
+        if plan.action == "rollback":
+            with in_flight(ctx, namespace, name, latest.number + 1):
+                ctx.runner.run("helm", ["rollback", name, str(plan.target), *common], retry=False)  # new revision
+            done = f"rolled back to revision {plan.target}"
+        else:
+            with in_flight(ctx, namespace, name, latest.number):
+                ctx.runner.run("helm", ["uninstall", name, *common], retry=False)
+            done = "it was never deployed, so uninstalled it to install afresh"
+    except StepError as exc:
+        raise StepError(f"helm release {namespace}/{name} was left {latest.status} (revision {latest.number}) "
+                        f"{why}, and freeing it failed: {exc}") from None
+    ctx.log.say(f"  helm release {namespace}/{name} was left {latest.status} (revision {latest.number}) {why}: "
+                f"{done}")
+
+
+def _age(rev: Revision) -> str:
+    return f"{time.time() - rev.updated:.0f}s" if rev.updated is not None else "an unknown time"
+
+
+def _wait_for_other(ctx: Any, namespace: str, name: str, latest: Revision | None, deadline: float) -> None:
+    """Watch the release's Secrets (Helm's storage) until its newest revision leaves pending."""
+    assert latest is not None
+    ctx.log.say(f"  helm release {namespace}/{name} is {latest.status} (revision {latest.number}): {_OTHER} is "
+                "working on it; waiting for it to finish")
+    try:
+        ctx.kube.wait("Secret", f"helm release {namespace}/{name} to leave {latest.status}",
+                      lambda objs: _settled(objs, name), deadline, namespace=namespace)
+    except WaitTimeout:
+        raise StepError(_stuck(namespace, name, latest, _OTHER + " has not finished by the phase deadline")) from None
+
+
+def _settled(secrets: dict[str, dict], name: str) -> tuple[bool, str]:
+    """Done when the newest revision record of release `name` is no longer pending (labels carry the status)."""
+    newest: tuple[int, str] | None = None
+    for secret in secrets.values():
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        if labels.get("owner") != "helm" or labels.get("name") != name:
+            continue
+        try:
+            version = int(labels.get("version", ""))
+        except ValueError:
+            continue
+        if newest is None or version > newest[0]:
+            newest = (version, labels.get("status", ""))
+    if newest is None:
+        return True, "no revision records left"
+    return newest[1] not in BUSY, f"revision {newest[0]} is {newest[1]}"
+
+
+def _stuck(namespace: str, name: str, latest: Revision | None, why: str) -> str:
+    status, number = (latest.status, latest.number) if latest else ("pending", "?")
+    return (f"helm release {namespace}/{name} is still {status} (revision {number}): {why}. See "
+            f"`helm history {name} -n {namespace}`; when nothing is working on it any more, free it with "
+            f"`helm rollback {name} <last deployed revision> -n {namespace}` (or `helm uninstall {name} -n "
+            f"{namespace}` if it never deployed), then run hops again")

@@ -1,0 +1,267 @@
+"""hops.helm_recovery in-process: the decision table (status x who left it pending), ownership, and `prepare` with
+a scripted helm (JSON as `helm history -o json` prints it) and a scripted watch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from hops import helm_recovery as hr
+from hops.errors import StepError, WaitTimeout
+from hops.runner import Result
+
+NOW = 1_800_000_000.0
+TIMEOUT = 300.0
+
+
+def rev(number: int, status: str, updated: float = NOW - 10) -> hr.Revision:
+    return hr.Revision(number, status, updated)
+
+
+# --- decide ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("pending", ["pending-upgrade", "pending-rollback"])
+@pytest.mark.parametrize("owner", [hr.OWN, hr.STALE])
+def test_a_pending_revision_of_ours_after_a_deployed_one_is_rolled_back_to_it(pending: str, owner: str) -> None:
+    revisions = [rev(1, "superseded"), rev(2, "deployed"), rev(3, pending)]
+    assert hr.decide(revisions, owner) == hr.Plan("rollback", revisions[-1], 2)
+
+
+def test_without_a_deployed_revision_the_newest_superseded_one_is_the_target() -> None:
+    revisions = [rev(1, "superseded"), rev(2, "failed"), rev(3, "pending-upgrade")]
+    assert hr.decide(revisions, hr.OWN).target == 1
+    # a deployed one wins over a newer superseded one
+    revisions = [rev(1, "deployed"), rev(2, "superseded"), rev(3, "pending-rollback")]
+    assert hr.decide(revisions, hr.OWN).target == 1
+
+
+@pytest.mark.parametrize("owner", [hr.OWN, hr.STALE])
+def test_a_never_deployed_pending_install_of_ours_is_uninstalled(owner: str) -> None:
+    assert hr.decide([rev(1, "pending-install")], owner).action == "uninstall"
+    assert hr.decide([rev(1, "failed"), rev(2, "pending-upgrade")], owner).action == "uninstall"
+    assert hr.decide([rev(1, "deployed"), rev(2, "uninstalling")], owner).action == "rollback"
+
+
+def test_nothing_deployed_in_a_cut_history_is_not_uninstalled() -> None:
+    # revisions 1..4 are beyond --max: a deployed one may be there; hops must not uninstall a live release
+    assert hr.decide([rev(5, "failed"), rev(6, "pending-upgrade")], hr.OWN).action == "fail"
+
+
+@pytest.mark.parametrize("pending", ["pending-install", "pending-upgrade", "pending-rollback", "uninstalling"])
+def test_a_foreign_pending_release_is_waited_for_never_touched(pending: str) -> None:
+    revisions = [rev(1, "deployed"), rev(2, pending)]
+    assert hr.decide(revisions, hr.FOREIGN) == hr.Plan("wait", revisions[-1])
+
+
+@pytest.mark.parametrize("status", ["deployed", "failed", "superseded"])
+@pytest.mark.parametrize("owner", [None, hr.OWN, hr.STALE, hr.FOREIGN])
+def test_deployed_failed_and_superseded_are_simply_upgraded(status: str, owner: str | None) -> None:
+    assert hr.decide([rev(1, "deployed"), rev(2, status)], owner).action == "upgrade"
+
+
+@pytest.mark.parametrize("owner", [None, hr.OWN, hr.FOREIGN])
+def test_a_release_that_does_not_exist_is_installed(owner: str | None) -> None:
+    assert hr.decide(None, owner) == hr.Plan("install")
+    assert hr.decide([], owner) == hr.Plan("install")
+
+
+# --- ownership ---------------------------------------------------------------------------------------------------
+def dead(_pid: int) -> bool:
+    return False
+
+
+def alive(_pid: int) -> bool:
+    return True
+
+
+def test_a_note_of_a_dead_process_for_the_pending_revision_makes_it_ours() -> None:
+    latest = rev(3, "pending-upgrade", updated=NOW - 5)
+    assert hr.ownership(latest, {"pid": 4242, "revision": 3}, NOW, TIMEOUT, dead) == hr.OWN
+    # the note's process still runs (a reused pid, or not ours): not proof, and the record is recent
+    assert hr.ownership(latest, {"pid": 4242, "revision": 3}, NOW, TIMEOUT, alive) == hr.FOREIGN
+    # a note for another revision (someone started revision 3 after our run noted revision 2)
+    assert hr.ownership(latest, {"pid": 4242, "revision": 2}, NOW, TIMEOUT, dead) == hr.FOREIGN
+    assert hr.ownership(latest, None, NOW, TIMEOUT, dead) == hr.FOREIGN
+
+
+def test_a_pending_revision_older_than_the_command_timeout_is_stale() -> None:
+    assert hr.ownership(rev(3, "pending-upgrade", NOW - TIMEOUT - 1), None, NOW, TIMEOUT, alive) == hr.STALE
+    assert hr.ownership(rev(3, "pending-upgrade", NOW - TIMEOUT + 1), None, NOW, TIMEOUT, alive) == hr.FOREIGN
+    assert hr.ownership(rev(3, "pending-upgrade", None), None, NOW, TIMEOUT, alive) == hr.FOREIGN   # unknown age
+
+
+def test_pid_alive_tells_running_from_gone_and_zombie_processes() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert hr.pid_alive(child.pid)
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)   # dead, not reaped yet: a zombie
+        assert not hr.pid_alive(child.pid)
+    finally:
+        child.wait()
+    assert not hr.pid_alive(child.pid)
+    assert not hr.pid_alive(os.getpid()) and not hr.pid_alive(0)
+
+
+def test_parse_history_and_helm_times() -> None:
+    text = json.dumps([{"revision": 2, "updated": "2026-12-02T05:21:00.123456789+01:00", "status": "deployed",
+                        "chart": "cilium-1.16.5", "app_version": "1.16.5", "description": "Upgrade complete"},
+                       {"revision": 1, "updated": "2026-12-02T04:00:00Z", "status": "superseded",
+                        "chart": "cilium-1.16.5", "app_version": "1.16.5", "description": "Install complete"}])
+    revisions = hr.parse_history(text, "cilium -n kube-system")
+    assert [(r.number, r.status) for r in revisions] == [(1, "superseded"), (2, "deployed")]
+    assert revisions[1].updated == pytest.approx(revisions[0].updated + 21 * 60 + 0.123456)
+    with pytest.raises(StepError, match=r"`helm history cilium -n kube-system -o json` did not answer"):
+        hr.parse_history("Error: something", "cilium -n kube-system")
+
+
+# --- prepare with a scripted helm -----------------------------------------------------------------------------
+@dataclass
+class ScriptedRunner:
+    """Answers `helm history` from a list of histories (one per call) and records every helm call."""
+
+    histories: list[Any]
+    calls: list[list[str]] = field(default_factory=list)
+    fail: str | None = None     # a subcommand that exits 1
+
+    def run(self, tool: str, args: list[str], check: bool = True, **_: Any) -> Result:
+        self.calls.append(args)
+        if args[0] == "history":
+            answer = self.histories.pop(0)
+            if answer is None:
+                return Result(["helm", *args], 1, "", "Error: release: not found\n", 0.1)
+            return Result(["helm", *args], 0, json.dumps(answer), "", 0.1)
+        if args[0] == self.fail:
+            raise StepError(f"`helm {args[0]}` exited 1:\nError: boom")
+        return Result(["helm", *args], 0, "", "", 0.1)
+
+
+class ScriptedKube:
+    def __init__(self, outcome: dict[str, dict] | None) -> None:
+        self.outcome, self.waits = outcome, []
+
+    def wait(self, kind: str, what: str, predicate, deadline: float, namespace: str | None = None,
+             name: str | None = None) -> dict:
+        self.waits.append((kind, what, namespace))
+        if self.outcome is None:
+            raise WaitTimeout(f"timed out waiting for {what}: revision 3 is pending-upgrade")
+        done, _ = predicate(self.outcome)
+        assert done
+        return self.outcome
+
+
+def fake_ctx(tmp_path: Path, histories: list[Any], kube: ScriptedKube | None = None) -> Any:
+    said: list[str] = []
+    return SimpleNamespace(runner=ScriptedRunner(histories), state_dir=tmp_path, said=said,
+                           log=SimpleNamespace(say=said.append, run_id="run-1"), kube=kube or ScriptedKube(None),
+                           endpoints=SimpleNamespace(kubeconfig=tmp_path / "kubeconfig"),
+                           config=SimpleNamespace(bootstrap=SimpleNamespace(command_timeout=TIMEOUT)))
+
+
+def row(number: int, status: str, age: float = 5.0) -> dict:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - age)) + ".5Z"
+    return {"revision": number, "updated": stamp, "status": status, "chart": "cilium-1.16.5",
+            "app_version": "1.16.5", "description": ""}
+
+
+def note(tmp_path: Path, revision: int, pid: int) -> Path:
+    path = hr.note_path(tmp_path, "kube-system", "cilium")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": pid, "revision": revision, "started_at": time.time(), "run_id": "old"}))
+    return path
+
+
+def gone_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def later() -> float:
+    return time.monotonic() + 60
+
+
+def test_prepare_rolls_back_our_interrupted_upgrade_and_says_so(tmp_path: Path) -> None:
+    path = note(tmp_path, 3, gone_pid())
+    ctx = fake_ctx(tmp_path, [[row(1, "superseded"), row(2, "deployed"), row(3, "pending-upgrade")],
+                              [row(2, "deployed"), row(3, "pending-upgrade"), row(4, "deployed")]])
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 5
+    assert [c[:3] for c in ctx.runner.calls] == [["history", "cilium", "-n"], ["rollback", "cilium", "2"],
+                                                ["history", "cilium", "-n"]]
+    assert ctx.runner.calls[0][3:7] == ["kube-system", "-o", "json", "--max"]
+    assert ctx.said == ["  helm release kube-system/cilium was left pending-upgrade (revision 3) by an interrupted "
+                        "run: rolled back to revision 2"]
+    assert not path.exists()          # the interrupted run's note is gone, and so is the rollback's own
+
+
+def test_prepare_uninstalls_a_stale_pending_install(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, [[row(1, "pending-install", age=TIMEOUT + 60)], None])
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1
+    assert [c[0] for c in ctx.runner.calls] == ["history", "uninstall", "history"]
+    assert "--wait" not in ctx.runner.calls[1]
+    assert len(ctx.said) == 1 and ctx.said[0].startswith(
+        "  helm release kube-system/cilium was left pending-install (revision 1) for ")
+    assert ctx.said[0].endswith("longer than one helm command may take (300s): it was never deployed, so "
+                                "uninstalled it to install afresh")
+
+
+def test_prepare_upgrades_failed_and_deployed_releases_untouched(tmp_path: Path) -> None:
+    for latest in ("failed", "deployed"):
+        ctx = fake_ctx(tmp_path, [[row(1, "deployed"), row(2, latest)]])
+        assert hr.prepare(ctx, "kube-system", "cilium", later()) == 3
+        assert [c[0] for c in ctx.runner.calls] == ["history"] and ctx.said == []
+    ctx = fake_ctx(tmp_path, [None])
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1
+
+
+def test_prepare_waits_for_a_foreign_operation_and_proceeds_when_it_ends(tmp_path: Path) -> None:
+    finished = {"kube-system/sh.helm.release.v1.cilium.v3": {"metadata": {"labels": {
+        "owner": "helm", "name": "cilium", "version": "3", "status": "deployed"}}}}
+    kube = ScriptedKube(finished)
+    ctx = fake_ctx(tmp_path, [[row(2, "deployed"), row(3, "pending-upgrade")], [row(2, "superseded"),
+                                                                              row(3, "deployed")]], kube)
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 4
+    assert [c[0] for c in ctx.runner.calls] == ["history", "history"]       # no rollback, no uninstall
+    assert kube.waits == [("Secret", "helm release kube-system/cilium to leave pending-upgrade", "kube-system")]
+    assert "waiting for it to finish" in ctx.said[0]
+
+
+def test_prepare_fails_at_the_deadline_naming_release_status_and_what_to_do(tmp_path: Path) -> None:
+    note(tmp_path, 3, os.getppid())       # a note whose process is alive is no proof it is ours
+    ctx = fake_ctx(tmp_path, [[row(2, "deployed"), row(3, "pending-upgrade")]], ScriptedKube(None))
+    with pytest.raises(StepError) as failure:
+        hr.prepare(ctx, "kube-system", "cilium", later())
+    message = str(failure.value)
+    assert message.startswith("helm release kube-system/cilium is still pending-upgrade (revision 3): an operation "
+                              "hops did not start")
+    assert "`helm history cilium -n kube-system`" in message
+    assert "`helm rollback cilium <last deployed revision> -n kube-system`" in message
+    assert [c[0] for c in ctx.runner.calls] == ["history"]
+
+
+def test_prepare_reports_a_failed_rollback_with_helms_output(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, [[row(2, "deployed"), row(3, "pending-upgrade", age=TIMEOUT * 2)]])
+    ctx.runner.fail = "rollback"
+    with pytest.raises(StepError, match=r"was left pending-upgrade \(revision 3\) for \d+s.*freeing it failed: "
+                                        r"`helm rollback` exited 1:\nError: boom"):
+        hr.prepare(ctx, "kube-system", "cilium", later())
+    assert not hr.note_path(tmp_path, "kube-system", "cilium").exists()
+
+
+def test_settled_reads_the_newest_record_of_that_release_only() -> None:
+    def secret(name: str, version: int, status: str) -> dict:
+        return {"metadata": {"labels": {"owner": "helm", "name": name, "version": str(version), "status": status}}}
+
+    objs = {"a": secret("cilium", 2, "deployed"), "b": secret("cilium", 3, "pending-upgrade"),
+            "c": secret("other", 9, "deployed")}
+    assert hr._settled(objs, "cilium") == (False, "revision 3 is pending-upgrade")
+    objs["d"] = secret("cilium", 4, "deployed")
+    assert hr._settled(objs, "cilium") == (True, "revision 4 is deployed")
