@@ -134,3 +134,14 @@ def test_not_yet_until_the_deadline_names_the_last_answer_and_what_to_check(tmp_
                               "clock is not in sync yet")
     assert "time servers" in message and "talosctl -n 172.29.51.11 dmesg" in message
     assert runner.calls == ["bootstrap"]
+
+
+@pytest.mark.parametrize("answer,members", [
+    ((0, MEMBERS, ""), [{"hostname": "talos-cp-1", "peer_urls": "https://172.29.51.11:2380"}]),
+    ((0, "", "WARNING: 1 error occurred:\n\t* 172.29.51.11: " + NO_ETCD.split(": ", 1)[1] + "\n"), None),  # v1.8
+    ((1, "", NO_ETCD), None),
+    ((1, "", REFUSED.replace("executing bootstrap", "getting members")), None),
+])
+def test_etcd_members_reads_a_table_and_no_etcd_in_either_form(tmp_path: Path, answer: tuple, members) -> None:
+    ctx = scripted_ctx(ScriptedTalosctl(etcd_members=[answer]), tmp_path)
+    assert talos.etcd_members(ctx, ctx.settings.control_plane_nodes[0]) == members

@@ -260,17 +260,26 @@ def cmd_etcd(flags: Parsed, args: list[str]) -> int:
 
 
 def _etcd_members(client: Client) -> int:
+    """Like talosctl v1.8: a node that answers with an error (e.g. etcd not running yet) is a WARNING and exit 0
+    (apid aggregates per-node errors into the reply); only a failed connection is an error (exit 1)."""
     rows = [["NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"]]
-
-    def add(target: Target, result: dict) -> None:
+    node_errors: list[tuple[str, str]] = []
+    for target in client.targets:
+        try:
+            result = client.call(target, "etcd_members")
+        except RuntimeError as exc:
+            if str(exc).startswith("rpc error: code = Unavailable desc = connection error"):
+                raise ToolExit(f"error getting members: {exc}")
+            node_errors.append((target.address, str(exc)))
+            continue
         rows.extend([target.address, m["id"], m["hostname"], ",".join(m["peer_urls"]), ",".join(m["client_urls"]),
                      str(m["learner"]).lower()] for m in result["members"])
-
-    try:
-        client.each("etcd_members", "getting members", on_result=add)
-    finally:
-        if len(rows) > 1:
-            sys.stdout.write(table(rows))
+    if node_errors:
+        listed = "".join(f"\t* {addr}: {text}\n" for addr, text in node_errors)
+        noun = "error" if len(node_errors) == 1 else "errors"
+        print(f"WARNING: {len(node_errors)} {noun} occurred:\n{listed}", file=sys.stderr)
+    if len(rows) > 1:
+        sys.stdout.write(table(rows))
     return 0
 
 
