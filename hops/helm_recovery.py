@@ -84,19 +84,21 @@ def parse_time(value: str) -> float | None:
 
 # --- who left it pending ---------------------------------------------------------------------------------------
 def ownership(latest: Revision, note: dict | None, now: float, command_timeout: float,
-              alive: Callable[[int], bool]) -> str:
+              alive: Callable[[int, float | None], bool]) -> str:
     """OWN (a hops run whose process is gone left it), STALE (pending longer than any helm of ours can run) or
     FOREIGN (someone may be working on it right now). See the module doc for why this tells them apart."""
-    if note is not None and int(note.get("revision", -1)) == latest.number and not alive(int(note.get("pid", 0))):
+    if note is not None and int(note.get("revision", -1)) == latest.number and \
+            not alive(int(note.get("pid", 0)), _number(note.get("started_at"))):
         return OWN
     if latest.updated is not None and now - latest.updated > command_timeout:
         return STALE
     return FOREIGN
 
 
-def pid_alive(pid: int) -> bool:
-    """True when process `pid` runs (a zombie, killed and not yet reaped, does not; nor does this process: a note
-    of ours from an earlier life of a reused pid is not a helm running now)."""
+def pid_alive(pid: int, since: float | None = None) -> bool:
+    """True when process `pid` runs and, given `since` (epoch seconds its note was written), was started before
+    then. Not alive: a zombie (killed, not yet reaped), this very process, and a process that reused the pid
+    after the noted one ended."""
     if pid <= 0 or pid == os.getpid():
         return False
     try:
@@ -104,12 +106,28 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+        return True              # no /proc: os.kill's answer is all there is
+    if fields[0] in ("Z", "X"):
+        return False
+    started = _process_start(int(fields[19]))    # field 22 of stat: start time in clock ticks after boot
+    return since is None or started is None or started <= since + 1.0
+
+
+def _process_start(ticks: int) -> float | None:
+    try:
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 # --- what to do ------------------------------------------------------------------------------------------------

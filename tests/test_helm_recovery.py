@@ -74,11 +74,11 @@ def test_a_release_that_does_not_exist_is_installed(owner: str | None) -> None:
 
 
 # --- ownership ---------------------------------------------------------------------------------------------------
-def dead(_pid: int) -> bool:
+def dead(_pid: int, _since: float | None) -> bool:
     return False
 
 
-def alive(_pid: int) -> bool:
+def alive(_pid: int, _since: float | None) -> bool:
     return True
 
 
@@ -109,6 +109,17 @@ def test_pid_alive_tells_running_from_gone_and_zombie_processes() -> None:
         child.wait()
     assert not hr.pid_alive(child.pid)
     assert not hr.pid_alive(os.getpid()) and not hr.pid_alive(0)
+
+
+def test_a_process_that_reused_the_noted_pid_is_not_the_noted_one() -> None:
+    parent = os.getppid()          # started before this test
+    assert hr.pid_alive(parent, since=time.time())
+    assert not hr.pid_alive(parent, since=0.0)    # a note from 1970: the process running now started later
+    latest = rev(3, "pending-upgrade", updated=time.time())
+    assert hr.ownership(latest, {"pid": parent, "revision": 3, "started_at": 0.0}, time.time(), TIMEOUT,
+                        hr.pid_alive) == hr.OWN
+    assert hr.ownership(latest, {"pid": parent, "revision": 3, "started_at": time.time()}, time.time(), TIMEOUT,
+                        hr.pid_alive) == hr.FOREIGN
 
 
 def test_parse_history_and_helm_times() -> None:
