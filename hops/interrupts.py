@@ -38,7 +38,11 @@ _notes: Path | None = None          # where forked workers note their interrupte
 _signalled: int | None = None
 _interrupted: list[str] = []
 _tools: dict[int, subprocess.Popen] = {}
+_active: dict[int, str] = {}        # thread -> step it runs (`-P thread` workers are not unwound by the signal)
 _local = threading.local()
+_signal_seen = threading.Event()
+_SIGNAL_CODES = frozenset({-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM})
+SIGNAL_LAG = 1.0   # seconds a thread waits for the main thread's handler after its tool died of a signal
 
 
 class Interrupted(KeyboardInterrupt):
@@ -82,6 +86,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     if _signalled is not None:
         return  # cleanup is under way and bounded; a second Ctrl-C must not break it
     _signalled = signum
+    _signal_seen.set()
     raise Interrupted(signum)
 
 
@@ -90,6 +95,7 @@ def running(step_id: str) -> Iterator[None]:
     """Around one step: makes it the current step (tool records, messages) and notes it if interrupted."""
     previous = getattr(_local, "step", "")
     _local.step = step_id
+    _active[threading.get_ident()] = step_id
     try:
         yield
     except KeyboardInterrupt:
@@ -97,6 +103,10 @@ def running(step_id: str) -> Iterator[None]:
         raise
     finally:
         _local.step = previous
+        if previous:
+            _active[threading.get_ident()] = previous
+        else:
+            _active.pop(threading.get_ident(), None)
 
 
 def run_step(step_id: str, fn: Callable[..., T], *args: Any) -> T:
@@ -166,10 +176,11 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType
     signum = getattr(exc, "signum", None) or _signalled or signal.SIGINT
     for proc in list(_tools.values()):  # tools of `-P thread` workers
         stop_tool(proc, signum)
+    _wait_for_step_threads()
     _wait_for_workers()
     sys.stdout.flush()
     lead = "\n" if sys.stderr.isatty() else ""  # the terminal has just echoed ^C on the current line
-    print(lead + message(_interrupted + _worker_notes()), file=sys.stderr, flush=True)
+    print(lead + message(_interrupted + list(_active.values()) + _worker_notes()), file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(128 + int(signum))
 
@@ -179,6 +190,23 @@ def message(steps: list[str]) -> str:
     unique = list(dict.fromkeys(steps))
     where = f" during {', '.join(unique)}" if unique else ""
     return f"interrupted{where}; {RESUME_HINT}"
+
+
+def raise_if_signalled(code: int) -> None:
+    """After a tool ended with `code`, in a thread the signal does not unwind (`-P thread` workers): raise there
+    too if the run is being interrupted. A tool that died of Ctrl-C may end before the main thread's handler has
+    run: for such exit codes, wait (an Event, bounded) for that handler to say so."""
+    if _signalled is None and code in _SIGNAL_CODES and threading.current_thread() is not threading.main_thread():
+        _signal_seen.wait(SIGNAL_LAG)
+    if _signalled is not None:
+        raise Interrupted(_signalled)
+
+
+def _wait_for_step_threads() -> None:
+    """`-P thread` workers still inside a step: let them unwind (their tool has ended) and note it."""
+    for thread in threading.enumerate():
+        if thread.ident in _active and thread is not threading.current_thread():
+            thread.join(GRACE)
 
 
 def _wait_for_workers() -> None:

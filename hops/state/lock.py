@@ -25,6 +25,7 @@ from typing import IO, Iterator
 
 _held: dict[Path, IO[str]] = {}
 OWNER_ENV = "HOPS_RUN_LOCK_OWNER"
+FD_ENV = "HOPS_RUN_LOCK_FD"         # the holder's descriptor number, passed to a nested doit
 WAIT_ENV = "HOPS_RUN_LOCK_WAIT"   # seconds to wait for an interrupted run's tool (default ORPHAN_WAIT)
 ORPHAN_WAIT = 600.0
 
@@ -41,9 +42,10 @@ class Holder:
     command: str
     started: float
 
-    def describe(self) -> str:
-        since = time.strftime("%H:%M:%S", time.localtime(self.started)) if self.started else "?"
-        return f"pid {self.pid}: `{self.command}` since {since}"
+    def running(self) -> str:
+        """"`doit bootstrap_phased` since 05:41:07"."""
+        since = time.strftime("%H:%M:%S", time.localtime(self.started)) if self.started else "an unknown time"
+        return f"`{self.command}` since {since}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,10 @@ def acquire(state_dir: Path, command: str = "doit", wait: float | None = None) -
     holder whose tool still runs: say so on stderr and wait up to `wait` seconds (HOPS_RUN_LOCK_WAIT, default
     ORPHAN_WAIT) for it, then raise LockBusy naming the tool."""
     path = lock_path(state_dir)
-    if path in _held or os.environ.get(OWNER_ENV) == str(path):
+    if path in _held:
+        return
+    if os.environ.get(OWNER_ENV) == str(path):
+        _adopt(path)  # a nested doit of the holder: its lock, and the descriptor for its own tools if passed
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
@@ -106,8 +111,21 @@ def held_fds() -> tuple[int, ...]:
 
 
 def child_env(state_dir: Path) -> dict[str, str]:
-    """Environment entries that let a nested doit run under this process' lock."""
-    return {OWNER_ENV: str(lock_path(state_dir))}
+    """Environment entries that let a nested doit run under this process' lock. Pass `held_fds()` to it too:
+    then it holds the lock itself (and hands it to its tools), should this process die first."""
+    handle = _held.get(lock_path(state_dir))
+    return {OWNER_ENV: str(lock_path(state_dir)), **({FD_ENV: str(handle.fileno())} if handle else {})}
+
+
+def _adopt(path: Path) -> None:
+    try:
+        fd = int(os.environ.get(FD_ENV, ""))
+        same = os.path.samestat(os.fstat(fd), os.stat(path))
+    except (ValueError, OSError):
+        return  # no descriptor passed: ownership by environment alone, as before
+    if same:
+        os.set_inheritable(fd, False)
+        _held[path] = os.fdopen(fd, "a+")
 
 
 def read_holder(state_dir: Path) -> Holder | None:
@@ -186,10 +204,9 @@ def _try_lock(handle: IO[str]) -> bool:
 def _wait_for_orphans(handle: IO[str], state_dir: Path, limit: float) -> None:
     holder = read_holder(state_dir)
     if holder is None or _alive(holder.pid):
-        who = holder.describe() if holder else "another process"
-        pid = f"pid {holder.pid}" if holder else "unknown pid"
-        raise LockBusy(f"another hops run ({pid}) is working on this cluster ({who}); "
-                       "wait for it to finish or stop it, then re-run")
+        who = f"(pid {holder.pid}) is working on this cluster: {holder.running()}" if holder else \
+            "(unknown pid) is working on this cluster"
+        raise LockBusy(f"another hops run {who}; wait for it to finish or stop it, then re-run")
     what = _orphan_text(state_dir, holder)
     if limit > 0:
         print(f"waiting for {what} to finish (up to {limit:g}s)", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from hops import interrupts
 from tests.runguard.helpers import (doit_argv, env, make_project, release, runs, start, tool_log, tool_pids,
                                     wait_started)
 
+WORKERS = [(), ("-n", "2"), ("-n", "2", "-P", "thread")]
 LINE = "interrupted during demo:slow; re-run the same command to resume"
 
 
@@ -69,7 +70,7 @@ def resume(project: Path) -> None:
     assert (project / ".bootstrap-state" / "slow-done").exists()
 
 
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "parallel"])
+@pytest.mark.parametrize("workers", WORKERS, ids=["serial", "processes", "threads"])
 def test_ctrl_c_in_a_terminal(tmp_path: Path, workers: tuple[str, ...]) -> None:
     project = make_project(tmp_path)
     pid, master = in_terminal(project, *workers, "demo")
@@ -82,7 +83,7 @@ def test_ctrl_c_in_a_terminal(tmp_path: Path, workers: tuple[str, ...]) -> None:
     resume(project)
 
 
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "parallel"])
+@pytest.mark.parametrize("workers", WORKERS, ids=["serial", "processes", "threads"])
 def test_sigterm_to_doit_alone_is_passed_to_the_tool(tmp_path: Path, workers: tuple[str, ...]) -> None:
     project = make_project(tmp_path)
     proc = start(project, *workers, "demo")

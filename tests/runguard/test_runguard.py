@@ -3,6 +3,7 @@ plus in-process tests of how the guard reads a doit command line."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -81,13 +82,19 @@ def test_the_holder_finishes_and_the_lock_is_free_again(tmp_path: Path) -> None:
     assert forgot.returncode == 0, forgot.stdout + forgot.stderr
 
 
-def test_sigkill_of_doit_and_its_workers_frees_the_lock(tmp_path: Path) -> None:
+def test_parallel_workers_run_under_the_main_process_lock(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    holder = start(project, "-n", "2", "demo", env=env(project, block=True, SLOWTOOL_RELEASE=""))
-    wait_started(project, lambda: holder.poll() is None)
-    holder.communicate(timeout=60)   # slowtool did not block (no release FIFO): the run ends by itself
-    result = doit(project, "forget", "demo")
-    assert result.returncode == 0, result.stdout + result.stderr
+    holder = start(project, "-n", "2", "demo")
+    try:
+        wait_started(project, lambda: holder.poll() is None)
+        refused = doit(project, "demo:prepare")
+        assert refused.returncode == 3 and f"another hops run (pid {holder.pid})" in refused.stderr
+        records = list((project / ".bootstrap-state" / "run.lock.tools").iterdir())
+        assert [json.loads(r.read_text())["run_pid"] for r in records] == [holder.pid]   # tool of a worker
+    finally:
+        release(project)
+        holder.communicate(timeout=60)
+    assert holder.returncode == 0
 
 
 # --- how the guard reads a command line (in-process) --------------------------------------------------------

@@ -120,3 +120,35 @@ def _wait_gone(pid: int) -> None:
         select.select([fd], [], [], 30)
     finally:
         os.close(fd)
+
+
+# A holder that starts a "nested doit" as hops.controls does (child_env + pass_fds), then dies at once.
+NESTING = textwrap.dedent("""
+    import os, subprocess, sys
+    from pathlib import Path
+    from hops.state import lock
+    state = Path(sys.argv[1])
+    lock.acquire(state, command="doit force_phase --phase 3")
+    nested = ("import sys; from pathlib import Path; from hops.state import lock; lock.acquire(Path(sys.argv[1])); "
+              "print(len(lock.held_fds()), flush=True); sys.stdin.readline()")
+    child = subprocess.Popen([sys.executable, "-c", nested, str(state)], env={**os.environ, **lock.child_env(state)},
+                             pass_fds=lock.held_fds())
+    print(os.getpid(), child.pid, flush=True)
+    os._exit(0)
+""")
+
+
+def test_a_nested_doit_holds_the_lock_itself_when_its_parent_dies(state: Path) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", NESTING, str(state)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    parent_pid, nested_pid = map(int, parent.stdout.readline().split())
+    assert parent.stdout.readline().strip() == "1"   # the nested process adopted the passed descriptor
+    parent.wait(timeout=30)
+    try:
+        with pytest.raises(lock.LockBusy) as refused:
+            lock.acquire(state, wait=0)
+        assert f"interrupted run (pid {parent_pid}" in str(refused.value)
+    finally:
+        parent.stdin.close()   # the nested process reads EOF from the pipe it shares and ends
+        _wait_gone(nested_pid)
+    lock.acquire(state, wait=0)
