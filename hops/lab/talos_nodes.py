@@ -409,7 +409,7 @@ class TalosCluster:
                 raise RpcError("rpc error: code = Unavailable desc = error reading from server: EOF")
 
     def bootstrap_window(self, node: NodeState) -> str:
-        """"services", "time" or "" (bootstrap available): where the node stands in its not-yet window."""
+        """Where the node stands in its not-yet window: "services", "time", or "" (bootstrap available)."""
         now = time.time()
         if node.phase != RUNNING:
             return ""
