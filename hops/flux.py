@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hops.kube import describe_condition, is_true
+from hops.taskmodel import TAIL_PARAM
+
+__all__ = ["SYNC_NAME", "TAIL_PARAM", "error_logs", "logs", "show", "source_revision"]
 
 if TYPE_CHECKING:
     from hops.context import Context
     from hops.runner import Result
 
 SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap` creates
-TAIL_PARAM = {"name": "tail", "long": "tail", "type": int, "default": 100, "help": "lines per controller"}
 
 
 def show(result: Result) -> None:

@@ -44,6 +44,8 @@ COMPLETE = "complete"
 RESET_VERB = "reset_state"
 YES_PARAM: Param = {"name": "yes", "long": "yes", "short": "y", "type": bool, "default": False,
                     "help": "do not ask for confirmation (for scripts)"}
+TAIL_PARAM: Param = {"name": "tail", "long": "tail", "type": int, "default": 100,
+                     "help": "log lines to show (per controller or container)"}  # the one option of every logs task
 
 
 class ModelError(Exception):

@@ -13,11 +13,11 @@ import base64
 import json
 from pathlib import Path
 
-from hops import helmrelease, onepassword
+from hops import helmrelease, onepassword, secrets
+from hops.context import Context
 from hops.errors import StepError
 from hops.kube import describe_condition, is_true
-from hops.context import Context
-from hops.taskmodel import Check, Component, Operation, Step
+from hops.taskmodel import TAIL_PARAM, Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_state, deployment_state, naming_waiting_pods
 
@@ -189,9 +189,9 @@ def _stores(ctx: Context) -> list[str]:
 
 def connect_validated(ctx: Context) -> None:
     """Apply the ClusterSecretStore(s) from infrastructure/ and wait for Ready: Connect answers with the token."""
+    names = _stores(ctx)  # every store named before anything is applied (a nameless one: one clear error)
     for doc in _store_manifests(ctx):
         ctx.kube.apply(doc)
-    names = _stores(ctx)
 
     def state(objs: dict[str, dict]) -> tuple[bool, str]:
         pending = [f"ClusterSecretStore {n}: {describe_condition(objs[n]) if n in objs else 'not created'}"
@@ -254,22 +254,21 @@ def status(ctx: Context) -> None:
     print("StorageClass longhorn: " + ("present" if ctx.kube.get("StorageClass", "longhorn") else "missing"))
 
 
-def logs(ctx: Context, lines: int) -> None:
-    from hops import secrets
-
+def logs(ctx: Context, tail: int = 50) -> None:
+    """Recent log lines of every container of each core service (--tail N per container)."""
     for service, ns in SERVICE_NAMESPACES.items():
         print(f"== {service} ({ns})")
         for pod in ctx.kube.list("Pod", ns, fresh=True):
             for container in pod["spec"].get("containers") or []:
                 name = f"{pod['metadata']['name']}/{container['name']}"
                 try:
-                    text = ctx.kube.log(pod["metadata"]["name"], ns, container["name"], tail=lines)
+                    text = ctx.kube.log(pod["metadata"]["name"], ns, container["name"], tail=tail)
                 except Exception as exc:  # noqa: BLE001 - one pod's missing log must not hide the others
                     text = f"(no log: {type(exc).__name__})"
                 print(f"-- {name}\n{secrets.redact(text.rstrip()) or '(empty)'}")
 
 
-LINES = {"name": "lines", "long": "lines", "short": "l", "type": int, "default": 50, "help": "log lines per container"}
+TAIL = {**TAIL_PARAM, "default": 50, "help": "log lines per container"}  # the same --tail as every logs task
 
 COMPONENT = Component(
     group="services",
@@ -306,6 +305,6 @@ COMPONENT = Component(
     ),
     operations=(
         Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", status, read_only=True),
-        Operation("logs", "Recent pod logs of each core service", logs, params=(LINES,), read_only=True),
+        Operation("logs", "Recent pod logs of each core service", logs, params=(TAIL,), read_only=True),
     ),
 )

@@ -50,6 +50,23 @@ class Call:
     args: list[str]
     input: str | None
     env: dict[str, str]
+    result: Result | None = None  # what it answered (like ToolRunner.calls, which the diagnostics bundle reads)
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.tool, *self.args]
+
+    @property
+    def code(self) -> int:
+        return self.result.code if self.result else 0
+
+    @property
+    def stderr(self) -> str:
+        return self.result.stderr if self.result else ""
+
+    @property
+    def duration_s(self) -> float:
+        return 0.0
 
     @property
     def line(self) -> str:
@@ -110,9 +127,29 @@ class FakeRunner:
         if answer.effect is not None:
             answer.effect(call)
         result = Result([tool, *args], answer.code, answer.stdout, answer.stderr, 0.0)
+        call.result = result
         if check and answer.code != 0:
             raise ToolFailed(result.argv, answer.code, answer.stdout, answer.stderr)
         return result
+
+    def retrying(self, tool: str, args: list[str], attempt: Any, *, secret_output: bool = False,
+                 attempts: int = 3) -> Result:
+        """ToolRunner.retrying's policy without its back-off: attempt() again while the failure is transient
+        (hops.failures), at most `attempts` tries; returns the last Result."""
+        from hops import failures
+
+        for _ in range(attempts - 1):
+            result = attempt()
+            verdict = failures.classify(tool, args, result.code, "" if secret_output else result.stdout,
+                                        result.stderr)
+            if result.code == 0 or not verdict.transient:
+                return result
+        return attempt()
+
+    def retrying(self, tool: str, args: list[str], attempt: Callable[[], Result], **_: Any) -> Result:
+        """ToolRunner.retrying without its retry policy: one attempt (tests script what each call answers; the
+        policy itself is tested in tests/test_runner.py)."""
+        return attempt()
 
     def _match(self, tool: str, args: list[str]) -> Answer:
         for answer in reversed(self.answers):
