@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from hops import context as context_mod
 from hops import deadlines, interrupts
+from hops.errors import StepError
 from hops.results import result_of
+from hops.state import lock as run_lock
 from hops.state import markers
 
 if TYPE_CHECKING:
@@ -103,16 +105,12 @@ def prepared_context(lock: bool) -> Context:
     ctx = context_mod.current()
     ctx.settings  # noqa: B018 - loads and validates the configuration
     if lock:
-        from hops.state import lock as run_lock
-
         run_lock.acquire(ctx.state_dir)
     return ctx
 
 
 def check_preconditions(ctx: Context, step: Step) -> None:
     """Raise one StepError naming every precondition of `step` that does not hold."""
-    from hops.errors import StepError
-
     failures = []
     for pre in step.preconditions:
         try:

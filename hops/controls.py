@@ -13,7 +13,7 @@ from hops import graph
 from hops.actions import TaskAction, evaluate
 from hops.errors import StepError
 from hops.prompt import confirm
-from hops.state import markers
+from hops.state import lock, markers
 from hops.state.forget import forget_and_unmark
 from hops.taskmodel import YES_PARAM, Model
 
@@ -167,8 +167,6 @@ def force_phase(ctx: Context, model: Model, phase: int) -> None:
 
 def nested_doit(ctx: Context, args: list[str]) -> None:
     """Run doit again on the same dodo (and variables) under this run's lock."""
-    from hops.state import lock
-
     variables = [f"{k}={v}" for k, v in ctx.cli_vars.items()]
     env = {**os.environ, **lock.child_env(ctx.state_dir)}
     code = subprocess.call([sys.executable, "-m", "doit", "-f", str(ctx.root / "dodo.py"), *args, *variables],

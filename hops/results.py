@@ -16,6 +16,11 @@ from typing import TYPE_CHECKING
 
 from doit.exceptions import BaseFail, TaskError, TaskFailed
 
+from hops import context, secrets
+from hops.diagnostics import collect_on_failure
+from hops.config import ConfigError
+from hops.errors import StepError
+
 if TYPE_CHECKING:
     from hops.context import Context
 
@@ -24,23 +29,16 @@ RESUME_HINT = "re-run the same command to resume from this step"
 
 def is_world_failure(exc: BaseException) -> bool:
     """A failure the user can act on (as opposed to a bug in hops)."""
-    from hops.config import ConfigError
-    from hops.errors import StepError
-
     return isinstance(exc, (StepError, ConfigError))
 
 
 def message_of(exc: BaseException) -> str:
     """The user-facing text of a world failure."""
-    from hops.config import ConfigError
-
     return f"invalid configuration:\n{exc}" if isinstance(exc, ConfigError) else str(exc)
 
 
 def result_of(task_id: str, exc: BaseException, *, step: bool = False) -> BaseFail:
     """doit's result for `exc` raised by task `task_id` (see the module docstring)."""
-    from hops import secrets
-
     world = is_world_failure(exc)
     if world:
         text = secrets.redact(f"{task_id}: {message_of(exc)}")
@@ -58,8 +56,6 @@ def result_of(task_id: str, exc: BaseException, *, step: bool = False) -> BaseFa
 
 
 def _context() -> Context | None:
-    from hops import context
-
     try:
         return context.current()
     except Exception:  # noqa: BLE001 - reporting must never hide the original failure
@@ -78,8 +74,6 @@ def _log(ctx: Context | None, text: str, exc: BaseException | None) -> str | Non
 
 
 def _step_epilogue(ctx: Context, step_id: str, text: str) -> str:
-    from hops.diagnostics import collect_on_failure
-
     lines = ""
     try:
         bundle = collect_on_failure(ctx, step_id, text)

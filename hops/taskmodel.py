@@ -28,6 +28,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from hops.errors import StepError
+from hops.prompt import confirm
+from hops.state.forget import forget_and_unmark
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -176,10 +180,6 @@ def phase_complete(ctx: Context) -> None:
 def reset_state(ctx: Context, yes: bool, group: str, step_ids: tuple[str, ...], markers: tuple[str, ...],
                 phase: int) -> None:
     """`<group>_reset_state`: forget the phase's steps in doit's DB and remove their markers (asks first)."""
-    from hops.errors import StepError
-    from hops.prompt import confirm
-    from hops.state.forget import forget_and_unmark
-
     question = f"Forget the {len(step_ids)} steps of phase {phase} ({group}) and remove their markers?"
     if not confirm(question, yes):
         raise StepError(f"{group}_reset_state cancelled: nothing was changed")
