@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from doit.exceptions import BaseFail, TaskError, TaskFailed
 
 from hops import context, secrets
-from hops.diagnostics import collect_on_failure
 from hops.config import ConfigError
+from hops.diagnostics import collect_on_failure
 from hops.errors import StepError
 
 if TYPE_CHECKING:
