@@ -13,9 +13,10 @@ every step still takes the lock itself before acting (hops.actions.prepared_cont
 
 Which invocations need it:
 - forget, clean, ignore, reset-dep: always (they change doit's DB or remove targets);
-- run and strace (strace runs the task): unless every selected task (or the default tasks) is read-only
-  (meta `hops_read_only`: the *_status/*_logs operations, bootstrap_status, the lab's lifecycle);
-- anything else (list, info, help, dumpdb, tabcompletion) reads only.
+- list, info, help, dumpdb, tabcompletion: never (they read; `info` evaluates checks but changes nothing);
+- run, strace (it runs the task) and any other command (a plugin such as `auto` may run tasks): unless every
+  selected task (or the default tasks) is read-only (meta `hops_read_only`: the *_status/*_logs operations,
+  bootstrap_status, the lab's lifecycle).
 Task names are taken from doit's positional arguments, skipping task options and their values; a name that is
 not a read-only task (a group, a step, a glob, a target, an unknown name) counts as changing state.
 
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 ALWAYS_LOCKED = frozenset({"forget", "clean", "ignore", "reset-dep"})
-LOCKED_UNLESS_READ_ONLY = frozenset({"run", "strace"})
+READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def needs_lock(command: str, args: list[str], creators: Mapping[str, Any]) -> bo
     """Whether `doit <command> <args>` can change state (see the module docstring)."""
     if command in ALWAYS_LOCKED:
         return True
-    if command not in LOCKED_UNLESS_READ_ONLY:
+    if command in READ_ONLY_COMMANDS:
         return False
     tasks = task_infos(creators)
     names = selected(args, tasks) or list(_default_tasks(creators))

@@ -86,3 +86,20 @@ def wait_for_exit(pid: int) -> None:
         assert select.select([fd], [], [], 60)[0], f"pid {pid} still running"
     finally:
         os.close(fd)
+
+
+def test_a_run_waiting_for_an_orphan_can_be_interrupted_cleanly(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    first = start(project, "demo")
+    wait_started(project, lambda: first.poll() is None)
+    kill_doit_only(first)
+    second = start(project, "demo", block=False)
+    try:
+        read_line_with(second.stderr, "waiting for")
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=60)
+    finally:
+        release(project)
+    assert second.returncode == 143, out + err
+    assert err.strip().splitlines()[-1] == "interrupted; re-run the same command to resume"
+    assert "Traceback" not in out + err and runs(project) == ["prepare", "slow"]   # it never started a step

@@ -127,6 +127,7 @@ CREATORS = {
     ("run", ["bootstrap_logs", "--lines", "20", "lab_down"]),   # an option's value is not a task name
     ("run", ["bootstrap_logs", "-l", "20"]),
     ("run", []),                                                 # the default tasks: bootstrap_status
+    ("auto", ["bootstrap_status"]),                              # a plugin command, read-only tasks
     ("list", ["demo"]), ("info", ["demo:prepare"]), ("dumpdb", []), ("tabcompletion", []),
 ])
 def test_read_only_invocations_need_no_lock(command: str, args: list[str]) -> None:
@@ -140,6 +141,7 @@ def test_read_only_invocations_need_no_lock(command: str, args: list[str]) -> No
     ("run", ["bootstrap_logs", "--lines", "20", "demo"]),
     ("run", ["some/target.txt"]),                                # a target: whatever task makes it
     ("strace", ["demo:prepare"]),
+    ("auto", ["demo"]),                                          # a plugin command that runs tasks
     ("forget", ["bootstrap_status"]), ("forget", []), ("clean", ["lab_down"]), ("ignore", ["demo"]),
     ("reset-dep", []),
 ])
