@@ -22,10 +22,11 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ class Interrupted(KeyboardInterrupt):
     """Raised by the signal handler; carries the signal number (also when rebuilt from a string by doit's
     `-n` runner, which re-raises a worker's exception class with its str())."""
 
-    def __init__(self, signum: "int | str" = signal.SIGINT) -> None:
+    def __init__(self, signum: int | str = signal.SIGINT) -> None:
         try:
             self.signum = int(signum)
         except (TypeError, ValueError):
@@ -116,14 +117,17 @@ def run_step(step_id: str, fn: Callable[..., T], *args: Any) -> T:
 
 
 def current_step() -> str:
+    """The step this thread is running ("" outside a step): recorded with every tool it starts."""
     return getattr(_local, "step", "")
 
 
 def track(proc: subprocess.Popen) -> None:
+    """A tool this process waits for: stopped on interrupt even if its thread is not the one unwound."""
     _tools[proc.pid] = proc
 
 
 def untrack(proc: subprocess.Popen) -> None:
+    """The tool has ended."""
     _tools.pop(proc.pid, None)
 
 

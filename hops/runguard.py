@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from types import FrameType
+from typing import Any
 
 ALWAYS_LOCKED = frozenset({"forget", "clean", "ignore", "reset-dep"})
 READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
@@ -72,11 +74,11 @@ def doit_invocation() -> tuple[str, list[str]] | None:
     from doit.cmd_base import DoitCmdBase
 
     code = DoitCmdBase.execute.__code__
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        if frame.f_code is code:
-            cmd, args = frame.f_locals.get("self"), frame.f_locals.get("args")
-            return type(cmd).get_name(), [str(a) for a in args or ()]
+        cmd = frame.f_locals.get("self")
+        if frame.f_code is code and isinstance(cmd, DoitCmdBase):
+            return cmd.get_name(), [str(a) for a in frame.f_locals.get("args") or ()]
         frame = frame.f_back
     return None
 

@@ -19,9 +19,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 _held: dict[Path, IO[str]] = {}
 OWNER_ENV = "HOPS_RUN_LOCK_OWNER"
@@ -30,7 +31,7 @@ WAIT_ENV = "HOPS_RUN_LOCK_WAIT"   # seconds to wait for an interrupted run's too
 ORPHAN_WAIT = 600.0
 
 
-class LockBusy(RuntimeError):
+class LockBusy(RuntimeError):  # noqa: N818 - the name callers know
     """The lock is held by another run (or, after the wait, still by an interrupted run's tool)."""
 
 
@@ -65,10 +66,12 @@ class ToolRecord:
 
 
 def lock_path(state_dir: Path) -> Path:
+    """`<state>/run.lock`, resolved (the key of a held lock)."""
     return (state_dir / "run.lock").resolve()
 
 
 def tools_dir(state_dir: Path) -> Path:
+    """Where the running tools of the holder are recorded, one file per tool pid."""
     return lock_path(state_dir).with_name("run.lock.tools")
 
 
@@ -83,7 +86,7 @@ def acquire(state_dir: Path, command: str = "doit", wait: float | None = None) -
         _adopt(path)  # a nested doit of the holder: its lock, and the descriptor for its own tools if passed
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")
+    handle = open(path, "a+")  # noqa: SIM115 - kept open: the lock lives as long as this descriptor
     try:
         if not _try_lock(handle):
             _wait_for_orphans(handle, state_dir, _wait_limit(wait))
@@ -129,6 +132,7 @@ def _adopt(path: Path) -> None:
 
 
 def read_holder(state_dir: Path) -> Holder | None:
+    """Who holds (or last held) the lock, from the record in the lock file; None if unreadable."""
     try:
         data = json.loads(lock_path(state_dir).read_text() or "null")
         return Holder(int(data["pid"]), str(data.get("command", "?")), float(data.get("started", 0)))
@@ -153,6 +157,7 @@ def record_tool(pid: int, argv: list[str], step: str) -> list[Path]:
 
 
 def forget_tool(records: list[Path]) -> None:
+    """The tool recorded by record_tool() has ended."""
     for record in records:
         record.unlink(missing_ok=True)
 

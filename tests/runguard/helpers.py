@@ -86,7 +86,7 @@ def start(project: Path, *args: str, block: bool = True, **kw) -> subprocess.Pop
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
-def wait_started(project: Path, alive: "callable", timeout: float = 60) -> None:
+def wait_started(project: Path, alive: callable, timeout: float = 60) -> None:
     """Block until slowtool writes its `started` line (FIFO); fail early if `alive()` says doit is gone."""
     fd = os.open(project / "started.fifo", os.O_RDONLY | os.O_NONBLOCK)
     data = b""

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from hops import interrupts
-from tests.runguard.helpers import (doit_argv, env, make_project, release, runs, start, tool_log, tool_pids,
-                                    wait_started)
+from tests.runguard.helpers import doit_argv, env, make_project, runs, start, tool_log, tool_pids, wait_started
 
 WORKERS = [(), ("-n", "2"), ("-n", "2", "-P", "thread")]
 LINE = "interrupted during demo:slow; re-run the same command to resume"

@@ -8,8 +8,18 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.runguard.helpers import (doit_argv, env, make_project, read_line_with, release, runs, start, tool_log,
-                                    tool_pids, wait_started)
+from tests.runguard.helpers import (
+    doit_argv,
+    env,
+    make_project,
+    read_line_with,
+    release,
+    runs,
+    start,
+    tool_log,
+    tool_pids,
+    wait_started,
+)
 
 
 def kill_doit_only(proc: subprocess.Popen) -> None:

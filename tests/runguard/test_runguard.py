@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -157,10 +157,9 @@ def test_outside_a_doit_command_the_guard_does_nothing(tmp_path: Path) -> None:
 
 
 def test_the_real_task_list_marks_status_read_only_and_phases_not(tmp_path: Path, monkeypatch) -> None:
-    from tests.projects import REPO
-
     from hops import tasks
     from hops.phases import PHASES
+    from tests.projects import REPO
 
     monkeypatch.setenv("HOPS_STATE_DIR", str(tmp_path))
     creators = tasks.load(REPO, PHASES)
