@@ -149,6 +149,14 @@ class TaskAction(_Named):
 
 # --- up-to-date checks ---------------------------------------------------------------------------------------------
 _reported: set[str] = set()
+_announce_check_errors = True
+
+
+def announce_check_errors(on: bool) -> None:
+    """Whether a check that raised is also printed (reports that show each check's reason turn this off;
+    the run log always gets it)."""
+    global _announce_check_errors
+    _announce_check_errors = on
 
 
 def evaluate(step_id: str, step: Step, check: Check) -> tuple[bool, str]:
@@ -173,7 +181,8 @@ def _report_check_error(step_id: str, check: str, exc: BaseException) -> None:
     _reported.add(key)
     reason = f"{type(exc).__name__}: {exc}".strip()
     line = f"[{step_id}] status check '{check}' could not run ({reason.splitlines()[0]}); treating as not up to date"
-    print(line, flush=True)
+    if _announce_check_errors:
+        print(line, flush=True)
     try:
         context_mod.current().log.write(line + "\n" + "".join(traceback.format_exception(exc)))
     except Exception:  # noqa: BLE001 - the configuration itself may be what is broken; the action will report it
