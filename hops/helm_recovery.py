@@ -10,11 +10,13 @@ Who left it pending: hops holds its run lock (hops.state.lock: one hops run per 
 can be running helm on this cluster now. A pending record therefore belongs to (a) an earlier hops run that was
 interrupted, or (b) another actor: a user's helm, or Flux's helm-controller once phase 5 handed the release to it.
 hops notes each helm operation it starts in `<state>/helm-inflight/<namespace>.<release>.json` (pid, expected
-revision, start time, run id) and removes the note when helm returns; a note whose process is gone, for the pending
-revision, is (a). Without such a note, a pending revision older than one external command may take
-(bootstrap.command_timeout, the runner's limit on every helm hops runs) cannot be a helm of ours still working, and
-no healthy helm of anyone else's stays pending that long either: it is stale and treated as (a). Anything else is
-(b): it is not touched; hops watches the release's records until they leave pending or the phase deadline passes."""
+revision, start time, run id) and removes the note when helm returns (kept, marked finished, when helm failed after
+its own checks: a revision it could not mark failed is then ours too); a note for the pending revision whose
+process is gone, or that is marked finished, is (a). Without such a note, a pending revision older than one
+external command may take (bootstrap.command_timeout, the runner's limit on every helm hops runs) cannot be a helm
+of ours still working, and no healthy helm of anyone else's stays pending that long either: it is stale and
+treated as (a). Anything else is (b): it is not touched; hops watches the release's records until they leave
+pending or the phase deadline passes."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from hops.errors import StepError, WaitTimeout
+from hops.errors import StepError, ToolFailed, WaitTimeout
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 BUSY = (*PENDING, "uninstalling")             # an operation started and not finished: helm refuses to upgrade
@@ -36,6 +38,9 @@ SUCCESSFUL = ("deployed", "superseded")        # revisions that were deployed on
 HISTORY_MAX = 10
 INFLIGHT_DIR = "helm-inflight"
 OWN, STALE, FOREIGN = "own", "stale", "foreign"
+# what helm says when it refuses before writing a revision: a pending revision then is not the refused call's
+REFUSED = ("another operation (install/upgrade/rollback) is in progress", "release: already exists")
+CLOCK_SLACK_S = 1.0       # helm stamps revisions with the same local clock as the note; allow for rounding
 _OTHER = "an operation hops did not start (a user's helm or Flux's helm-controller)"
 
 
@@ -85,14 +90,26 @@ def parse_time(value: str) -> float | None:
 # --- who left it pending ---------------------------------------------------------------------------------------
 def ownership(latest: Revision, note: dict | None, now: float, command_timeout: float,
               alive: Callable[[int, float | None], bool]) -> str:
-    """OWN (a hops run whose process is gone left it), STALE (pending longer than any helm of ours can run) or
-    FOREIGN (someone may be working on it right now). See the module doc for why this tells them apart."""
-    if note is not None and int(note.get("revision", -1)) == latest.number and \
-            not alive(int(note.get("pid", 0)), _number(note.get("started_at"))):
+    """OWN (a helm of hops left it: its process is gone, or it failed), STALE (pending longer than any helm of
+    ours can run) or FOREIGN (someone may be working on it right now). See the module doc for why."""
+    if note is not None and _noted(latest, note) and (
+            "finished_at" in note or not alive(int(note.get("pid", 0)), _number(note.get("started_at")))):
         return OWN
     if latest.updated is not None and now - latest.updated > command_timeout:
         return STALE
     return FOREIGN
+
+
+def _noted(latest: Revision, note: dict) -> bool:
+    """The note is about this revision: same number, and (when the times are known) written while the note's helm
+    ran, so a revision someone else created with the same number after a leftover note is not taken for ours."""
+    if int(note.get("revision", -1)) != latest.number:
+        return False
+    started, finished = _number(note.get("started_at")), _number(note.get("finished_at"))
+    if latest.updated is None or started is None:
+        return True
+    after_start = started - CLOCK_SLACK_S <= latest.updated
+    return after_start and (finished is None or latest.updated <= finished + CLOCK_SLACK_S)
 
 
 def pid_alive(pid: int, since: float | None = None) -> bool:
@@ -162,19 +179,53 @@ def read_note(path: Path) -> dict | None:
     return note if isinstance(note, dict) else None
 
 
+class Flight:
+    """The helm call an `in_flight` block runs: hand its Result to `ended` (a ToolFailed raised works too)."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+
+    def ended(self, result: Any) -> Any:
+        self.result = result
+        return result
+
+
 @contextmanager
-def in_flight(ctx: Any, namespace: str, name: str, revision: int) -> Iterator[None]:
-    """Note that this process runs a helm operation creating `revision`, for as long as helm runs."""
+def in_flight(ctx: Any, namespace: str, name: str, revision: int) -> Iterator[Flight]:
+    """Note that this process runs a helm operation creating `revision`, for as long as helm runs.
+
+    When helm succeeds, or refuses before writing anything (another operation in progress), the note goes. When
+    it fails otherwise it stays, marked finished: helm got past its checks, so a revision it left pending (it could
+    not mark it failed, e.g. the API went away) is ours to free, on the next try of this run or the next run. When
+    this process is interrupted it stays as it is: the next run finds its process gone."""
     path = note_path(ctx.state_dir, namespace, name)
+    note = {"pid": os.getpid(), "revision": revision, "started_at": time.time(), "run_id": ctx.log.run_id}
+    _write_note(path, note)
+    flight = Flight()
+    try:
+        yield flight
+    except StepError as exc:
+        failed = exc if isinstance(exc, ToolFailed) else None
+        _settle(path, note, failed.code if failed else 0, (failed.stdout + failed.stderr) if failed else "")
+        raise
+    if flight.result is None or flight.result.code == 0:
+        path.unlink(missing_ok=True)
+    else:
+        _settle(path, note, flight.result.code, flight.result.stdout + flight.result.stderr)
+
+
+def _settle(path: Path, note: dict, code: int, output: str) -> None:
+    if code == 0 or any(text in output for text in REFUSED):
+        path.unlink(missing_ok=True)
+    else:
+        _write_note(path, {**note, "finished_at": time.time(), "exit": code})
+
+
+def _write_note(path: Path, note: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "revision": revision, "started_at": time.time(),
-                               "run_id": ctx.log.run_id}))
+    tmp.write_text(json.dumps(note))
     os.replace(tmp, path)
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
 
 
 # --- the whole preparation -------------------------------------------------------------------------------------
@@ -186,24 +237,25 @@ def prepare(ctx: Any, namespace: str, name: str, deadline: float) -> int:
         revisions = history(ctx, namespace, name)
         latest = revisions[-1] if revisions else None
         note_file = note_path(ctx.state_dir, namespace, name)
-        owner = None
+        owner, note = None, None
         if latest is not None and latest.status in BUSY:
-            owner = ownership(latest, read_note(note_file), time.time(), float(ctx.config.bootstrap.command_timeout),
-                              pid_alive)
+            note = read_note(note_file)
+            owner = ownership(latest, note, time.time(), float(ctx.config.bootstrap.command_timeout), pid_alive)
         plan = decide(revisions, owner)
         if plan.action in ("install", "upgrade"):
             note_file.unlink(missing_ok=True)        # a note left by a run killed after its helm finished
             return (latest.number + 1) if latest else 1
         if plan.action == "wait":
+            way_out = decide(revisions, OWN)     # what would free it, for the message if it stays pending
             if time.monotonic() >= deadline:
                 raise StepError(_stuck(namespace, name, plan.latest, _OTHER + " has not finished by the phase "
-                                       "deadline"))
-            _wait_for_other(ctx, namespace, name, plan.latest, deadline)
+                                       "deadline", way_out))
+            _wait_for_other(ctx, namespace, name, plan.latest, deadline, way_out)
             continue
         if plan.action == "fail":
             raise StepError(_stuck(namespace, name, plan.latest, "no deployed revision among its newest "
                                    f"{HISTORY_MAX}, so hops does not know what to roll back to"))
-        _free(ctx, namespace, name, plan, owner)
+        _free(ctx, namespace, name, plan, _why(ctx, owner, plan.latest, note))
 
 
 def history(ctx: Any, namespace: str, name: str) -> list[Revision] | None:
@@ -218,12 +270,19 @@ def history(ctx: Any, namespace: str, name: str) -> list[Revision] | None:
     return parse_history(done.stdout, f"{name} -n {namespace}")
 
 
-def _free(ctx: Any, namespace: str, name: str, plan: Plan, owner: str | None) -> None:
-    """Roll back / uninstall a release left pending by an interrupted run, saying so in one line."""
+def _why(ctx: Any, owner: str | None, latest: Revision | None, note: dict | None) -> str:
+    if owner == OWN and note is not None and "finished_at" in note:
+        return f"by a helm command of hops that failed (exit {note.get('exit')})"
+    if owner == OWN:
+        return "by an interrupted run"
+    return (f"for {_age(latest)}, longer than one helm command may take "
+            f"({ctx.config.bootstrap.command_timeout:.0f}s)")
+
+
+def _free(ctx: Any, namespace: str, name: str, plan: Plan, why: str) -> None:
+    """Roll back / uninstall a release left pending by hops (or stale), saying so in one line."""
     latest = plan.latest
     assert latest is not None
-    why = "by an interrupted run" if owner == OWN else (
-        f"for {_age(latest)}, longer than one helm command may take ({ctx.config.bootstrap.command_timeout:.0f}s)")
     common = ["-n", namespace, "--kubeconfig", str(ctx.endpoints.kubeconfig)]
     try:
         if plan.action == "rollback":
@@ -245,7 +304,8 @@ def _age(rev: Revision) -> str:
     return f"{time.time() - rev.updated:.0f}s" if rev.updated is not None else "an unknown time"
 
 
-def _wait_for_other(ctx: Any, namespace: str, name: str, latest: Revision | None, deadline: float) -> None:
+def _wait_for_other(ctx: Any, namespace: str, name: str, latest: Revision | None, deadline: float,
+                    way_out: Plan) -> None:
     """Watch the release's Secrets (Helm's storage) until its newest revision leaves pending."""
     assert latest is not None
     ctx.log.say(f"  helm release {namespace}/{name} is {latest.status} (revision {latest.number}): {_OTHER} is "
@@ -254,7 +314,8 @@ def _wait_for_other(ctx: Any, namespace: str, name: str, latest: Revision | None
         ctx.kube.wait("Secret", f"helm release {namespace}/{name} to leave {latest.status}",
                       lambda objs: _settled(objs, name), deadline, namespace=namespace)
     except WaitTimeout:
-        raise StepError(_stuck(namespace, name, latest, _OTHER + " has not finished by the phase deadline")) from None
+        raise StepError(_stuck(namespace, name, latest, _OTHER + " has not finished by the phase deadline",
+                               way_out)) from None
 
 
 def _settled(secrets: dict[str, dict], name: str) -> tuple[bool, str]:
@@ -275,9 +336,16 @@ def _settled(secrets: dict[str, dict], name: str) -> tuple[bool, str]:
     return newest[1] not in BUSY, f"revision {newest[0]} is {newest[1]}"
 
 
-def _stuck(namespace: str, name: str, latest: Revision | None, why: str) -> str:
+def _stuck(namespace: str, name: str, latest: Revision | None, why: str, way_out: Plan | None = None) -> str:
+    """The failure for a release hops leaves pending: what, why, and the helm commands that free it."""
     status, number = (latest.status, latest.number) if latest else ("pending", "?")
+    if way_out is not None and way_out.action == "rollback":
+        free = f"`helm rollback {name} {way_out.target} -n {namespace}` (its last deployed revision)"
+    elif way_out is not None and way_out.action == "uninstall":
+        free = f"`helm uninstall {name} -n {namespace}` (it never deployed)"
+    else:
+        free = (f"`helm rollback {name} <last deployed revision> -n {namespace}` (or `helm uninstall {name} -n "
+                f"{namespace}` if it never deployed)")
     return (f"helm release {namespace}/{name} is still {status} (revision {number}): {why}. See "
-            f"`helm history {name} -n {namespace}`; when nothing is working on it any more, free it with "
-            f"`helm rollback {name} <last deployed revision> -n {namespace}` (or `helm uninstall {name} -n "
-            f"{namespace}` if it never deployed), then run hops again")
+            f"`helm history {name} -n {namespace}`; when nothing is working on it any more, free it with {free}, "
+            "then run hops again")

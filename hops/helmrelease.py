@@ -119,8 +119,8 @@ def upgrade_install(ctx: Any, release: Release, values: Path, group: str | None 
         # a try that failed transiently may have left its revision pending (helm could not mark it failed):
         # free it before the next try, as for an interrupted run
         number = first.pop() if first else helm_recovery.prepare(ctx, release.namespace, release.name, deadline)
-        with helm_recovery.in_flight(ctx, release.namespace, release.name, number):
-            return ctx.runner.run("helm", args, check=False)
+        with helm_recovery.in_flight(ctx, release.namespace, release.name, number) as flight:
+            return flight.ended(ctx.runner.run("helm", args, check=False))
 
     try:
         done = ctx.runner.retrying("helm", args, attempt)  # idempotent: retried on a transient failure

@@ -92,6 +92,57 @@ def test_a_note_of_a_dead_process_for_the_pending_revision_makes_it_ours() -> No
     assert hr.ownership(latest, None, NOW, TIMEOUT, dead) == hr.FOREIGN
 
 
+def test_a_note_of_a_helm_that_failed_makes_it_ours_only_for_a_revision_written_while_it_ran() -> None:
+    latest = rev(3, "pending-upgrade", updated=NOW - 5)
+    finished = {"pid": os.getpid(), "revision": 3, "started_at": NOW - 20, "finished_at": NOW - 2, "exit": 1}
+    assert hr.ownership(latest, finished, NOW, TIMEOUT, alive) == hr.OWN      # finished: its process may live on
+    # revision 3 created after that helm had finished, or before the note: someone else's with the same number
+    assert hr.ownership(rev(3, "pending-upgrade", updated=NOW - 1 + 5), finished, NOW + 5, TIMEOUT,
+                        alive) == hr.FOREIGN
+    assert hr.ownership(rev(3, "pending-upgrade", updated=NOW - 30), finished, NOW, TIMEOUT, alive) == hr.FOREIGN
+    killed = {"pid": 4242, "revision": 3, "started_at": NOW - 20}
+    assert hr.ownership(rev(3, "pending-upgrade", updated=NOW - 30), killed, NOW, TIMEOUT, dead) == hr.FOREIGN
+
+
+def fake_result(code: int, stderr: str = "") -> Result:
+    return Result(["helm", "upgrade"], code, "", stderr, 0.1)
+
+
+def test_in_flight_keeps_the_note_only_when_helm_failed_after_its_checks(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, [])
+    path = hr.note_path(tmp_path, "kube-system", "cilium")
+    with hr.in_flight(ctx, "kube-system", "cilium", 4) as flight:
+        written = json.loads(path.read_text())
+        assert (written["pid"], written["revision"], written["run_id"]) == (os.getpid(), 4, "run-1")
+        flight.ended(fake_result(0))
+    assert not path.exists()
+    with hr.in_flight(ctx, "kube-system", "cilium", 4) as flight:
+        flight.ended(fake_result(1, "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in "
+                                    "progress"))
+    assert not path.exists()                        # refused before writing: nothing of ours is pending
+    with hr.in_flight(ctx, "kube-system", "cilium", 4) as flight:
+        flight.ended(fake_result(1, "Error: UPGRADE FAILED: Kubernetes cluster unreachable"))
+    kept = json.loads(path.read_text())
+    assert kept["revision"] == 4 and kept["exit"] == 1 and kept["finished_at"] >= kept["started_at"]
+    with pytest.raises(StepError):
+        with hr.in_flight(ctx, "kube-system", "cilium", 5):
+            raise StepError("`helm` is not installed or not on PATH")
+    assert not path.exists()                        # helm never ran
+    with pytest.raises(KeyboardInterrupt):
+        with hr.in_flight(ctx, "kube-system", "cilium", 5):
+            raise KeyboardInterrupt
+    assert "finished_at" not in json.loads(path.read_text())    # interrupted: the next run finds its pid gone
+
+
+def test_prepare_frees_what_a_failed_try_of_this_run_left_pending(tmp_path: Path) -> None:
+    note(tmp_path, 3, os.getpid(), finished_at=time.time(), exit=1)
+    ctx = fake_ctx(tmp_path, [[row(2, "deployed"), row(3, "pending-upgrade")],
+                              [row(3, "pending-upgrade"), row(4, "deployed")]])
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 5
+    assert ctx.said == ["  helm release kube-system/cilium was left pending-upgrade (revision 3) by a helm command "
+                        "of hops that failed (exit 1): rolled back to revision 2"]
+
+
 def test_a_pending_revision_older_than_the_command_timeout_is_stale() -> None:
     assert hr.ownership(rev(3, "pending-upgrade", NOW - TIMEOUT - 1), None, NOW, TIMEOUT, alive) == hr.STALE
     assert hr.ownership(rev(3, "pending-upgrade", NOW - TIMEOUT + 1), None, NOW, TIMEOUT, alive) == hr.FOREIGN
@@ -183,10 +234,12 @@ def row(number: int, status: str, age: float = 5.0) -> dict:
             "app_version": "1.16.5", "description": ""}
 
 
-def note(tmp_path: Path, revision: int, pid: int) -> Path:
+def note(tmp_path: Path, revision: int, pid: int, **extra: Any) -> Path:
+    """A note written a minute ago (before the rows' revisions, which are 5 s old)."""
     path = hr.note_path(tmp_path, "kube-system", "cilium")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": pid, "revision": revision, "started_at": time.time(), "run_id": "old"}))
+    path.write_text(json.dumps({"pid": pid, "revision": revision, "started_at": time.time() - 60, "run_id": "old",
+                                **extra}))
     return path
 
 
@@ -246,7 +299,7 @@ def test_prepare_waits_for_a_foreign_operation_and_proceeds_when_it_ends(tmp_pat
 
 
 def test_prepare_fails_at_the_deadline_naming_release_status_and_what_to_do(tmp_path: Path) -> None:
-    note(tmp_path, 3, os.getppid())       # a note whose process is alive is no proof it is ours
+    note(tmp_path, 3, 1)       # a note whose process is alive (pid 1 started at boot) is no proof it is ours
     ctx = fake_ctx(tmp_path, [[row(2, "deployed"), row(3, "pending-upgrade")]], ScriptedKube(None))
     with pytest.raises(StepError) as failure:
         hr.prepare(ctx, "kube-system", "cilium", later())
@@ -254,7 +307,7 @@ def test_prepare_fails_at_the_deadline_naming_release_status_and_what_to_do(tmp_
     assert message.startswith("helm release kube-system/cilium is still pending-upgrade (revision 3): an operation "
                               "hops did not start")
     assert "`helm history cilium -n kube-system`" in message
-    assert "`helm rollback cilium <last deployed revision> -n kube-system`" in message
+    assert "free it with `helm rollback cilium 2 -n kube-system` (its last deployed revision)" in message
     assert [c[0] for c in ctx.runner.calls] == ["history"]
 
 
@@ -276,3 +329,11 @@ def test_settled_reads_the_newest_record_of_that_release_only() -> None:
     assert hr._settled(objs, "cilium") == (False, "revision 3 is pending-upgrade")
     objs["d"] = secret("cilium", 4, "deployed")
     assert hr._settled(objs, "cilium") == (True, "revision 4 is deployed")
+
+
+def test_prepare_refuses_to_guess_when_no_deployed_revision_is_in_sight(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, [[row(11, "failed"), row(12, "pending-upgrade", age=TIMEOUT * 2)]])
+    with pytest.raises(StepError, match=r"is still pending-upgrade \(revision 12\): no deployed revision among its "
+                                        r"newest 10, so hops does not know what to roll back to\. See `helm history"):
+        hr.prepare(ctx, "kube-system", "cilium", later())
+    assert [c[0] for c in ctx.runner.calls] == ["history"]

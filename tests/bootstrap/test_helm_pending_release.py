@@ -45,9 +45,11 @@ def kube(lab: Lab) -> KubeClient:
 
 
 @pytest.fixture(autouse=True)
-def _deployed_before(kube: KubeClient) -> None:
-    """Every scenario starts from a deployed Cilium (the previous one left it so)."""
-    assert statuses(kube, NAME, NS)[-1][1] == "deployed", statuses(kube, NAME, NS)
+def _deployed_before(request: pytest.FixtureRequest) -> None:
+    """Every scenario on the module's lab starts from a deployed Cilium (the previous one left it so)."""
+    if "lab" in request.fixturenames:
+        kube = request.getfixturevalue("kube")
+        assert statuses(kube, NAME, NS)[-1][1] == "deployed", statuses(kube, NAME, NS)
 
 
 def helm(lab: Lab, subcommand: str) -> list[list[str]]:
@@ -77,8 +79,8 @@ def test_a_pending_upgrade_an_interrupted_run_left_is_rolled_back_and_upgraded_i
     assert executed(run)[0] == STEP
     assert (f"helm release {NS}/{NAME} was left pending-upgrade (revision {pending['version']}) by an interrupted "
             f"run: rolled back to revision {before}") in run.stdout
-    assert statuses(kube, NAME, NS)[-3:] == [(pending["version"], "pending-upgrade"),
-                                             (pending["version"] + 1, "superseded"), (pending["version"] + 2, "deployed")]
+    assert statuses(kube, NAME, NS)[-3:] == [(pending["version"], "pending-upgrade"), (pending["version"] + 1,
+                                             "superseded"), (pending["version"] + 2, "deployed")]
     assert helm(lab, "rollback")[-1][1:3] == [NAME, str(before)]
     assert not note.exists()
     assert executed(lab.doit("networking")) == []
@@ -129,8 +131,8 @@ def test_a_release_someone_else_is_upgrading_is_waited_for_not_touched(lab: Lab,
     assert STEP in text
     assert (f"helm release {NS}/{NAME} is still pending-upgrade (revision {pending['version']}): an operation hops "
             "did not start (a user's helm or Flux's helm-controller) has not finished by the phase deadline") in text
-    assert f"`helm history {NAME} -n {NS}`" in text and f"`helm rollback {NAME} <last deployed revision> -n {NS}`" \
-        in text
+    assert f"`helm history {NAME} -n {NS}`" in text
+    assert f"free it with `helm rollback {NAME} {pending['version'] - 1} -n {NS}` (its last deployed revision)" in text
     assert "Traceback" not in text
     assert len(helm(lab, "rollback")) == rollbacks and statuses(kube, NAME, NS)[-1] == (pending["version"],
                                                                                         "pending-upgrade")
@@ -150,6 +152,30 @@ def test_a_release_someone_else_is_upgrading_is_waited_for_not_touched(lab: Lab,
     assert run.returncode == 0, seen + rest
     assert len(helm(lab, "rollback")) == rollbacks
     assert statuses(kube, NAME, NS)[-2:] == [(pending["version"], "superseded"), (pending["version"] + 1, "deployed")]
+
+
+def test_a_first_install_killed_midway_is_uninstalled_and_installed_afresh(tmp_path: Path) -> None:
+    fresh = converged_lab.make(tmp_path)
+    try:
+        fresh.doit("talos", timeout=600)
+        fresh.fault("hang:helm upgrade:1")
+        run = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(fresh.project / "dodo.py"), "networking"],
+                               cwd=fresh.project, env=_env(fresh), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            _wait_for_status(fresh, 1, "pending-install", run)
+        finally:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        client = KubeClient(str(fresh.dir / "clusterconfig" / "kubeconfig"))
+        assert statuses(client, NAME, NS) == [(1, "pending-install")]
+        resumed = fresh.doit("networking")
+        assert (f"helm release {NS}/{NAME} was left pending-install (revision 1) by an interrupted run: it was never "
+                "deployed, so uninstalled it to install afresh") in resumed.stdout
+        assert statuses(client, NAME, NS) == [(1, "deployed")]
+        assert len(helm(fresh, "uninstall")) == 1 and helm(fresh, "rollback") == []
+    finally:
+        fresh.down()
 
 
 def _env(lab: Lab) -> dict[str, str]:

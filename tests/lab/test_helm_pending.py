@@ -89,6 +89,11 @@ def test_a_killed_install_stays_pending_install_and_refuses_until_uninstalled(kl
                                                            "that is still in use")
     status = json.loads(ok(kl.run("helm", "status", "cilium", "-n", "kube-system", "-o", "json")))
     assert (status["version"], status["info"]["status"]) == (1, "pending-install")
+    # `helm list` shows deployed and failed releases unless asked for others
+    assert json.loads(ok(kl.run("helm", "list", "-n", "kube-system", "-o", "json"))) == []
+    assert [r["status"] for r in json.loads(ok(kl.run("helm", "list", "-n", "kube-system", "--pending", "-o",
+                                                      "json")))] == ["pending-install"]
+    assert len(json.loads(ok(kl.run("helm", "list", "-A", "-a", "-o", "json")))) == 1
     assert status["info"]["description"] == "Initial install underway"
     [row] = history(kl)
     assert (row["revision"], row["status"], row["chart"], row["description"]) == \

@@ -32,9 +32,15 @@ GLOBAL_SWITCHES = {"--install": "install", "-i": "install", "--create-namespace"
                    "--all-namespaces": "all_namespaces", "--short": "short", "--all": "all", "-a": "all",
                    "--debug": "debug", "--reuse-values": "reuse_values", "--reset-values": "reset_values",
                    "--wait-for-jobs": "wait_jobs", "--client": "client", "-c": "client", "--dry-run": "dry_run",
-                   "--cleanup-on-fail": "cleanup", "--skip-crds": "skip_crds", "--no-hooks": "no_hooks"}
+                   "--cleanup-on-fail": "cleanup", "--skip-crds": "skip_crds", "--no-hooks": "no_hooks",
+                   "--pending": "pending", "--deployed": "deployed", "--failed": "failed", "--superseded": "superseded",
+                   "--uninstalled": "uninstalled", "--uninstalling": "uninstalling"}
+# `helm list` state filters: without any, Helm lists the releases whose latest revision is deployed or failed
+LIST_STATES = {"deployed": ("deployed",), "failed": ("failed",), "superseded": ("superseded",),
+               "uninstalled": ("uninstalled",), "uninstalling": ("uninstalling",),
+               "pending": ("pending-install", "pending-upgrade", "pending-rollback")}
 BUILD = 'GitCommit:"{commit}", GitTreeState:"clean", GoVersion:"go1.22.7"'
-# Helm's errPending: upgrade and rollback --install refuse a release whose latest revision is pending-*
+# Helm's errPending: `helm upgrade [--install]` refuses a release whose latest revision is pending-*
 IN_PROGRESS = "another operation (install/upgrade/rollback) is in progress"
 
 
@@ -366,7 +372,8 @@ def _status(args: list[str], p: kubetools.Parsed) -> int:
 def _list(args: list[str], p: kubetools.Parsed) -> int:
     kube = _client(p)
     ns = None if p.get("all_namespaces") else _ns(p, kube)
-    releases = [r for r in helm_releases.list_releases(kube, ns) if r["info"]["status"] != "superseded"]
+    wanted = {s for flag, states in LIST_STATES.items() if p.get(flag) for s in states} or {"deployed", "failed"}
+    releases = [r for r in helm_releases.list_releases(kube, ns) if p.get("all") or r["info"]["status"] in wanted]
     rows = [{"name": r["name"], "namespace": r["namespace"], "revision": str(r["version"]),
              "updated": _stamp(r["info"]["last_deployed"], "list"), "status": r["info"]["status"],
              "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
