@@ -5,11 +5,10 @@ and the wired model; failures are raised as StepError and reported by hops.resul
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hops import graph
+from hops import graph, interrupts
 from hops.actions import TaskAction, evaluate
 from hops.errors import StepError
 from hops.prompt import confirm
@@ -169,8 +168,8 @@ def nested_doit(ctx: Context, args: list[str]) -> None:
     """Run doit again on the same dodo (and variables) under this run's lock."""
     variables = [f"{k}={v}" for k, v in ctx.cli_vars.items()]
     env = {**os.environ, **lock.child_env(ctx.state_dir)}
-    code = subprocess.call([sys.executable, "-m", "doit", "-f", str(ctx.root / "dodo.py"), *args, *variables],
-                           env=env, pass_fds=lock.held_fds())  # it holds the lock too, should this run die
+    code = interrupts.call_doit([sys.executable, "-m", "doit", "-f", str(ctx.root / "dodo.py"), *args, *variables],
+                                env=env, pass_fds=lock.held_fds())  # holds the lock too; gets Ctrl-C/SIGTERM
     if code:
         raise StepError(f"`doit {' '.join(args)}` failed (exit {code})")
 

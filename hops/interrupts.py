@@ -42,6 +42,7 @@ _tools: dict[int, subprocess.Popen] = {}
 _active: dict[int, str] = {}        # thread -> step it runs (`-P thread` workers are not unwound by the signal)
 _local = threading.local()
 _signal_seen = threading.Event()
+_told_by_child = False              # a nested doit already printed the line
 _SIGNAL_CODES = frozenset({-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM})
 SIGNAL_LAG = 1.0   # seconds a thread waits for the main thread's handler after its tool died of a signal
 
@@ -131,12 +132,28 @@ def untrack(proc: subprocess.Popen) -> None:
     _tools.pop(proc.pid, None)
 
 
-def stop_tool(proc: subprocess.Popen, signum: int) -> None:
+def call_doit(argv: list[str], **popen: Any) -> int:
+    """Run a nested doit (hops.controls: force_phase) to its end; on Ctrl-C/SIGTERM pass the signal on and let it
+    stop its own tool and say where it stopped: its line is the user's one line, this process adds none."""
+    global _told_by_child
+    proc = subprocess.Popen(argv, **popen)
+    track(proc)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt as exc:
+        stop_tool(proc, getattr(exc, "signum", signal.SIGINT), grace=2 * GRACE + 2)
+        _told_by_child = proc.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+        raise
+    finally:
+        untrack(proc)
+
+
+def stop_tool(proc: subprocess.Popen, signum: int, grace: float | None = None) -> None:
     """Pass the signal on to a tool this process waits for, give it GRACE seconds, then kill it; reaps it."""
     if proc.poll() is None and not _terminal_delivered(signum):
         _send(proc, signum)
     try:
-        proc.wait(timeout=GRACE)
+        proc.wait(timeout=GRACE if grace is None else grace)
     except subprocess.TimeoutExpired:
         _send(proc, signal.SIGKILL)
         proc.wait()
@@ -183,6 +200,8 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType
     _wait_for_step_threads()
     _wait_for_workers()
     sys.stdout.flush()
+    if _told_by_child:
+        os._exit(128 + int(signum))
     lead = "\n" if sys.stderr.isatty() else ""  # the terminal has just echoed ^C on the current line
     print(lead + message(_interrupted + list(_active.values()) + _worker_notes()), file=sys.stderr, flush=True)
     sys.stdout.flush()

@@ -61,11 +61,12 @@ def assert_one_line(out: str) -> None:
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
 
 
-def resume(project: Path) -> None:
+def resume(project: Path, ran: list[str] | None = None) -> None:
+    """Re-run: only the interrupted step runs again (`ran`: every action expected in runs.log by then)."""
     result = subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert runs(project) == ["prepare", "slow", "slow"]   # the interrupted step again, the finished one not
+    assert runs(project) == (ran or ["prepare", "slow", "slow"])   # the interrupted step again, the finished not
     assert (project / ".bootstrap-state" / "slow-done").exists()
 
 
@@ -132,3 +133,17 @@ def test_running_notes_only_interrupted_steps() -> None:
         raise interrupts.Interrupted(signal.SIGINT)
     assert interrupts._interrupted[len(before):] == ["x:stopped"] and interrupts.current_step() == ""
     del interrupts._interrupted[len(before):]
+
+
+def test_sigterm_during_force_phase_reaches_the_nested_doit_and_its_tool(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    assert subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
+                          timeout=60).returncode == 0
+    proc = start(project, "force_phase", "--phase", "1")   # forgets phase 1, re-runs it in a nested doit
+    wait_started(project, lambda: proc.poll() is None)
+    proc.send_signal(signal.SIGTERM)   # the outer doit only
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out + err
+    assert_one_line(out + err)          # the nested doit's line; the outer one adds none
+    assert tool_log(project) == ["start", "end", "start", "signal-15"]
+    resume(project, ran=["prepare", "slow", "prepare", "slow", "slow"])
