@@ -42,6 +42,11 @@ class Holder:
     pid: int
     command: str
     started: float
+    ticks: int = 0   # the process' start time in clock ticks since boot (/proc): tells a reused pid apart
+
+    def alive(self) -> bool:
+        """The holder process still exists (not merely a later process given the same pid)."""
+        return _alive(self.pid) and (not self.ticks or _start_ticks(self.pid) in (self.ticks, 0))
 
     def running(self) -> str:
         """"`doit bootstrap_phased` since 05:41:07"."""
@@ -96,7 +101,8 @@ def acquire(state_dir: Path, command: str = "doit", wait: float | None = None) -
     _clear_tool_records(state_dir)  # holding the lock: no tool of an earlier run is alive
     handle.seek(0)
     handle.truncate()
-    handle.write(json.dumps({"pid": os.getpid(), "command": command, "started": time.time()}) + "\n")
+    handle.write(json.dumps({"pid": os.getpid(), "command": command, "started": time.time(),
+                             "ticks": _start_ticks(os.getpid())}) + "\n")
     handle.flush()
     _held[path] = handle
 
@@ -135,7 +141,8 @@ def read_holder(state_dir: Path) -> Holder | None:
     """Who holds (or last held) the lock, from the record in the lock file; None if unreadable."""
     try:
         data = json.loads(lock_path(state_dir).read_text() or "null")
-        return Holder(int(data["pid"]), str(data.get("command", "?")), float(data.get("started", 0)))
+        return Holder(int(data["pid"]), str(data.get("command", "?")), float(data.get("started", 0)),
+                      int(data.get("ticks", 0)))
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
@@ -208,7 +215,7 @@ def _try_lock(handle: IO[str]) -> bool:
 
 def _wait_for_orphans(handle: IO[str], state_dir: Path, limit: float) -> None:
     holder = read_holder(state_dir)
-    if holder is None or _alive(holder.pid):
+    if holder is None or holder.alive():
         who = f"(pid {holder.pid}) is working on this cluster: {holder.running()}" if holder else \
             "(unknown pid) is working on this cluster"
         raise LockBusy(f"another hops run {who}; wait for it to finish or stop it, then re-run")
@@ -279,6 +286,14 @@ def _alive(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG)[0] == 0
     except ChildProcessError:
         return _not_zombie(pid)
+
+
+def _start_ticks(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat (start time since boot); 0 if unknown."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _not_zombie(pid: int) -> bool:

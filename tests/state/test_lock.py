@@ -152,3 +152,10 @@ def test_a_nested_doit_holds_the_lock_itself_when_its_parent_dies(state: Path) -
         parent.stdin.close()   # the nested process reads EOF from the pipe it shares and ends
         _wait_gone(nested_pid)
     lock.acquire(state, wait=0)
+
+
+def test_a_reused_pid_is_not_taken_for_the_holder() -> None:
+    ticks = lock._start_ticks(os.getpid())
+    assert lock.Holder(os.getpid(), "doit demo", 0, ticks).alive()
+    assert not lock.Holder(os.getpid(), "doit demo", 0, ticks + 1).alive()   # same pid, another process
+    assert lock.Holder(os.getpid(), "doit demo", 0).alive()                   # an old record without ticks
