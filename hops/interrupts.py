@@ -6,10 +6,12 @@ the first signal raises `Interrupted` (a KeyboardInterrupt, so doit unwinds as f
 
 - hops.runner catches it around the tool it waits for: `stop_tool` forwards the signal (Ctrl-C in a terminal has
   already reached the whole foreground process group, then it is not sent twice), waits GRACE seconds, kills.
-- `running(step_id)` (around every step, hops.taskmodel.execute_step) notes the step the signal interrupted.
+- `running(step_id)` (around every step: `run_step` in hops.actions.StepAction) notes the interrupted step.
 - the main process' excepthook prints ONE line, `interrupted during <step>; re-run the same command to resume`,
   and exits 128+signal. Forked `-n` workers stay quiet: they note their step in a file the main process reads
-  after waiting for them, and doit ends them normally.
+  after waiting for them, and doit ends them normally. `-P thread` workers raise once their tool has ended
+  (`raise_if_signalled`); the excepthook waits for them. A nested doit (force_phase, `call_doit`) gets the
+  signal passed on and prints the line itself; the outer doit then adds none.
 
 Exiting at once loses nothing: markers are written atomically and the hops-sqlite DB commits each task's record
 when doit stores it (hops.state.durable_db); the interrupted step has neither and simply runs again.
