@@ -146,11 +146,6 @@ class FakeRunner:
                 return result
         return attempt()
 
-    def retrying(self, tool: str, args: list[str], attempt: Callable[[], Result], **_: Any) -> Result:
-        """ToolRunner.retrying without its retry policy: one attempt (tests script what each call answers; the
-        policy itself is tested in tests/test_runner.py)."""
-        return attempt()
-
     def _match(self, tool: str, args: list[str]) -> Answer:
         for answer in reversed(self.answers):
             prefix = answer.prefix[1:]

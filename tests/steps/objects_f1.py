@@ -17,6 +17,7 @@ from hops.lab.tools.talhelper import new_secrets
 
 NOW = "2026-12-02T05:00:00Z"
 NODES = (("talos-cp-1", "127.0.51.11"), ("talos-cp-2", "127.0.51.12"), ("talos-cp-3", "127.0.51.13"))
+NODE_NAMES = tuple(name for name, _ in NODES)
 
 # --- tool versions (phase 1) ----------------------------------------------------------------------------------
 VERSION_OUTPUT = {  # `<tool> <VERSION_ARGS>` at the versions bootstrap-config.yaml requires
@@ -58,7 +59,7 @@ def secrets_bundle() -> str:
     return yaml.safe_dump(new_secrets(), sort_keys=False)
 
 
-def genconfig_writes(out: Path, cluster: str = "home-ops", nodes: tuple[str, ...] = tuple(n for n, _ in NODES)):
+def genconfig_writes(out: Path, cluster: str = "home-ops", nodes: tuple[str, ...] = NODE_NAMES) -> Any:
     """An effect for `talhelper genconfig -o <out>`: the files talhelper writes (one machine config per node,
     talosconfig), with its stdout lines as the answer."""
     def effect(call: Any) -> None:

@@ -1,13 +1,19 @@
 """Phase 3's steps in-process: the calls each makes on a fresh cluster and none that change anything on a
-converged one."""
+converged one, each failure it can report (a tool's output, an object not ready at the deadline) and each live
+check true and false. The converged cluster is what the lab's chart and controllers leave (tests/steps/objects_f1)."""
 
 from __future__ import annotations
 
 import pytest
 
 from hops.components import networking
-from hops.errors import StepError
+from hops.components.networking import COMPONENT
+from hops.errors import StepError, WaitTimeout
+from hops.helmrelease import load as load_release
+from tests.steps import objects_f1 as o
 from tests.steps.harness import World
+
+NS = "kube-system"
 
 
 def cilium_ds(ready: int, desired: int = 3) -> dict:
@@ -49,12 +55,6 @@ def test_cilium_installed_check_true_and_false(world: World) -> None:
 
 
 # --- shared ---------------------------------------------------------------------------------------------------
-from hops.components.networking import COMPONENT  # noqa: E402
-from hops.errors import WaitTimeout  # noqa: E402
-from hops.helmrelease import load as load_release  # noqa: E402
-from tests.steps import objects_f1 as o  # noqa: E402
-
-
 def converged(world: World) -> World:
     """A cluster where phase 3 is done: Cilium ready on the 3 nodes, nodes Ready, CoreDNS up, kubernetes
     Service with endpoints, no kube-proxy."""
@@ -119,8 +119,9 @@ def test_deploy_cilium_history_failure_names_the_command_and_helms_output(world:
                         '"https://127.0.51.10:6443/version": dial tcp 127.0.51.10:6443: connect: connection refused\n')
     with pytest.raises(StepError) as failure:
         networking.deploy_cilium(world.ctx)
-    assert "reading the history of helm release kube-system/cilium failed: `helm history` exited 1" in str(failure.value)
-    assert "Kubernetes cluster unreachable" in str(failure.value)
+    text = str(failure.value)
+    assert "reading the history of helm release kube-system/cilium failed: `helm history` exited 1" in text
+    assert "Kubernetes cluster unreachable" in text
     assert world.runner.mutating_calls() == []
 
 
@@ -285,8 +286,9 @@ def test_pod_networking_failed_job_names_it_with_its_pod_log_and_still_deletes_i
     later.join()
     text = str(failure.value)
     assert text.startswith("pod networking test failed: Job hops-checks/dns-check-")
-    assert "could not resolve kubernetes.default.svc.cluster.local (Failed=True BackoffLimitExceeded: Job has " \
-           "reached the specified backoff limit); pod log:\n;; connection timed out; no servers could be reached" in text
+    assert ("could not resolve kubernetes.default.svc.cluster.local (Failed=True BackoffLimitExceeded: Job has "
+            "reached the specified backoff limit); pod log:\n;; connection timed out; no servers could be "
+            "reached") in text
     assert world.store.list("batch/v1", "Job", "hops-checks") == []
 
 
@@ -354,11 +356,14 @@ def test_kube_proxy_converged_passes_without_calls_or_writes(world: World) -> No
 
 def test_kube_proxy_names_both_problems_a_daemonset_and_cilium_not_replacing_it(world: World) -> None:
     converged(world)
-    proxy = {**o.cilium_objects(world.root)["DaemonSet/cilium"]}
-    proxy = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-             "spec": {**proxy["spec"], "selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
-                      "template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}}, "spec": proxy["spec"]["template"]["spec"]}}}
-    world.holds(proxy, o.cilium_objects(world.root, values_override={"kubeProxyReplacement": False})["ConfigMap/cilium-config"])
+    labels = {"k8s-app": "kube-proxy"}
+    container = {"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.31.4"}
+    proxy = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kube-proxy", "namespace": NS},
+             "spec": {"selector": {"matchLabels": labels},
+                      "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}},
+             "status": o.daemonset_status(3, 3)}
+    no_replacement = o.cilium_objects(world.root, values_override={"kubeProxyReplacement": False})
+    world.holds(proxy, no_replacement["ConfigMap/cilium-config"])
     assert networking.kube_proxy_replaced(world.ctx) is False
     with pytest.raises(StepError) as failure:
         networking.kube_proxy(world.ctx)

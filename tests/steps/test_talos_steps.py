@@ -69,7 +69,7 @@ def test_bootstrap_secrets_fresh_generates_stores_through_stdin_and_writes_a_pri
     world.runner.answer("op", "item", "create", stdout="{}")
     talos.bootstrap_secrets(world.ctx)
     assert world.runner.lines() == [ITEM_LIST, "talhelper gensecret", CREATE]
-    stored = json.loads(world.runner.calls[-1].input)
+    stored = json.loads(world.runner.calls[-1].input or "")
     assert stored == {"title": "talos-secrets", "category": "SECURE_NOTE",
                       "fields": [{"label": "secrets", "type": "CONCEALED", "value": bundle}]}
     path = world.endpoints.secrets_file

@@ -3,8 +3,9 @@ problem each can report (all at once, naming the file/field or the command and i
 
 from __future__ import annotations
 
+import shutil
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.steps.harness import World
 ACCOUNT = ["--account", "my.1password.com"]
 
 
-def live(step: str, world: World) -> list[tuple[bool, str]]:
+def live(step: str, world: World) -> list[bool | tuple[bool, str]]:
     """Each declared live check of the step as the task model runs it: (holds, what it saw)."""
     return [check.fn(world.ctx) for check in COMPONENT.step(step).live_checks()]
 
@@ -228,12 +229,11 @@ def test_repository_complete_passes_without_calls(world: World) -> None:
 
 
 def test_repository_names_every_missing_file(world: World) -> None:
-    import shutil
-
     (world.root / "infrastructure/networking/cilium/values.yaml").unlink()
     shutil.rmtree(world.root / "infrastructure/clusters/home-ops")
-    holds, saw = live("repository", world)[0]
-    assert holds is False and "values.yaml is missing" in saw
+    (verdict,) = live("repository", world)
+    assert verdict == (False, "infrastructure/networking/cilium/values.yaml is missing from the repository; "
+                              "infrastructure/clusters/home-ops is missing from the repository")
     with pytest.raises(StepError) as failure:
         validation.repository(world.ctx)
     assert str(failure.value) == ("the repository is incomplete:\n"
