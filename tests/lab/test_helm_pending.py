@@ -127,6 +127,16 @@ def test_a_pending_upgrade_refuses_upgrades_and_a_rollback_frees_it(kl: KubeLab)
                                                          "-o", "json", "--max", "2")))] == [3, 4]
 
 
+def test_an_interrupted_uninstall_leaves_nothing_to_upgrade_from(kl: KubeLab) -> None:
+    installed(kl)
+    [rel] = helm_releases.history(kl.store, "cilium", "kube-system")
+    helm_releases.set_status(kl.store, rel, "uninstalling", "Deletion in progress (or silently failed)")   # killed
+    done = kl.run("helm", "upgrade", "--install", *CILIUM)
+    assert (done.returncode, done.stderr.strip()) == (1, 'Error: UPGRADE FAILED: "cilium" has no deployed releases')
+    ok(kl.run("helm", "uninstall", "cilium", "-n", "kube-system"))      # uninstalling again finishes it
+    assert statuses(kl.store, "cilium", "kube-system") == []
+
+
 def test_rollback_without_revision_and_its_errors(kl: KubeLab) -> None:
     installed(kl)
     ok(kl.run("helm", "upgrade", "--install", *CILIUM))

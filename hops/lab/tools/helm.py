@@ -222,6 +222,9 @@ def _upgrade(args: list[str], p: kubetools.Parsed) -> int:
     if helm_releases.is_pending(previous):
         # Helm's upgrade takes a pending latest revision as the lock of an operation still running
         raise ToolExit(f"Error: UPGRADE FAILED: {IN_PROGRESS}")
+    if helm_releases.base_release(helm_releases.history(kube, name, _ns(p, kube))) is None:
+        # e.g. an interrupted uninstall left it uninstalling: nothing deployed, failed or superseded to build on
+        raise ToolExit(f'Error: UPGRADE FAILED: "{name}" has no deployed releases')
     return _deploy(kube, name, args[1], p, "UPGRADE FAILED", intro=f'Release "{name}" has been upgraded. Happy Helming!',
                    previous=previous)
 
