@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Renderer = Callable[[str, str, dict, "Chart"], list[dict]]
 
@@ -26,7 +27,7 @@ class Chart:
     render: Renderer | None = None
 
 
-class ChartNotFound(Exception):
+class ChartNotFoundError(Exception):
     """The chart is not in the catalog; helm prints the message after `Error: ...`."""
 
 
@@ -239,7 +240,7 @@ def _render_connect(release: str, ns: str, values: dict, chart: Chart) -> list[d
     name = _get(values, "connect.applicationName", "onepassword-connect")
     secret = _get(values, "connect.credentialsName", "op-credentials")
     key = _get(values, "connect.credentialsKey", "1password-credentials.json")
-    session = [{"name": "OP_SESSION", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
+    session: list[dict] = [{"name": "OP_SESSION", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
                {"name": "OP_BUS_PORT", "value": "11220"}, {"name": "OP_HTTP_PORT", "value": "8080"}]
     tag = _get(values, "connect.version", chart.app_version)
     containers = [_container("connect-api", f"1password/connect-api:{tag}", [("connect-api", 8080)], session),
@@ -318,19 +319,24 @@ def _render_podinfo(release: str, ns: str, values: dict, chart: Chart) -> list[d
 # -- flux2 (what `flux bootstrap` / `flux install` apply; also the fluxcd-community chart) ---------------------
 FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 FLUX_EXTRA = ("image-reflector-controller", "image-automation-controller")
-FLUX_CRDS = [("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories", ["v1beta2", "v1"], ["gitrepo"]),
-             ("source.toolkit.fluxcd.io", "HelmRepository", "helmrepositories", ["v1beta2", "v1"], ["helmrepo"]),
-             ("source.toolkit.fluxcd.io", "HelmChart", "helmcharts", ["v1beta2", "v1"], ["hc"]),
-             ("source.toolkit.fluxcd.io", "OCIRepository", "ocirepositories", ["v1beta2"], ["ocirepo"]),
-             ("source.toolkit.fluxcd.io", "Bucket", "buckets", ["v1beta2"], []),
-             ("kustomize.toolkit.fluxcd.io", "Kustomization", "kustomizations", ["v1beta2", "v1"], ["ks"]),
-             ("helm.toolkit.fluxcd.io", "HelmRelease", "helmreleases", ["v2beta2", "v2"], ["hr"]),
-             ("notification.toolkit.fluxcd.io", "Provider", "providers", ["v1beta3"], []),
-             ("notification.toolkit.fluxcd.io", "Alert", "alerts", ["v1beta3"], []),
-             ("notification.toolkit.fluxcd.io", "Receiver", "receivers", ["v1"], [])]
-FLUX_IMAGE_CRDS = [("image.toolkit.fluxcd.io", "ImageRepository", "imagerepositories", ["v1beta2"], []),
-                   ("image.toolkit.fluxcd.io", "ImagePolicy", "imagepolicies", ["v1beta2"], []),
-                   ("image.toolkit.fluxcd.io", "ImageUpdateAutomation", "imageupdateautomations", ["v1beta2"], [])]
+CrdSpec = tuple[str, str, str, list[str], list[str]]  # group, kind, plural, versions, short names
+FLUX_CRDS: list[CrdSpec] = [
+    ("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories", ["v1beta2", "v1"], ["gitrepo"]),
+    ("source.toolkit.fluxcd.io", "HelmRepository", "helmrepositories", ["v1beta2", "v1"], ["helmrepo"]),
+    ("source.toolkit.fluxcd.io", "HelmChart", "helmcharts", ["v1beta2", "v1"], ["hc"]),
+    ("source.toolkit.fluxcd.io", "OCIRepository", "ocirepositories", ["v1beta2"], ["ocirepo"]),
+    ("source.toolkit.fluxcd.io", "Bucket", "buckets", ["v1beta2"], []),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization", "kustomizations", ["v1beta2", "v1"], ["ks"]),
+    ("helm.toolkit.fluxcd.io", "HelmRelease", "helmreleases", ["v2beta2", "v2"], ["hr"]),
+    ("notification.toolkit.fluxcd.io", "Provider", "providers", ["v1beta3"], []),
+    ("notification.toolkit.fluxcd.io", "Alert", "alerts", ["v1beta3"], []),
+    ("notification.toolkit.fluxcd.io", "Receiver", "receivers", ["v1"], []),
+]
+FLUX_IMAGE_CRDS: list[CrdSpec] = [
+    ("image.toolkit.fluxcd.io", "ImageRepository", "imagerepositories", ["v1beta2"], []),
+    ("image.toolkit.fluxcd.io", "ImagePolicy", "imagepolicies", ["v1beta2"], []),
+    ("image.toolkit.fluxcd.io", "ImageUpdateAutomation", "imageupdateautomations", ["v1beta2"], []),
+]
 FLUX_IMAGE_TAGS = {"source-controller": "v1.4.1", "kustomize-controller": "v1.4.0", "helm-controller": "v1.1.0",
                    "notification-controller": "v1.4.0", "image-reflector-controller": "v0.33.0",
                    "image-automation-controller": "v0.39.0"}
@@ -391,9 +397,9 @@ def lookup(name: str, version: str | None = None, repo: str = "") -> Chart:
     chart = CATALOG.get(name.split("/")[-1])
     where = f"{repo} " if repo else ""
     if chart is None:
-        raise ChartNotFound(f'chart "{name.split("/")[-1]}" not found in {where}repository'.replace("  ", " "))
+        raise ChartNotFoundError(f'chart "{name.split("/")[-1]}" not found in {where}repository'.replace("  ", " "))
     if version and version.lstrip("v") != chart.version.lstrip("v") and version not in ("*", ">=0.0.0"):
-        raise ChartNotFound(f'chart "{chart.name}" version "{version}" not found in {where}repository'
+        raise ChartNotFoundError(f'chart "{chart.name}" version "{version}" not found in {where}repository'
                             .replace("  ", " "))
     return chart
 

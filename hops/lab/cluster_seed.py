@@ -10,8 +10,9 @@ Cilium runs.
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 CNI_NOT_READY = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
                  "message:Network plugin returns error: cni plugin not initialized")
@@ -20,7 +21,7 @@ STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _versions(settings: Any) -> tuple[str, str]:

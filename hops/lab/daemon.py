@@ -17,10 +17,11 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from hops.lab import clock, faults, vault
@@ -205,7 +206,7 @@ class LabDaemon:
                                  "endpoint": self.endpoints[name].address}
                           for name, node in self.talos.nodes.items()},
                 "tool_versions": {k: str(v) for k, v in self.settings.config.tools.required.items()},
-                "talos_version": self.talos.talos_version(), "speed": self.speed, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                "talos_version": self.talos.talos_version(), "speed": self.speed, "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
         tmp = self.layout.info_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, self.layout.info_file)
@@ -253,7 +254,7 @@ class ControlServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> None:
         self.thread.start()

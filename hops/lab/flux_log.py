@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hops.lab.layout import LabLayout
@@ -21,7 +21,7 @@ def path(layout: LabLayout) -> Path:
 
 
 def write(layout: LabLayout, controller: str, level: str, kind: str, namespace: str, name: str, msg: str) -> None:
-    entry = {"level": level, "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    entry = {"level": level, "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
              "msg": msg, "controller": controller, "kind": kind, "name": name, "namespace": namespace}
     target = path(layout)
     target.parent.mkdir(parents=True, exist_ok=True)

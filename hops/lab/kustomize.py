@@ -196,25 +196,23 @@ def strategic_merge(base: Any, patch: Any) -> Any:
             return {k: v for k, v in patch.items() if k != "$patch"}
         out = copy.deepcopy(base)
         for key, value in patch.items():
-            if isinstance(value, dict) and value.get("$patch") == "delete":
-                out.pop(key, None)
-            elif value is None:
+            if (isinstance(value, dict) and value.get("$patch") == "delete") or value is None:
                 out.pop(key, None)
             else:
                 out[key] = strategic_merge(out.get(key), value)
         return out
     if isinstance(base, list) and isinstance(patch, list) and _keyed(base) and _keyed(patch):
-        out = copy.deepcopy(base)
-        index = {item["name"]: i for i, item in enumerate(out)}
+        merged = copy.deepcopy(base)
+        index = {item["name"]: i for i, item in enumerate(merged)}
         for item in patch:
             if item.get("$patch") == "delete":
-                out = [o for o in out if o["name"] != item["name"]]
-                index = {o["name"]: i for i, o in enumerate(out)}
+                merged = [o for o in merged if o["name"] != item["name"]]
+                index = {o["name"]: i for i, o in enumerate(merged)}
             elif item["name"] in index:
-                out[index[item["name"]]] = strategic_merge(out[index[item["name"]]], item)
+                merged[index[item["name"]]] = strategic_merge(merged[index[item["name"]]], item)
             else:
-                out.append(copy.deepcopy(item))
-        return out
+                merged.append(copy.deepcopy(item))
+        return merged
     return copy.deepcopy(patch)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class LabLayout:
     root: Path
 
     @classmethod
-    def from_env(cls, project_root: Path | None = None, env: Mapping[str, str] | None = None) -> "LabLayout":
+    def from_env(cls, project_root: Path | None = None, env: Mapping[str, str] | None = None) -> LabLayout:
         explicit = (os.environ if env is None else env).get("HOPS_LAB_DIR")
         if explicit:
             return cls(Path(explicit).resolve())

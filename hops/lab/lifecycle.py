@@ -13,11 +13,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
-from urllib.parse import quote
 from importlib import util as import_util
 from pathlib import Path
+from urllib.parse import quote
 
 from hops.errors import StepError
 from hops.lab import faults

@@ -17,7 +17,7 @@ def condition(obj: dict, kind: str) -> dict | None:
 
 def is_true(obj: dict, kind: str) -> bool:
     cond = condition(obj, kind)
-    return bool(cond) and cond.get("status") == "True"
+    return cond is not None and cond.get("status") == "True"
 
 
 def _observed(obj: dict) -> bool:

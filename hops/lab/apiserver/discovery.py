@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
+from typing import overload
 
 from hops.lab.apiserver.resources import Registry, ResourceType
 
@@ -131,7 +133,14 @@ class Discovery:
         self._generation = -1
         self._cache: dict[str, bytes | None] = {}
 
-    def _cached(self, key: str, build) -> bytes | None:
+    @overload
+    def _cached(self, key: str, build: Callable[[], dict]) -> bytes: ...
+
+    @overload
+    def _cached(self, key: str, build: Callable[[], dict | None]) -> bytes | None: ...
+
+    def _cached(self, key: str, build: Callable[[], dict | None]) -> bytes | None:
+        """The document build() makes, encoded; None (cached too) where build() finds no such document."""
         generation = self.registry.generation
         with self._lock:
             if generation != self._generation:

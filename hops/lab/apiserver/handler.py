@@ -13,6 +13,7 @@ import logging
 import select
 import socket
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
@@ -48,7 +49,7 @@ BODY_TYPES = ["application/json", "application/yaml"]
 HOLD_SECONDS = 30.0
 
 
-class _Hold(Exception):
+class _Hold(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised to stop answering: the fault hook asked for a request that never gets a response."""
 
 
@@ -58,7 +59,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     server_version = "kube-apiserver"
     timeout = 600          # idle keep-alive connections are closed after this many seconds
 
-    api: "ApiServer"
+    api: ApiServer
     _params: dict = {}
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -100,7 +101,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -301,7 +302,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _send_entry(self, code: int, rt: ResourceType, entry: Entry) -> None:
         if self._wants_table() and self.command in ("GET", "HEAD"):
             doc = tables.table(rt, [entry.obj], _rv(entry.obj), self._include_object())
-            return self._send_json(code, doc)
+            self._send_json(code, doc)
+            return
         self._send(code, self.api.store.view(rt, entry).raw)
 
     def _include_object(self) -> str:
@@ -334,7 +336,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _send_list(self, rt: ResourceType, entries: list[Entry], rv: int, extra_meta: dict | None = None) -> None:
         if self._wants_table():
             doc = tables.table(rt, [e.obj for e in entries], str(rv), self._include_object(), extra_meta=extra_meta)
-            return self._send_json(200, doc)
+            self._send_json(200, doc)
+            return
         meta = _dumps({"resourceVersion": str(rv), **(extra_meta or {})})
         view = self.api.store.view
         head = f'{{"kind":"{rt.list_kind}","apiVersion":"{rt.api_version}","metadata":{meta},"items":['.encode()
@@ -439,7 +442,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         store = self.api.store
         spec_path = (rt.scale.get("specReplicasPath") or ".spec.replicas").lstrip(".").split(".")
         if method in ("GET", "HEAD"):
-            return self._send_json(200, _scale_of(rt, store.read(rt, namespace, name).obj))
+            self._send_json(200, _scale_of(rt, store.read(rt, namespace, name).obj))
+            return
         if method == "PUT":
             scale = self._parse_body(body)
         elif method == "PATCH":
@@ -447,8 +451,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             if patch_type == APPLY:
                 patch_type = MERGE
             current = _scale_of(rt, store.read(rt, namespace, name).obj)
-            apply = {MERGE: merge_patch, STRATEGIC: strategic_merge, JSON_PATCH: json_patch}[patch_type]
-            scale = apply(current, patch)
+            patchers: dict[str, Callable[[Any, Any], Any]] = {MERGE: merge_patch, STRATEGIC: strategic_merge,
+                                                               JSON_PATCH: json_patch}
+            scale = patchers[patch_type](current, patch)
         else:
             raise errors.method_not_allowed()
         replicas = ((scale or {}).get("spec") or {}).get("replicas")
@@ -456,15 +461,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise errors.invalid("autoscaling", "Scale", name, [("FieldValueInvalid", "spec.replicas",
                                                                  f"Invalid value: {replicas}: must be greater than "
                                                                  f"or equal to 0")])
-        patch: dict = {}
-        cursor = patch
+        update: dict = {}
+        cursor = update
         for part in spec_path[:-1]:
             cursor = cursor.setdefault(part, {})
         cursor[spec_path[-1]] = replicas
         wanted_rv = ((scale or {}).get("metadata") or {}).get("resourceVersion")
         if wanted_rv:
-            patch.setdefault("metadata", {})["resourceVersion"] = wanted_rv
-        entry, _ = store.patch_in(rt, namespace, name, MERGE, patch, None, self._dry_run(params))
+            update.setdefault("metadata", {})["resourceVersion"] = wanted_rv
+        entry, _ = store.patch_in(rt, namespace, name, MERGE, update, None, self._dry_run(params))
         self._send_json(200, _scale_of(rt, entry.obj))
 
     # ------------------------------------------------------------------------------------------ watch
@@ -523,7 +528,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
             self._chunk(b"")
-        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
         finally:
             store.unwatch(watcher)

@@ -67,6 +67,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 2:
@@ -97,7 +98,7 @@ def _scalar(kind: Any, value: Any) -> Any:
         seconds = _message(value, _TIME).get("seconds", 0)
         if not seconds:
             return None
-        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(kind, tuple) and kind[0] == "msg":
         return _message(value, kind[1])
     raise ProtobufError(f"unknown field kind {kind!r}")

@@ -18,9 +18,9 @@ from hops.lab.apiserver.resources import ResourceType
 _CONTAINER_STATE = {"terminated?": {"exitCode": 0}}
 _CONTAINER_STATUS = {"name": "", "state": _CONTAINER_STATE, "lastState": _CONTAINER_STATE, "ready": False,
                      "restartCount": 0, "image": "", "imageID": ""}
-_NODE_INFO = {key: "" for key in ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
-                                  "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
-                                  "operatingSystem", "architecture")}
+_NODE_INFO = dict.fromkeys(("machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
+                            "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
+                            "operatingSystem", "architecture"), "")
 _META_CONDITION = {"reason": "", "message": ""}
 
 TEMPLATES: dict[tuple[str, str], dict] = {
@@ -53,7 +53,7 @@ def _fill(value: Any, template: Any) -> Any:
         if not isinstance(value, list):
             return value
         items = [_fill(item, template[0]) for item in value]
-        return items if any(a is not b for a, b in zip(items, value)) else value
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if not isinstance(template, dict) or not isinstance(value, dict):
         return value
     changed: dict | None = None
@@ -116,7 +116,9 @@ def _go_map(labels: dict) -> str:
 
 
 def _workload(obj: dict, needs_template: bool = True) -> list[tuple[str, str, str]]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = {}
     causes = []
     selector = spec.get("selector")
     if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from hops.lab.apiserver.errors import bad_request
 
@@ -32,7 +33,9 @@ FIELD_LABELS: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 def _split_terms(text: str) -> list[str]:
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    depth = 0
+    current: list[str] = []
     for char in text:
         if char == "(":
             depth += 1
@@ -117,7 +120,7 @@ def _unescape(value: str) -> str:
 
 
 def _field_value(obj: dict, path: str) -> str:
-    current = obj
+    current: Any = obj
     for part in path.split("."):
         if not isinstance(current, dict):
             return ""
@@ -153,8 +156,5 @@ def parse_field_selector(text: str | None, key: tuple[str, str]) -> Matcher | No
         requirements.append((path, op != "!=", _unescape(value.strip())))
 
     def match(obj: dict) -> bool:
-        for path, equal, value in requirements:
-            if (_field_value(obj, path) == value) != equal:
-                return False
-        return True
+        return all((_field_value(obj, path) == value) == equal for path, equal, value in requirements)
     return match

@@ -6,11 +6,11 @@ import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import Callable
 
 from hops.lab.apiserver.discovery import Discovery
-from hops.lab.apiserver.handler import ApiHandler
+from hops.lab.apiserver.handler import HOLD_SECONDS, ApiHandler
 from hops.lab.apiserver.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], api: "ApiServer") -> None:
+    def __init__(self, address: tuple[str, int], api: ApiServer) -> None:
         self.api = api
         super().__init__(address, ApiHandler)
 
@@ -55,6 +55,7 @@ class ApiServer:
         self.fault = fault
         self.version = version
         self.watch_timeout = watch_timeout
+        self.hold_seconds = HOLD_SECONDS   # how long a "timeout" fault holds a request unanswered
         self.discovery = Discovery(store.registry, version)
         self.stopping = False
         self._httpd: _HTTPServer | None = None
@@ -64,7 +65,7 @@ class ApiServer:
 
     # -------------------------------------------------------------------------------------------- lifecycle
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         if self._httpd is not None:
             return self
         self.stopping = False
@@ -99,7 +100,7 @@ class ApiServer:
         self._httpd = None
         self._thread = None
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

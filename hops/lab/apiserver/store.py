@@ -7,6 +7,7 @@ Python callers always get deep copies.
 
 from __future__ import annotations
 
+import builtins  # Store.list shadows the builtin in the class body's annotations
 import json
 import logging
 import random
@@ -15,7 +16,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hops.lab.apiserver import errors, schema
 from hops.lab.apiserver.errors import ApiError
@@ -222,7 +224,7 @@ class Store:
             return {"version": 1, "resourceVersion": self._rv, "objects": objects, "logs": logs}
 
     @classmethod
-    def restore(cls, data: dict, **kw: Any) -> "Store":
+    def restore(cls, data: dict, **kw: Any) -> Store:
         """A store holding a snapshot's objects (their uids, resourceVersions and timestamps unchanged). Watches
         from before the snapshot cannot resume (410 Gone), exactly like after an apiserver's watch cache reset."""
         kw.setdefault("namespaces", ())
@@ -274,7 +276,7 @@ class Store:
         return self.view(rt, entry)
 
     def select(self, rt: ResourceType, namespace: str | None, labels: Matcher | None = None,
-               fields: Matcher | None = None) -> tuple[list[Entry], int]:
+               fields: Matcher | None = None) -> tuple[builtins.list[Entry], int]:
         """Matching entries sorted by namespace/name, and the resourceVersion of that state."""
         with self._lock:
             bucket = self._buckets.get(rt.key)
@@ -299,7 +301,9 @@ class Store:
 
     def replace_in(self, rt: ResourceType, namespace: str, name: str, obj: dict, subresource: str | None,
                    dry_run: bool = False) -> Entry:
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
                                      f"({name})")
@@ -329,7 +333,7 @@ class Store:
                     raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name "
                                              f"on the URL ({name})")
                 meta["name"] = name
-                created = self._create(rt, namespace, patch, dry_run)
+                result = (self._create(rt, namespace, patch, dry_run), True)
             else:
                 current = entry.copy()
                 if patch_type == MERGE:
@@ -345,10 +349,9 @@ class Store:
                 wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
                 if wanted_rv and wanted_rv != _rv_of(entry.obj):
                     raise errors.conflict(rt.group, rt.plural, name)
-                created = None
-                entry = self._update(rt, entry, new, subresource, dry_run)
+                result = (self._update(rt, entry, new, subresource, dry_run), False)
         self._dispatch()
-        return (created, True) if created is not None else (entry, False)
+        return result
 
     def delete_in(self, rt: ResourceType, namespace: str, name: str, dry_run: bool = False,
                   preconditions: dict | None = None) -> Entry:
@@ -373,7 +376,7 @@ class Store:
         return result
 
     def delete_collection(self, rt: ResourceType, namespace: str | None, labels: Matcher | None,
-                          fields: Matcher | None, dry_run: bool = False) -> list[Entry]:
+                          fields: Matcher | None, dry_run: bool = False) -> builtins.list[Entry]:
         with self._lock:
             entries, _ = self.select(rt, namespace, labels, fields)
             deleted = [self._delete(rt, entry, dry_run) for entry in entries]
@@ -618,9 +621,8 @@ class Store:
                 result["status"] = new["status"]
             meta = result["metadata"] = dict(old_meta)
         else:
-            meta = new.get("metadata")
-            if not isinstance(meta, dict):
-                meta = {}
+            given = new.get("metadata")
+            meta = given if isinstance(given, dict) else {}
             rest = {k: v for k, v in new.items() if k not in ("apiVersion", "kind", "metadata", "status")}
             result = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta, **rest}
             status = old_obj.get("status") if subresource is None and rt.has_status else new.get("status")
@@ -744,7 +746,7 @@ class Store:
                           {"type": "Established", "status": "True", "lastTransitionTime": stamp,
                            "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}]
         status["conditions"] = conditions
-        rt = self.registry.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        rt = self._type_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")  # built in: always served
         self._update(rt, entry, {"status": status}, "status")
 
     # --------------------------------------------------------------------------------------------- restore

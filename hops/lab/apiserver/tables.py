@@ -10,7 +10,8 @@ import calendar
 import json
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hops.lab.apiserver.resources import ResourceType
 

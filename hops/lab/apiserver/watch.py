@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from hops.lab.apiserver.resources import ResourceType
 

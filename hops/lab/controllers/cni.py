@@ -35,7 +35,7 @@ class CniController(LoopController):
 
     def _set(self, node: dict, want: tuple[str, str, str]) -> None:
         status, reason, message = want
-        current = next((c for c in (node.get("status") or {}).get("conditions", []) or []
+        current: dict = next((c for c in (node.get("status") or {}).get("conditions", []) or []
                         if c.get("type") == "Ready"), {})
         if (current.get("status"), current.get("reason"), current.get("message")) == want:
             return

@@ -297,7 +297,8 @@ class FluxController(LoopController):
         try:
             for obj in staged:
                 self.store.apply(obj)
-        except Exception as exc:                       # the apiserver's ApiError text is what flux shows
+        except Exception as exc:  # noqa: BLE001 - any failure is the Kustomization's, never a dead controller
+            # the apiserver's ApiError text is what flux shows, as kustomize-controller reports it
             m = obj["metadata"]
             return f"{obj['kind']}/{m.get('namespace', '')}/{m['name']} apply failed: {getattr(exc, 'message', exc)}", []
         inventory = [_inventory_entry(o) for o in staged]
@@ -361,7 +362,7 @@ class FluxController(LoopController):
                          f"been reconciled"
         try:
             chart = charts.lookup(chart_spec.get("chart", ""), chart_spec.get("version"))
-        except charts.ChartNotFound:
+        except charts.ChartNotFoundError:
             return None, (f"HelmChart '{source_ns}/{chart_name}' is not ready: invalid chart reference: failed to get "
                           f"chart version for remote reference: no '{chart_spec.get('chart')}' chart with version "
                           f"matching '{chart_spec.get('version', '*')}' found")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hops.lab.controllers import pods as P
+from hops.lab.controllers import pods
 from hops.lab.controllers.loop import LoopController, soonest
 from hops.lab.controllers.workloads import write_pod_status
 from hops.lab.readiness import check, condition
@@ -74,22 +74,22 @@ class JobController(LoopController):
                 return 0.0
         elif status.get("active") != 1:
             self.store.set_status("batch/v1", "Job", meta["name"], meta["namespace"],
-                                  {"active": 1, "startTime": P.stamp()})
+                                  {"active": 1, "startTime": pods.stamp()})
         return wait
 
     def _job_pod(self, job: dict, attempt: int) -> dict:
         meta = job["metadata"]
-        name = f"{meta['name']}-{P.short_hash(meta['name'] + str(attempt), 5)}"
+        name = f"{meta['name']}-{pods.short_hash(meta['name'] + str(attempt), 5)}"
         existing = self.store.get("v1", "Pod", name, meta["namespace"])
         if existing is not None:
             return existing
         labels = {"job-name": meta["name"], "batch.kubernetes.io/job-name": meta["name"],
                   "controller-uid": meta.get("uid", ""), "batch.kubernetes.io/controller-uid": meta.get("uid", "")}
-        pod = P.new_pod(name, meta["namespace"], job["spec"].get("template", {}), job, labels)
+        pod = pods.new_pod(name, meta["namespace"], job["spec"].get("template", {}), job, labels)
         return self.store.create(pod)
 
     def _finish(self, job: dict, counts: dict, kind: str, reason: str, message: str) -> None:
-        now = P.stamp()
+        now = pods.stamp()
         conds = [{"type": kind, "status": "True", "reason": reason, "message": message,
                   "lastProbeTime": now, "lastTransitionTime": now}]
         if kind == "Complete":
@@ -111,32 +111,32 @@ class JobController(LoopController):
         key = ("run", meta["namespace"], meta["name"])
         if node is None:
             self.forget(key)
-            msg = P.NOT_READY_TAINT_MESSAGE.format(n=len(nodes)) if nodes else "no nodes available to schedule pods"
-            self._write(pod, P.status_unschedulable(msg))
+            msg = pods.NOT_READY_TAINT_MESSAGE.format(n=len(nodes)) if nodes else "no nodes available to schedule pods"
+            self._write(pod, pods.status_unschedulable(msg))
             return "Pending", None
-        node_ip = P.node_address(node)
-        ip = node_ip if spec.get("hostNetwork") else P.pod_ip(meta["name"], node["metadata"]["name"], nodes,
-                                                               "10.244.0.0/16")
+        node_ip = pods.node_address(node)
+        ip = node_ip if spec.get("hostNetwork") else pods.pod_ip(meta["name"], node["metadata"]["name"], nodes,
+                                                                  "10.244.0.0/16")
         if spec.get("nodeName") != node["metadata"]["name"]:
             self.store.patch("v1", "Pod", meta["name"], meta["namespace"], {"spec": {"nodeName": node["metadata"]["name"]}})
         left = self.remaining(key, self.duration("job.run"))
         if left > 0:
             if phase != "Running":
-                self._write(pod, P.status_running(pod, node_ip, ip, ready=True))
+                self._write(pod, pods.status_running(pod, node_ip, ip, ready=True))
             return "Running", left
         if spec.get("restartPolicy", "Always") == "Always":
             return "Running", None                   # a long-running bare pod: it just keeps running
         code, log = self._outcome(spec)
         self.store.set_pod_log(meta["namespace"], meta["name"], log)
-        self._write(pod, P.status_terminated(pod, node_ip, ip, code))
+        self._write(pod, pods.status_terminated(pod, node_ip, ip, code))
         return ("Succeeded" if code == 0 else "Failed"), None
 
     def _host(self, spec: dict, nodes: list[dict]) -> dict | None:
-        candidates = [n for n in nodes if P.selects(n, spec)]
+        candidates = [n for n in nodes if pods.selects(n, spec)]
         if spec.get("nodeName"):
             candidates = [n for n in candidates if n["metadata"]["name"] == spec["nodeName"]]
-        if not P.tolerates_not_ready(spec):
-            candidates = [n for n in candidates if P.node_ready(n)]
+        if not pods.tolerates_not_ready(spec):
+            candidates = [n for n in candidates if pods.node_ready(n)]
         return candidates[0] if candidates else None
 
     def _outcome(self, spec: dict) -> tuple[int, str]:
@@ -154,5 +154,5 @@ class JobController(LoopController):
         return coredns is not None and check(coredns)[0]
 
     def _write(self, pod: dict, status: dict) -> None:
-        if P.signature(pod.get("status") or {}) != P.signature(status):
+        if pods.signature(pod.get("status") or {}) != pods.signature(status):
             write_pod_status(self.store, pod["metadata"]["namespace"], pod["metadata"]["name"], status)

@@ -73,7 +73,7 @@ class LoopController(Controller):
     def duration(self, name: str) -> float:
         return clock.duration(name, factor=self.lab.speed)
 
-    def component_delay(self, *names: str) -> float | None:
+    def component_delay(self, *names: str | None) -> float | None:
         """Extra wall seconds from a delay fault on any of `names`; None when one of them is blocked."""
         extra = 0.0
         for name in filter(None, names):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import ipaddress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hops.lab.readiness import is_true
@@ -18,7 +18,7 @@ CNI_NOT_READY = ("container runtime network not ready: NetworkReady=false reason
 
 
 def stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def short_hash(text: str, length: int = 10) -> str:
@@ -82,15 +82,19 @@ def new_pod(name: str, namespace: str, template: dict, owner: dict | None, extra
     return pod
 
 
+_Condition = dict[str, str | None]  # a None value deletes the field in the status merge
+
+
 def _conditions(scheduled: bool, ready: bool, initialized: bool = True, reason: str = "", message: str = "") -> list:
     now = stamp()
-    sched = {"type": "PodScheduled", "status": "True" if scheduled else "False", "lastTransitionTime": now}
+    sched: _Condition = {"type": "PodScheduled", "status": "True" if scheduled else "False", "lastTransitionTime": now}
     if not scheduled:
         sched.update(reason="Unschedulable", message=message)
         return [sched]
-    out = [{"type": "Initialized", "status": "True" if initialized else "False", "lastTransitionTime": now}]
+    out: list[_Condition] = [{"type": "Initialized", "status": "True" if initialized else "False",
+                              "lastTransitionTime": now}]
     for kind in ("ContainersReady", "Ready"):
-        cond = {"type": kind, "status": "True" if ready else "False", "lastTransitionTime": now}
+        cond: _Condition = {"type": kind, "status": "True" if ready else "False", "lastTransitionTime": now}
         if ready:  # null deletes in the status merge: a Ready condition keeps no stale "not ready" text
             cond.update(reason=None, message=None)
         else:
@@ -140,7 +144,7 @@ def signature(status: dict) -> tuple:
     """What distinguishes two pod statuses, ignoring timestamps (so unchanged states are not rewritten)."""
     cs = status.get("containerStatuses") or [{}]
     state = cs[0].get("state", {})
-    detail = next(iter(state.values()), {}) if state else {}
+    detail: dict = next(iter(state.values()), {}) if state else {}
     return (status.get("phase"), is_true({"status": status}, "Ready"), next(iter(state), None),
             detail.get("reason"), detail.get("message"), cs[0].get("restartCount"), status.get("podIP"),
             tuple((c["type"], c["status"], c.get("message")) for c in status.get("conditions", [])))

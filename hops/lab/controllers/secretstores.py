@@ -94,7 +94,7 @@ class SecretStoreController(LoopController):
         return getattr(items, "connect_token", "1password-connect-token")
 
     def _condition(self, obj: dict, ok: bool, reason: str, message: str) -> None:
-        current = next((c for c in (obj.get("status") or {}).get("conditions", []) or [] if c["type"] == "Ready"), {})
+        current: dict = next((c for c in (obj.get("status") or {}).get("conditions", []) or [] if c["type"] == "Ready"), {})
         want = ("True" if ok else "False", reason, message)
         if (current.get("status"), current.get("reason"), current.get("message")) == want:
             return

@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from hops.lab.controllers import pods as P
+from hops.lab.controllers import pods
 from hops.lab.controllers.loop import LoopController, soonest
 from hops.lab.readiness import WORKLOAD_KINDS
 
@@ -50,7 +50,7 @@ class WorkloadController(LoopController):
         kind, meta, spec = w["kind"], w["metadata"], w.get("spec", {})
         ns, name = meta["namespace"], meta["name"]
         template = spec.get("template", {})
-        thash = P.short_hash(json.dumps(template, sort_keys=True))
+        thash = pods.short_hash(json.dumps(template, sort_keys=True))
         instance = (meta.get("labels") or {}).get("app.kubernetes.io/instance")
         delay = self.component_delay(name, instance)
         rollout = self.duration("rollout.daemonset" if kind == "DaemonSet" else "rollout.deployment")
@@ -77,14 +77,14 @@ class WorkloadController(LoopController):
         """(pod name, node or None when nothing can host it) for every pod the workload should have."""
         kind, name, spec = w["kind"], w["metadata"]["name"], w.get("spec", {})
         pspec = spec.get("template", {}).get("spec", {})
-        eligible = [n for n in nodes if P.selects(n, pspec)]
+        eligible = [n for n in nodes if pods.selects(n, pspec)]
         if kind == "DaemonSet":
-            return [(f"{name}-{P.short_hash(name + n['metadata']['name'], 5)}", n) for n in eligible]
-        hosts = eligible if P.tolerates_not_ready(pspec) else [n for n in eligible if P.node_ready(n)]
+            return [(f"{name}-{pods.short_hash(name + n['metadata']['name'], 5)}", n) for n in eligible]
+        hosts = eligible if pods.tolerates_not_ready(pspec) else [n for n in eligible if pods.node_ready(n)]
         replicas = int(spec.get("replicas", 1))
         out = []
         for i in range(replicas):
-            pod_name = f"{name}-{i}" if kind == "StatefulSet" else f"{name}-{thash}-{P.short_hash(f'{name}{thash}{i}', 5)}"
+            pod_name = f"{name}-{i}" if kind == "StatefulSet" else f"{name}-{thash}-{pods.short_hash(f'{name}{thash}{i}', 5)}"
             out.append((pod_name, hosts[i % len(hosts)] if hosts else None))
         return out
 
@@ -112,38 +112,38 @@ class WorkloadController(LoopController):
         ns = w["metadata"]["namespace"]
         template = w["spec"].get("template", {})
         extra = {"pod-template-hash": thash} if w["kind"] == "Deployment" else {"controller-revision-hash": thash}
-        pod = P.new_pod(pod_name, ns, template, owner, extra)
+        pod = pods.new_pod(pod_name, ns, template, owner, extra)
         key = (ns, pod_name, thash)
         if node is None:
             self.forget(key)
-            msg = P.NOT_READY_TAINT_MESSAGE.format(n=node_count) if node_count else \
+            msg = pods.NOT_READY_TAINT_MESSAGE.format(n=node_count) if node_count else \
                 "no nodes available to schedule pods"
-            self._save(pod, None, P.status_unschedulable(msg))
+            self._save(pod, None, pods.status_unschedulable(msg))
             return 0, None
         node_name = node["metadata"]["name"]
-        node_ip = P.node_address(node)
-        ip = node_ip if pod["spec"].get("hostNetwork") else P.pod_ip(pod_name, node_name, [node], self.pod_cidr)
-        if not (P.tolerates_not_ready(pod["spec"]) or P.node_ready(node)):
+        node_ip = pods.node_address(node)
+        ip = node_ip if pod["spec"].get("hostNetwork") else pods.pod_ip(pod_name, node_name, [node], self.pod_cidr)
+        if not (pods.tolerates_not_ready(pod["spec"]) or pods.node_ready(node)):
             self.forget(key)
-            self._save(pod, node_name, P.status_waiting(pod, node_ip, "", "ContainerCreating", ""))
+            self._save(pod, node_name, pods.status_waiting(pod, node_ip, "", "ContainerCreating", ""))
             return 0, None
         left = self.remaining(key, rollout + (delay or 0.0))
         if left > 0:
-            self._save(pod, node_name, P.status_waiting(pod, node_ip, ip, "ContainerCreating", ""))
+            self._save(pod, node_name, pods.status_waiting(pod, node_ip, ip, "ContainerCreating", ""))
             return 0, left
         if delay is None:
             image = (pod["spec"].get("containers") or [{}])[0].get("image", "")
-            self._save(pod, node_name, P.status_waiting(pod, node_ip, ip, "ImagePullBackOff",
+            self._save(pod, node_name, pods.status_waiting(pod, node_ip, ip, "ImagePullBackOff",
                                                         f'Back-off pulling image "{image}"'))
             return 0, None
         problem = self._gate(ns, pod["spec"])
         if problem is not None:
             reason, message, log = problem
             restarts = 1 + int((time.monotonic() - self.since(key)) * self.lab.speed / 30) if log else 0
-            self._save(pod, node_name, P.status_waiting(pod, node_ip, ip, reason, message, restarts,
+            self._save(pod, node_name, pods.status_waiting(pod, node_ip, ip, reason, message, restarts,
                                                         phase="Running" if log else "Pending"), log)
             return 0, None
-        self._save(pod, node_name, P.status_running(pod, node_ip, ip), self._startup_log(pod))
+        self._save(pod, node_name, pods.status_running(pod, node_ip, ip), self._startup_log(pod))
         return 1, None
 
     def _gate(self, ns: str, pspec: dict) -> tuple[str, str, str] | None:
@@ -163,17 +163,17 @@ class WorkloadController(LoopController):
                 if container.get("image", "").startswith("1password/connect-") and env["name"] == "OP_SESSION" \
                         and not _connect_credentials_ok(raw):
                     return ("CrashLoopBackOff", f"back-off 5m0s restarting failed container={container['name']}",
-                            CONNECT_LOG % P.stamp())
+                            CONNECT_LOG % pods.stamp())
         return None
 
     def _startup_log(self, pod: dict) -> str:
         containers = ", ".join(c["name"] for c in pod["spec"].get("containers", []))
-        return f'{P.stamp()} level=info msg="started container(s) {containers}; ready"\n'
+        return f'{pods.stamp()} level=info msg="started container(s) {containers}; ready"\n'
 
     def _save(self, pod: dict, node_name: str | None, status: dict, log: str | None = None) -> None:
         meta = pod["metadata"]
         key = (meta["namespace"], meta["name"])
-        sig = (node_name, P.signature(status))
+        sig = (node_name, pods.signature(status))
         if self._written.get(key) == sig and self.store.get("v1", "Pod", meta["name"], meta["namespace"]):
             return
         existing = self.store.get("v1", "Pod", meta["name"], meta["namespace"])
@@ -242,7 +242,7 @@ def write_pod_status(store: Any, namespace: str, name: str, status: dict) -> Non
 
 
 def _deployment_conditions(rs_name: str, desired: int, ready: int, deadline_passed: bool) -> list[dict]:
-    now = P.stamp()
+    now = pods.stamp()
     if ready >= desired:
         available = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')

@@ -110,7 +110,7 @@ def _render(info: dict) -> str:
     for kind, obj in (("DaemonSet", info["agent"]), ("Deployment", info["operator"]), ("Deployment", info["relay"])):
         if obj is not None:
             rows.append((kind, obj["metadata"]["name"], _counts(obj)))
-    running = {}
+    running: dict[str, int] = {}
     for pod in info["pods"]:
         name = pod["metadata"]["name"]
         app = "cilium-operator" if name.startswith("cilium-operator") else \

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from hops.lab import faults
 from hops.lab.layout import LabLayout
@@ -14,7 +14,7 @@ from hops.lab.layout import LabLayout
 TOOLS = ("talosctl", "talhelper", "helm", "flux", "cilium", "op", "mise")
 
 
-class ToolExit(Exception):
+class ToolExit(Exception):  # noqa: N818 - an exit with a code, like SystemExit, not an error
     """Raised by a tool handler to end with `code` after printing `message` to stderr (the real tool's text)."""
 
     def __init__(self, message: str, code: int = 1) -> None:

@@ -29,12 +29,22 @@ class Parsed:
         value = self.values.get(name)
         return default if value is None else value
 
+    def text(self, name: str) -> str | None:
+        """A string flag's value; None when it is unset and has no default."""
+        value = self.values.get(name)
+        return None if value is None else str(value)
+
+    def items(self, name: str) -> list[str]:
+        """A list flag's values (given, or its default)."""
+        value = self.values.get(name)
+        return list(value) if isinstance(value, list) else []
+
 
 def parse(argv: list[str], flags: list[Flag], tool: str) -> Parsed:
     """Split argv into known flag values and positionals; unknown flags fail like cobra does."""
     by_long = {f.name: f for f in flags}
     by_short = {f.short: f for f in flags if f.short}
-    parsed = Parsed(values={f.name: (list(f.default or []) if f.kind == "list" else f.default) for f in flags})
+    parsed = Parsed(values={f.name: (_default_list(f.default) if f.kind == "list" else f.default) for f in flags})
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -47,6 +57,11 @@ def parse(argv: list[str], flags: list[Flag], tool: str) -> Parsed:
             parsed.positionals.append(arg)
         i += 1
     return parsed
+
+
+def _default_list(default: object) -> list[str]:
+    """A list flag's starting values: a copy of its default, so repeating the flag never changes the Flag."""
+    return [str(v) for v in default] if isinstance(default, list | tuple) else []
 
 
 def _take_flag(argv: list[str], i: int, by_long: dict, by_short: dict, parsed: Parsed, tool: str) -> int:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hops.lab import charts, flux_log
@@ -126,7 +126,7 @@ def _check(args: list[str], p: kubetools.Parsed) -> int:
             healthy = False
             say("✗", f"{name}: deployment not ready" if deploy else f'{name}: deployments.apps "{name}" not found')
     say("►", "checking crds")
-    for group, kind, plural, versions, _ in charts.FLUX_CRDS:
+    for group, _kind, plural, versions, _ in charts.FLUX_CRDS:
         if kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"{plural}.{group}") is not None:
             say("✔", f"{plural}.{group}/{versions[-1]}")
         else:
@@ -264,7 +264,7 @@ def _wait_synced(kube: KubeClient, ns: str, deadline: float) -> None:
         obj = _wait_object(kube, api_version, kind, "flux-system", ns, deadline, _settled,
                            f'timeout waiting for {kind} "{ns}/flux-system" to be reconciled: context deadline exceeded')
         if not is_true(obj, "Ready"):
-            raise _fail(f"{kind} reconciliation failed: {condition(obj, 'Ready').get('message', '')}")
+            raise _fail(f"{kind} reconciliation failed: {(condition(obj, 'Ready') or {}).get('message', '')}")
         say("✔", f"{kind} reconciled successfully")
 
 
@@ -385,7 +385,7 @@ def _reconcile(args: list[str], p: kubetools.Parsed) -> int:
 
 
 def _annotate_and_wait(kube: KubeClient, api_version: str, kind: str, name: str, ns: str, deadline: float) -> None:
-    stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    stamp = datetime.now(UTC).isoformat(timespec="microseconds")
     say("►", f"annotating {kind} {name} in {ns} namespace")
     kube.patch(api_version, kind, name, ns, {"metadata": {"annotations": {REQUESTED: stamp}}})
     say("✔", f"{kind} annotated")
@@ -397,7 +397,7 @@ def _annotate_and_wait(kube: KubeClient, api_version: str, kind: str, name: str,
     obj = _wait_object(kube, api_version, kind, name, ns, deadline, handled,
                        f"{kind} reconciliation failed: timeout waiting for reconciliation: context deadline exceeded")
     if not is_true(obj, "Ready"):
-        raise _fail(condition(obj, "Ready").get("message", "reconciliation failed"))
+        raise _fail((condition(obj, "Ready") or {}).get("message", "reconciliation failed"))
     verb = "fetched" if api_version == SOURCE else "applied"
     say("✔", f"{verb} revision {_revision(obj)}")
 

@@ -4,9 +4,10 @@ client from --kubeconfig / KUBECONFIG, configured tool versions, scaled waiting,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 

@@ -33,10 +33,8 @@ def _source() -> str:
 
 
 def cmd_exec(args: list[str]) -> int:
-    if "--" in args:
-        command = args[args.index("--") + 1:]
-    else:   # `mise exec tool@version -- cmd` without `--` means no command: mise opens a shell; we refuse
-        command = []
+    # `mise exec tool@version -- cmd` without `--` means no command: mise opens a shell; we refuse
+    command = args[args.index("--") + 1:] if "--" in args else []
     if not command:
         raise ToolExit("mise ERROR no command provided\nmise ERROR Run with --verbose or MISE_VERBOSE=1 for more "
                        "information", 1)

@@ -207,8 +207,8 @@ def item_get(op: Op, args: list[str]) -> int:
     if not opts.positionals:
         raise fail("an item is required: op item get <item> [flags]")
     data = op.require_signin()
-    vault, item = op.item(data, opts.positionals[0], op.flags.get("vault"))
-    wanted = list(opts.get("fields") or [])
+    vault, item = op.item(data, opts.positionals[0], op.flags.text("vault"))
+    wanted = opts.items("fields")
     if not wanted:
         op.out(_item_json(vault, item), _item_human(vault, item, bool(opts.get("reveal"))))
         return 0
@@ -257,7 +257,7 @@ def _stdin_template() -> dict:
     try:
         template = json.loads(sys.stdin.read())
     except json.JSONDecodeError as exc:
-        raise fail(f"invalid JSON in piped input: {exc.msg}")
+        raise fail(f"invalid JSON in piped input: {exc.msg}") from None
     if not isinstance(template, dict):
         raise fail("invalid JSON in piped input: expected an item object")
     return template
@@ -289,7 +289,7 @@ def item_create(op: Op, args: list[str]) -> int:
     if "-" in opts.positionals or opts.get("template"):
         template = _stdin_template() if "-" in opts.positionals else json.loads(Path(str(opts.get("template"))).read_text())
     op.require_signin()
-    vault_ref = op.flags.get("vault") or (template.get("vault") or {}).get("name") or (template.get("vault") or {}).get("id")
+    vault_ref = op.flags.text("vault") or (template.get("vault") or {}).get("name") or (template.get("vault") or {}).get("id")
     title = opts.get("title") or template.get("title")
     if not title:
         raise fail("an item title is required: use --title or set \"title\" in the template")
@@ -314,7 +314,7 @@ def item_edit(op: Op, args: list[str]) -> int:
     assignments = [a for a in opts.positionals[1:] if a != "-"]
     op.require_signin()
     with store.editing(op.layout) as live:
-        vault, item = op.item(live, refs[0], op.flags.get("vault"))
+        vault, item = op.item(live, refs[0], op.flags.text("vault"))
         for f in _template_fields(template):
             existing = store.find_field(item, f["label"])
             existing.update(value=f["value"], type=f["type"]) if existing else item["fields"].append(f)
@@ -333,7 +333,7 @@ def item_delete(op: Op, args: list[str]) -> int:
         raise fail("an item is required: op item delete <item>")
     op.require_signin()
     with store.editing(op.layout) as live:
-        vault, item = op.item(live, opts.positionals[0], op.flags.get("vault"))
+        vault, item = op.item(live, opts.positionals[0], op.flags.text("vault"))
         vault["items"] = [i for i in vault["items"] if i["id"] != item["id"]]
     return 0
 
@@ -353,7 +353,7 @@ def cmd_read(op: Op, args: list[str]) -> int:
         vault, item = op.item(data, parts[1], parts[0])
         value = _field(item, parts[-1])["value"]
     except ToolExit as exc:
-        raise fail(f"could not read secret '{reference}': {exc.message.split(' ', 3)[-1]}")
+        raise fail(f"could not read secret '{reference}': {exc.message.split(' ', 3)[-1]}") from None
     out_file = opts.get("out-file")
     if out_file:
         fd = os.open(str(out_file), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(str(opts.get("file-mode")), 8))

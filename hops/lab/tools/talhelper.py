@@ -48,15 +48,15 @@ def _load_secrets(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ToolExit(f"failed to load secrets bundle: open {path}: no such file or directory")
+        raise ToolExit(f"failed to load secrets bundle: open {path}: no such file or directory") from None
     except yaml.YAMLError as exc:
-        raise ToolExit(f"failed to load secrets bundle: {str(exc).splitlines()[0]}")
+        raise ToolExit(f"failed to load secrets bundle: {str(exc).splitlines()[0]}") from None
     try:
         pki.read_cert(pki.unb64(data["certs"]["os"]["crt"]))
         data["trustdinfo"]["token"], data["secrets"]["bootstraptoken"]
     except (KeyError, TypeError, pki.PkiError):
         raise ToolExit(f"failed to load secrets bundle: {path} is not a talos secrets bundle "
-                       "(expected cluster, secrets, trustdinfo and certs.os made by talhelper gensecret)")
+                       "(expected cluster, secrets, trustdinfo and certs.os made by talhelper gensecret)") from None
     return data
 
 
@@ -78,11 +78,11 @@ def load_talconfig(path: Path, env: dict[str, str]) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ToolExit(f"failed to read config file: open {path}: no such file or directory")
+        raise ToolExit(f"failed to read config file: open {path}: no such file or directory") from None
     try:
         data = yaml.safe_load(substitute(text, env))
     except yaml.YAMLError as exc:
-        raise ToolExit(f"failed to unmarshal config file: {str(exc).splitlines()[0]}")
+        raise ToolExit(f"failed to unmarshal config file: {str(exc).splitlines()[0]}") from None
     problems = talconfig_problems(data)
     if problems:
         raise ToolExit("There are issues with your talhelper config file:\n" + "\n".join(problems))
@@ -110,7 +110,7 @@ def _env(env_file: str | None) -> dict[str, str]:
         try:
             extra = yaml.safe_load(Path(env_file).read_text()) or {}
         except FileNotFoundError:
-            raise ToolExit(f"failed to load env file: open {env_file}: no such file or directory")
+            raise ToolExit(f"failed to load env file: open {env_file}: no such file or directory") from None
         env.update({str(k): str(v) for k, v in extra.items()})
     return env
 
@@ -241,9 +241,9 @@ def cmd_genconfig(args: list[str]) -> int:
                         Flag("no-gitignore", kind="bool"), Flag("dry-run", "n", kind="bool"),
                         Flag("offline-mode", kind="bool"), Flag("talos-mode", "m", default="metal")], "talhelper")
     config_path = Path(str(opts.get("config-file")))
-    env_files = list(opts.get("env-file") or [])
+    env_files = opts.items("env-file")
     tal = load_talconfig(config_path, _env(env_files[-1] if env_files else None))
-    secret_files = list(opts.get("secret-file") or []) or ["talsecret.yaml"]
+    secret_files = opts.items("secret-file") or ["talsecret.yaml"]
     bundle = _load_secrets(Path(secret_files[-1])) if Path(secret_files[-1]).exists() or \
         opts.values["secret-file"] != ["talsecret.yaml"] else new_secrets()
     out = str(opts.get("out-dir")).rstrip("/")
@@ -277,7 +277,7 @@ def cmd_validate(args: list[str]) -> int:
         raise ToolExit("Error: `validate nodeconfig` is not emulated by the hops lab; use `talosctl validate`")
     opts = parse(args[1:], [Flag("env-file", "e", kind="list")], "talhelper")
     path = Path(opts.positionals[0] if opts.positionals else "talconfig.yaml")
-    env_files = list(opts.get("env-file") or [])
+    env_files = opts.items("env-file")
     load_talconfig(path, _env(env_files[-1] if env_files else None))
     print("Your talhelper config file is looking great!")
     return 0
