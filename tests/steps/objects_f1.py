@@ -301,3 +301,16 @@ def reconfigure(world: Any, edit: Any) -> None:
 def hurry(world: Any, group: str, seconds: float) -> None:
     """A shorter phase deadline (bootstrap.timeouts.<group>) for a test that waits for it to pass."""
     reconfigure(world, lambda data: data["bootstrap"]["timeouts"].update({group: seconds}))
+
+
+# --- a whole step as its doit task runs it --------------------------------------------------------------------
+def run_step(world: Any, component: Any, name: str) -> Any:
+    """hops.actions.StepAction of `group:name` in this process (when, preconditions, once-guard, action, marker),
+    on the world's context; the run lock it takes is released afterwards. Returns what doit would get."""
+    from hops.actions import StepAction
+    from hops.state import lock
+
+    try:
+        return StepAction(component.step_id(name), component.step(name))()
+    finally:
+        lock.release(world.ctx.state_dir)

@@ -379,3 +379,13 @@ def test_kube_proxy_step_runs_only_when_configured(world: World) -> None:
     assert networking.replaces_kube_proxy(world.ctx) is True
     o.reconfigure(world, lambda data: data["networking"].update(kube_proxy_replacement=False))
     assert networking.replaces_kube_proxy(world.ctx) is False
+
+
+def test_kube_proxy_step_is_skipped_without_asking_the_cluster_when_not_configured(
+        world: World, capsys: pytest.CaptureFixture) -> None:
+    converged(world)
+    o.reconfigure(world, lambda data: data["networking"].update(kube_proxy_replacement=False))
+    requests = world.store.request_count
+    assert o.run_step(world, COMPONENT, "kube-proxy") == {}
+    assert "[networking:kube-proxy] skipped: not applicable to this configuration" in capsys.readouterr().out
+    assert world.store.request_count == requests and world.runner.calls == []

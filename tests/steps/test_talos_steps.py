@@ -538,3 +538,12 @@ def test_health_times_out_naming_the_control_plane_pod_not_running(world: World)
 def test_healthy_check_without_a_kubeconfig_is_false_without_asking_anything(world: World) -> None:
     assert talos.healthy(world.ctx) is False
     assert world.runner.calls == []
+
+
+def test_bootstrap_etcd_step_on_a_bootstrapped_cluster_never_calls_bootstrap(world: World,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    answer(world, CP1, "etcd", "members", stdout=o.etcd_members(CP1, ALL_MEMBERS))
+    assert o.run_step(world, COMPONENT, "bootstrap-etcd") == {}
+    assert world.runner.lines() == [line(world, CP1, "etcd", "members")]  # the once-guard only
+    assert "[talos:bootstrap-etcd] already done (checked the cluster); not doing it again" in capsys.readouterr().out
+    assert (world.ctx.state_dir / "etcd-bootstrapped").exists()

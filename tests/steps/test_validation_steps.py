@@ -239,3 +239,12 @@ def test_repository_names_every_missing_file(world: World) -> None:
     assert str(failure.value) == ("the repository is incomplete:\n"
                                   "  - infrastructure/networking/cilium/values.yaml is missing from the repository\n"
                                   "  - infrastructure/clusters/home-ops is missing from the repository")
+
+
+def test_mise_step_is_skipped_without_calling_mise_when_tools_do_not_use_it(world: World,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    (world.root / ".mise.toml").unlink()  # would be a problem if the step ran
+    o.reconfigure(world, lambda data: data["tools"].update(use_mise=False))
+    assert o.run_step(world, COMPONENT, "mise") == {}
+    assert "[validation:mise] skipped: not applicable to this configuration" in capsys.readouterr().out
+    assert world.runner.calls == []
