@@ -372,14 +372,29 @@ def etcd_problem(ctx: Context) -> str | None:
     names = [m["hostname"] for m in members]
     missing = sorted(set(wanted) - set(names))
     extra = sorted(set(names) - set(wanted))
-    wrong = [n for n in names if n in wanted and f"//{wanted[n]}:" not in next(
-        m["peer_urls"] for m in members if m["hostname"] == n)]
+    wrong = [n for n in names if n in wanted and not _peers_at(next(
+        m["peer_urls"] for m in members if m["hostname"] == n), wanted[n])]
     if missing or extra or wrong or len(names) != len(wanted):
         parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
                  f"wrong address {wrong}" if wrong else "", f"{len(names)} members for {len(wanted)} control-plane "
                  "nodes" if len(names) != len(wanted) else ""]
         return "etcd members differ from the control-plane nodes: " + "; ".join(p for p in parts if p)
     return None
+
+
+def _peers_at(peer_urls: str, address: str) -> bool:
+    """One of a member's peer URLs (comma-separated) is at `address`. etcd writes an IPv6 host in brackets
+    (https://[fd00::11]:2380), so hosts are compared as addresses, not as text."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    for url in peer_urls.split(","):
+        try:
+            if ipaddress.ip_address(urlsplit(url.strip()).hostname or "") == ipaddress.ip_address(address):
+                return True
+        except ValueError:  # no IP address as its host: not this node's URL
+            continue
+    return False
 
 
 def pods_problem(objects: dict[str, dict], ctx: Context) -> str | None:

@@ -522,6 +522,21 @@ def test_health_etcd_member_at_another_address_or_unknown_is_named(world: World)
     assert talos.etcd_problem(world.ctx) == "etcd members cannot be listed yet"
 
 
+def test_health_ipv6_members_in_etcds_bracketed_urls_are_the_control_plane_nodes(world: World) -> None:
+    # addresses from overrides as a user sets them; no traffic: talosctl is scripted
+    ipv6 = {"NODE_1_IP": "fd51::11", "NODE_2_IP": "fd51::12", "NODE_3_IP": "fd51::13", "CLUSTER_VIP": "fd51::10",
+            "CLUSTER_ENDPOINT": "https://[fd51::10]:6443"}
+    world.ctx.env = {**world.ctx.env, **ipv6}
+    world.ctx.__dict__.pop("settings", None)
+    members = [("talos-cp-1", "[fd51::11]"), ("talos-cp-2", "[fd51::12]"), ("talos-cp-3", "[fd51::13]")]
+    answer(world, "fd51::11", "etcd", "members", stdout=o.etcd_members("fd51::11", members))
+    assert talos.etcd_problem(world.ctx) is None
+    members[1] = ("talos-cp-2", "[fd51::99]")
+    answer(world, "fd51::11", "etcd", "members", stdout=o.etcd_members("fd51::11", members))
+    assert talos.etcd_problem(world.ctx) == ("etcd members differ from the control-plane nodes: wrong address "
+                                             "['talos-cp-2']")
+
+
 def test_health_times_out_naming_the_control_plane_pod_not_running(world: World) -> None:
     healthy_cluster(world)
     pods = o.static_pods(world.ctx.settings)
