@@ -292,6 +292,15 @@ def test_pod_networking_failed_job_names_it_with_its_pod_log_and_still_deletes_i
     assert world.store.list("batch/v1", "Job", "hops-checks") == []
 
 
+def test_pod_networking_times_out_naming_the_job_and_its_counts_and_still_deletes_it(world: World) -> None:
+    converged(world)
+    o.hurry(world, "networking", 1)
+    with pytest.raises(WaitTimeout, match=r"^timed out waiting for Job hops-checks/dns-check-\d+ to resolve "
+                                          r"kubernetes.default.svc.cluster.local: active=0 failed=0$"):
+        networking.pod_networking(world.ctx)
+    assert world.store.list("batch/v1", "Job", "hops-checks") == []
+
+
 def test_pod_networking_waits_for_coredns_and_writes_nothing_before_it_is_available(world: World) -> None:
     converged(world)
     world.holds(o.coredns(world.ctx.settings, ready=0))
