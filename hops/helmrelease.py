@@ -89,6 +89,13 @@ def _mapping(parent: dict, key: str, path: Path, prefix: str = "") -> dict:
     return value
 
 
+def describe_upgrade(ctx: Any, release: Release, values: Path) -> str:
+    """What upgrade_install would run, in one line (for `doit plan`)."""
+    return (f"run `helm upgrade --install {release.name} {release.chart} --version {release.version} --repo "
+            f"{release.repo_url} --namespace {release.namespace} --values {values.relative_to(ctx.root)}` (a release "
+            "an interrupted run left pending is freed first)")
+
+
 def upgrade_install(ctx: Any, release: Release, values: Path, group: str | None = None) -> None:
     """`helm upgrade --install` of the release with its values file (idempotent). Readiness is watched by the
     caller through the Kubernetes API, so no --wait here. The release's namespace.yaml (labels such as the Pod

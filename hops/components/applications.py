@@ -277,19 +277,37 @@ def cluster_health(ctx: Context) -> None:
     fail_all("the cluster is not healthy", found)
 
 
+# --- what each step would do (`doit plan`) ---------------------------------------------------------------------
+def infrastructure_intent(ctx: Context) -> list[str]:
+    """The infrastructure wait."""
+    return [f"wait until the Kustomizations {', '.join(infrastructure_names(ctx))} are Ready (in dependsOn order)"]
+
+
+def deploy_intent(ctx: Context) -> list[str]:
+    """The reconcile request."""
+    return [f"annotate GitRepository {SYNC_NAME} and the Kustomizations {', '.join(apps_names(ctx))} with "
+            f"{REQUESTED} so Flux applies them now"]
+
+
+def ready_intent(ctx: Context) -> list[str]:
+    """The final wait."""
+    return ["wait until every Kustomization and HelmRelease is Ready and their Deployments, DaemonSets and "
+            "StatefulSets are available"]
+
+
 COMPONENT = Component(
     group="applications",
     needs=("gitops",),
     title="applications",
     steps=(
         Step("infrastructure", "Every infrastructure Kustomization is Ready (in dependsOn order)",
-             infrastructure, marker="infrastructure-ready",
+             infrastructure, marker="infrastructure-ready", would_do=infrastructure_intent,
              status=(Check("infrastructure Kustomizations Ready", infrastructure_ready),)),
         Step("deploy", "Ask Flux to fetch the repository and apply the apps Kustomization now", deploy,
-             marker="applications-deployed", deps=("infrastructure",),
+             marker="applications-deployed", would_do=deploy_intent, deps=("infrastructure",),
              status=(Check("apps applied the current revision", apps_applied),)),
         Step("ready", "Every Kustomization and HelmRelease Ready, their workloads available", ready,
-             marker="applications-ready", deps=("deploy",),
+             marker="applications-ready", would_do=ready_intent, deps=("deploy",),
              status=(Check("every Flux object Ready and workload available", all_ready),)),
     ),
     operations=(

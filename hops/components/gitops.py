@@ -36,7 +36,7 @@ def settings_problems(ctx: Context) -> list[str]:
 
 def prerequisite_problems(ctx: Context) -> list[str]:
     problems = settings_problems(ctx)
-    pre = ctx.runner.run("flux", ["check", "--pre"], check=False, timeout=120)
+    pre = ctx.runner.run("flux", ["check", "--pre"], check=False, timeout=120, retry=True)
     if pre.code != 0:
         problems.append(f"`flux check --pre` failed: {(pre.stderr or pre.stdout).strip()[-400:]}")
     if not onepassword.item_exists(ctx, "github_token"):
@@ -64,7 +64,8 @@ def bootstrap(ctx: Context) -> None:
     token = onepassword.read(ctx, "github_token", "token")  # registered for redaction by read()
     g = ctx.config.gitops
     ctx.log.say(f"  flux bootstrap github: {g.owner}/{g.repository}@{g.branch}, path {g.path}")
-    ctx.runner.run("flux", bootstrap_args(ctx), env={"GITHUB_TOKEN": token}, timeout=ctx.timeout("gitops") + 60)
+    ctx.runner.run("flux", bootstrap_args(ctx), env={"GITHUB_TOKEN": token}, timeout=ctx.timeout("gitops") + 60,
+                   retry=True)
 
 
 def sync_configured(ctx: Context) -> bool:
@@ -140,23 +141,24 @@ def sync_verified(ctx: Context) -> bool:
 # --- operations ----------------------------------------------------
 def status(ctx: Context) -> None:
     """Every Flux object with its readiness (`flux get all -A`)."""
-    show(ctx.runner.run("flux", ["get", "all", "--all-namespaces"], check=False))
+    show(ctx.runner.run("flux", ["get", "all", "--all-namespaces"], check=False, retry=True))
 
 
 def reconcile(ctx: Context) -> None:
     ns = ["--namespace", _ns(ctx)]
-    show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops")))
+    show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops"),
+                        retry=True))
     show(ctx.runner.run("flux", ["reconcile", "kustomization", SYNC_NAME, "--with-source", *ns],
-                         timeout=ctx.timeout("gitops")))
+                         timeout=ctx.timeout("gitops"), retry=True))
 
 
 def suspend(ctx: Context, name: str = SYNC_NAME) -> None:
-    show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)]))
+    show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)], retry=True))
 
 
 def resume(ctx: Context, name: str = SYNC_NAME) -> None:
     show(ctx.runner.run("flux", ["resume", "kustomization", name, "--namespace", _ns(ctx)],
-                         timeout=ctx.timeout("gitops")))
+                         timeout=ctx.timeout("gitops"), retry=True))
 
 
 def debug(ctx: Context) -> None:
@@ -175,21 +177,47 @@ def debug(ctx: Context) -> None:
     error_logs(ctx)
 
 
+# --- what each step would do (`doit plan`) ---------------------------------------------------------------------
+def prerequisites_intent(ctx: Context) -> list[str]:
+    """The checks before flux bootstrap."""
+    return ["run `flux check --pre`", "check the repository settings and that 1Password item "
+            f"{ctx.config.onepassword.items.github_token!r} exists"]
+
+
+def bootstrap_intent(ctx: Context) -> list[str]:
+    """The flux bootstrap call."""
+    return [f"run `flux {' '.join(bootstrap_args(ctx))}` with the GitHub token in its environment only"]
+
+
+def ready_intent(ctx: Context) -> list[str]:
+    """The controllers wait."""
+    return [f"wait until the Deployments {', '.join(CONTROLLERS)} in {_ns(ctx)} are Available"]
+
+
+def sync_intent(ctx: Context) -> list[str]:
+    """The sync wait."""
+    return [f"wait until Kustomization {_ns(ctx)}/{SYNC_NAME} applied the revision of GitRepository {SYNC_NAME} "
+            f"({ctx.config.gitops.path})"]
+
+
 COMPONENT = Component(
     group="gitops",
     needs=("services",),
     title="GitOps (Flux)",
     steps=(
         Step("prerequisites", "flux check --pre passes, repository settings complete, GitHub token item exists",
-             prerequisites, marker="gitops-prerequisites-validated", sources=("bootstrap-config.yaml",)),
+             prerequisites, marker="gitops-prerequisites-validated",
+             would_do=prerequisites_intent, sources=("bootstrap-config.yaml",)),
         Step("bootstrap", "flux bootstrap github with the token from 1Password (through the environment only)",
-             bootstrap, marker="flux-bootstrapped", deps=("prerequisites",), sources=("bootstrap-config.yaml",),
+             bootstrap, marker="flux-bootstrapped",
+             would_do=bootstrap_intent, deps=("prerequisites",), sources=("bootstrap-config.yaml",),
              status=(Check("flux-system syncs the configured repository", sync_configured),
                      Check("Flux controllers installed", controllers_installed))),
         Step("ready", "Every Flux controller Deployment is Available", ready, marker="flux-ready",
+             would_do=ready_intent,
              deps=("bootstrap",), status=(Check("Flux controllers available", controllers_ready),)),
         Step("sync", "flux-system applied the GitRepository's current revision", sync,
-             marker="gitops-sync-verified", deps=("ready",),
+             marker="gitops-sync-verified", would_do=sync_intent, deps=("ready",),
              status=(Check("flux-system applied the current revision", sync_verified),)),
     ),
     operations=(

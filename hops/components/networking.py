@@ -147,7 +147,8 @@ def pod_networking(ctx: Context) -> None:
 # --- cilium-status-verified -----------------------------------------------------------------------------------
 def cilium_status(ctx: Context) -> None:
     seconds = max(1, int(ctx.timeout("networking")))
-    ctx.runner.run("cilium", ["status", "--wait", "--wait-duration", f"{seconds}s"], timeout=seconds + 60)
+    ctx.runner.run("cilium", ["status", "--wait", "--wait-duration", f"{seconds}s"], timeout=seconds + 60,
+                   retry=True)
     ctx.log.say("  cilium status: OK")
 
 
@@ -230,28 +231,69 @@ def debug(ctx: Context) -> None:
               f"{event.get('reason', '')} {event.get('message', '')}")
 
 
+# --- what each step would do (`doit plan`) ---------------------------------------------------------------------
+def deploy_cilium_intent(ctx: Context) -> list[str]:
+    """The helm call."""
+    return [helmrelease.describe_upgrade(ctx, cilium_release(ctx), ctx.root / ctx.config.networking.cilium_values)]
+
+
+def wait_intent(ctx: Context) -> list[str]:
+    """The agent and operator wait."""
+    return [f"wait until DaemonSet {NS}/{AGENT} has one ready agent on each of the {len(_nodes(ctx))} nodes and "
+            f"Deployment {NS}/{OPERATOR} is Available"]
+
+
+def nodes_intent(ctx: Context) -> list[str]:
+    """The node wait."""
+    return [f"wait until the nodes {', '.join(_nodes(ctx))} are Ready"]
+
+
+def pod_networking_intent(ctx: Context) -> list[str]:
+    """The DNS Job."""
+    return [f"run a Job in namespace {CHECK_NS} that resolves kubernetes.default.svc.{ctx.config.cluster.domain}, "
+            "then delete it"]
+
+
+def cilium_status_intent(ctx: Context) -> list[str]:
+    """cilium status."""
+    return ["run `cilium status --wait`"]
+
+
+def service_connectivity_intent(ctx: Context) -> list[str]:
+    """The Endpoints check."""
+    return ["wait until Service default/kubernetes has endpoint addresses"]
+
+
+def kube_proxy_intent(ctx: Context) -> list[str]:
+    """The kube-proxy replacement check."""
+    return [f"check that there is no DaemonSet {NS}/kube-proxy and ConfigMap {NS}/cilium-config has "
+            "kube-proxy-replacement=true"]
+
+
 COMPONENT = Component(
     group="networking",
     needs=("talos",),
     title="networking (Cilium)",
     steps=(
         Step("deploy-cilium", "helm upgrade --install Cilium (chart/version from the HelmRelease, its values file)",
-             deploy_cilium, marker="cilium-deployed",
+             deploy_cilium, marker="cilium-deployed", would_do=deploy_cilium_intent,
              sources=(f"{CILIUM_DIR}/values.yaml", f"{CILIUM_DIR}/helmrelease.yaml"),
              status=(Check("cilium DaemonSet exists", cilium_installed),)),
         Step("wait", "Cilium agents ready on every node and the operator Available", wait,
-             marker="cilium-ready", deps=("deploy-cilium",), status=(Check("cilium ready", cilium_ready),)),
-        Step("nodes", "Every configured node reports Ready", nodes, marker="nodes-cni-ready", deps=("wait",),
+             marker="cilium-ready",
+             would_do=wait_intent, deps=("deploy-cilium",), status=(Check("cilium ready", cilium_ready),)),
+        Step("nodes", "Every configured node reports Ready", nodes, marker="nodes-cni-ready",
+             would_do=nodes_intent, deps=("wait",),
              status=(Check("configured nodes Ready", nodes_ready),)),
         Step("pod-networking", "A pod resolves kubernetes.default through cluster DNS", pod_networking,
-             marker="pod-networking-tested", deps=("nodes",)),
+             marker="pod-networking-tested", would_do=pod_networking_intent, deps=("nodes",)),
         Step("cilium-status", "`cilium status --wait` reports OK", cilium_status,
-             marker="cilium-status-verified", deps=("wait",)),
+             marker="cilium-status-verified", would_do=cilium_status_intent, deps=("wait",)),
         Step("service-connectivity", "The kubernetes Service has endpoints", service_connectivity,
-             marker="service-connectivity-tested", deps=("nodes",),
+             marker="service-connectivity-tested", would_do=service_connectivity_intent, deps=("nodes",),
              status=(Check("kubernetes Service has endpoints", service_has_endpoints),)),
         Step("kube-proxy", "No kube-proxy; Cilium's kube-proxy replacement on", kube_proxy,
-             marker="kube-proxy-verified", deps=("wait",), when=replaces_kube_proxy,
+             marker="kube-proxy-verified", would_do=kube_proxy_intent, deps=("wait",), when=replaces_kube_proxy,
              status=(Check("kube-proxy replaced", kube_proxy_replaced),)),
     ),
     operations=(

@@ -270,38 +270,97 @@ def logs(ctx: Context, tail: int = 50) -> None:
 
 TAIL = {**TAIL_PARAM, "default": 50, "help": "log lines per container"}  # the same --tail as every logs task
 
+# --- what each step would do (`doit plan`) ---------------------------------------------------------------------
+def _helm_intent(ctx: Context, folder: str) -> list[str]:
+    return [helmrelease.describe_upgrade(ctx, helmrelease.load(ctx.root, folder), ctx.root / folder / "values.yaml")]
+
+
+def connect_credentials_intent(ctx: Context) -> list[str]:
+    """The credentials check."""
+    items = ctx.config.onepassword.items
+    return [f"read 1Password items {items.connect_credentials!r} and {items.connect_token!r}; check the "
+            "credentials file is version 2"]
+
+
+def external_secrets_intent(ctx: Context) -> list[str]:
+    """The External Secrets helm call."""
+    return _helm_intent(ctx, ESO_DIR)
+
+
+def external_secrets_ready_intent(ctx: Context) -> list[str]:
+    """CRDs and deployments."""
+    return [f"wait until the CRDs {', '.join(ESO_CRDS)} are Established and the Deployments "
+            f"{', '.join(ESO_DEPLOYMENTS)} in {ESO_NS} are Available"]
+
+
+def connect_secrets_intent(ctx: Context) -> list[str]:
+    """The two Secrets."""
+    return [f"write Secrets {CONNECT_NS}/{CREDENTIALS_SECRET} and {CONNECT_NS}/{TOKEN_SECRET} from 1Password "
+            "through the Kubernetes API (never a command line)"]
+
+
+def connect_intent(ctx: Context) -> list[str]:
+    """The Connect helm call."""
+    return _helm_intent(ctx, CONNECT_DIR)
+
+
+def connect_ready_intent(ctx: Context) -> list[str]:
+    """The Connect wait."""
+    return [f"wait until Deployment {CONNECT_NS}/{CONNECT} is Available"]
+
+
+def connect_validated_intent(ctx: Context) -> list[str]:
+    """The ClusterSecretStore."""
+    return [f"apply {STORE_DIR} and wait until its ClusterSecretStore is Ready"]
+
+
+def longhorn_intent(ctx: Context) -> list[str]:
+    """The Longhorn helm call."""
+    return _helm_intent(ctx, LONGHORN_DIR)
+
+
+def longhorn_ready_intent(ctx: Context) -> list[str]:
+    """The Longhorn wait."""
+    return [f"wait until DaemonSet {LONGHORN_NS}/{LONGHORN_MANAGER} is ready and StorageClass longhorn exists"]
+
+
 COMPONENT = Component(
     group="services",
     needs=("networking",),
     title="core services (External Secrets, 1Password Connect, Longhorn)",
     steps=(
         Step("connect-credentials", "The 1Password Connect credentials are version 2 and the token is readable",
-             connect_credentials, marker="onepassword-credentials-verified", sources=("bootstrap-config.yaml",)),
+             connect_credentials, marker="onepassword-credentials-verified",
+             would_do=connect_credentials_intent, sources=("bootstrap-config.yaml",)),
         Step("external-secrets", "helm upgrade --install External Secrets (chart/values from infrastructure/)",
-             external_secrets, marker="external-secrets-deployed", deps=("connect-credentials",),
+             external_secrets, marker="external-secrets-deployed",
+             would_do=external_secrets_intent, deps=("connect-credentials",),
              sources=_sources(ESO_DIR), status=(Check("external-secrets installed", external_secrets_installed),)),
         Step("external-secrets-ready", "External Secrets CRDs Established; controller and webhook available",
-             external_secrets_ready, marker="external-secrets-validated", deps=("external-secrets",),
+             external_secrets_ready, marker="external-secrets-validated",
+             would_do=external_secrets_ready_intent, deps=("external-secrets",),
              status=(Check("CRDs Established and deployments available", external_secrets_healthy),)),
         Step("connect-secrets", "Secrets op-credentials and onepassword-connect-token from 1Password (via the API)",
-             connect_secrets, marker="onepassword-connect-secrets-created",
+             connect_secrets, marker="onepassword-connect-secrets-created", would_do=connect_secrets_intent,
              deps=("connect-credentials", "external-secrets-ready"),
              status=(Check("Connect Secrets exist", connect_secrets_exist),)),
         Step("connect", "helm upgrade --install 1Password Connect (chart/values from infrastructure/)",
-             connect, marker="onepassword-connect-deployed", deps=("connect-secrets",),
+             connect, marker="onepassword-connect-deployed", would_do=connect_intent, deps=("connect-secrets",),
              sources=_sources(CONNECT_DIR), status=(Check("Connect installed", connect_installed),)),
         Step("connect-ready", "1Password Connect Deployment available", connect_ready,
-             marker="onepassword-connect-ready", deps=("connect",),
+             marker="onepassword-connect-ready", would_do=connect_ready_intent, deps=("connect",),
              status=(Check("Connect available", connect_available),)),
         Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", connect_validated,
-             marker="onepassword-connect-validated", deps=("connect-ready",),
+             marker="onepassword-connect-validated", would_do=connect_validated_intent, deps=("connect-ready",),
              sources=(store_sources,),
              status=(Check("ClusterSecretStore Ready", stores_ready),)),
         Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", longhorn,
-             marker="longhorn-deployed", sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),
+             marker="longhorn-deployed",
+             would_do=longhorn_intent, sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),
              status=(Check("longhorn installed", longhorn_installed),)),
         Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", longhorn_ready,
-             marker="longhorn-validated", deps=("longhorn",), status=(Check("Longhorn ready", longhorn_healthy),)),
+             marker="longhorn-validated",
+             would_do=longhorn_ready_intent, deps=("longhorn",), status=(Check("Longhorn ready", longhorn_healthy),)),
     ),
     operations=(
         Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", status, read_only=True),

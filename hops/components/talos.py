@@ -509,31 +509,89 @@ def reset(ctx: Context, phase: Component, yes: bool = False) -> None:
     fail_all("reset failed on", failures)
 
 
+# --- what each step would do (`doit plan`) ---------------------------------------------------------------------
+def _node_list(ctx: Context) -> str:
+    return ", ".join(f"{n.name} ({n.address})" for n in ctx.config.network.nodes)
+
+
+def bootstrap_secrets_intent(ctx: Context) -> list[str]:
+    """Read (or generate once and store) the secrets bundle."""
+    item = ctx.config.onepassword.items.talos_secrets
+    return [f"read the Talos secrets bundle from 1Password item {item!r} (if it does not exist: `talhelper "
+            f"gensecret`, stored there first)", f"write the local copy {ctx.endpoints.secrets_file} (mode 0600)"]
+
+
+def generate_config_intent(ctx: Context) -> list[str]:
+    """talhelper genconfig."""
+    return [f"run `talhelper genconfig` into {ctx.endpoints.cluster_dir}: machine configs for {_node_list(ctx)} "
+            "and the talosconfig"]
+
+
+def validate_configs_intent(ctx: Context) -> list[str]:
+    """One talosctl validate per machine config."""
+    return [f"run `talosctl validate --mode metal` on {machine_config(ctx, n.name).name}" for n in ctx.config.network.nodes]
+
+
+def apply_configs_intent(ctx: Context) -> list[str]:
+    """One apply-config per node."""
+    return [f"run `talosctl apply-config` on {n.name} ({n.address}) with {machine_config(ctx, n.name).name} "
+            "(--insecure only if it answers in maintenance mode)" for n in ctx.config.network.nodes]
+
+
+def wait_nodes_ready_intent(ctx: Context) -> list[str]:
+    """The Talos API wait."""
+    return [f"wait up to {ctx.timeout(GROUP):.0f}s until `talosctl version` answers with the talosconfig's "
+            f"certificates on {_node_list(ctx)}"]
+
+
+def bootstrap_etcd_intent(ctx: Context) -> list[str]:
+    """The one etcd bootstrap."""
+    node = first_control_plane(ctx)
+    return [f"run `talosctl bootstrap` on {node.name} ({node.address}) unless etcd already has a member (once only)"]
+
+
+def cluster_ready_intent(ctx: Context) -> list[str]:
+    """Kubeconfig and node registration."""
+    node = first_control_plane(ctx)
+    return [f"run `talosctl kubeconfig` on {node.name} into {ctx.endpoints.kubeconfig} (mode 0600)",
+            f"wait until the Kubernetes API lists the nodes {', '.join(node_names(ctx))}"]
+
+
+def health_intent(ctx: Context) -> list[str]:
+    """etcd membership and control-plane pods."""
+    names = ", ".join(n.name for n in ctx.settings.control_plane_nodes)
+    return [f"check that the etcd members are exactly {names} and the control-plane pods are Running"]
+
+
 COMPONENT = Component(
     group=GROUP,
     needs=("validation",),
     title="Talos cluster",
     steps=(
         Step("bootstrap-secrets", "Talos secrets bundle from 1Password (generated and stored once); local copy 0600",
-             bootstrap_secrets, marker="secrets-bootstrapped",
+             bootstrap_secrets, marker="secrets-bootstrapped", would_do=bootstrap_secrets_intent,
              status=(Check("local secrets copy is private", secrets_file_private),)),
         Step("generate-config", "talhelper genconfig: per-node machine configs and talosconfig",
-             generate_config, marker="configs-generated", deps=("bootstrap-secrets",),
+             generate_config, marker="configs-generated", would_do=generate_config_intent, deps=("bootstrap-secrets",),
              sources=("talconfig.yaml", "talos/patches/*.yaml", secrets_source),
              generates=(machine_configs, talosconfig_target)),
         Step("validate-configs", "talosctl validate every machine config (metal)", validate_configs,
-             marker="configs-validated", deps=("generate-config",), sources=(machine_configs,)),
+             marker="configs-validated",
+             would_do=validate_configs_intent, deps=("generate-config",), sources=(machine_configs,)),
         Step("apply-configs", "Apply each node's config (--insecure only in maintenance mode)", apply_configs,
-             marker="configs-applied", deps=("validate-configs",), sources=(machine_configs,)),
+             marker="configs-applied",
+             would_do=apply_configs_intent, deps=("validate-configs",), sources=(machine_configs,)),
         Step("wait-nodes-ready", "Every node's Talos API answers with the talosconfig's certificates",
-             wait_nodes_ready, marker="nodes-ready", deps=("apply-configs",), sources=(machine_configs,)),
+             wait_nodes_ready, marker="nodes-ready",
+             would_do=wait_nodes_ready_intent, deps=("apply-configs",), sources=(machine_configs,)),
         Step("bootstrap-etcd", "Bootstrap etcd once, on the first control-plane node's own address",
-             bootstrap_etcd, marker="etcd-bootstrapped", deps=("wait-nodes-ready",), once=etcd_bootstrapped),
+             bootstrap_etcd, marker="etcd-bootstrapped",
+             would_do=bootstrap_etcd_intent, deps=("wait-nodes-ready",), once=etcd_bootstrapped),
         Step("cluster-ready", "Fetch the kubeconfig; the Kubernetes API answers and every node is registered",
-             cluster_ready, marker="cluster-ready", deps=("bootstrap-etcd",),
+             cluster_ready, marker="cluster-ready", would_do=cluster_ready_intent, deps=("bootstrap-etcd",),
              status=(Check("kubeconfig present and every node registered", cluster_registered),)),
         Step("health", "etcd members are exactly the control-plane nodes; control-plane pods Running", health,
-             marker="health-verified", deps=("cluster-ready",),
+             marker="health-verified", would_do=health_intent, deps=("cluster-ready",),
              status=(Check("etcd and control-plane pods healthy", healthy),)),
     ),
     operations=(

@@ -123,14 +123,16 @@ def onepassword_problems(ctx: Context) -> list[str]:
     """Signed in to the configured account, the vault exists, the required items exist (titles only: no values)."""
     op = ctx.config.onepassword
     account = ["--account", op.account]
-    who = ctx.runner.run("op", ["whoami", *account], check=False, timeout=30)
+    who = ctx.runner.run("op", ["whoami", *account], check=False, timeout=30, retry=True)
     if who.code != 0:
         return [f"1Password CLI is not signed in to {op.account}: run `eval $(op signin --account {op.account})` "
                 f"or set OP_SERVICE_ACCOUNT_TOKEN ({(who.stderr or who.stdout).strip()[:200]})"]
-    vault = ctx.runner.run("op", ["vault", "get", op.vault, *account, "--format", "json"], check=False, timeout=30)
+    vault = ctx.runner.run("op", ["vault", "get", op.vault, *account, "--format", "json"], check=False, timeout=30,
+                           retry=True)
     if vault.code != 0:
         return [f"1Password vault {op.vault!r} (onepassword.vault) not found: {(vault.stderr or vault.stdout).strip()[:200]}"]
-    listing = ctx.runner.run("op", ["item", "list", "--vault", op.vault, *account, "--format", "json"], timeout=30)
+    listing = ctx.runner.run("op", ["item", "list", "--vault", op.vault, *account, "--format", "json"], timeout=30,
+                             retry=True)
     titles = {item.get("title") for item in json.loads(listing.stdout or "[]")}
     required = {"connect_credentials": op.items.connect_credentials, "connect_token": op.items.connect_token,
                 "github_token": op.items.github_token}
@@ -186,23 +188,58 @@ def repository(ctx: Context) -> None:
     ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent")
 
 
+# --- what each step would do (`doit plan`) ---------------------------------------------------------------------
+def tools_intent(ctx: Context) -> list[str]:
+    """One version check per required tool."""
+    return [f"run `{tool} {' '.join(VERSION_ARGS.get(tool, ['--version']))}` and expect {wanted}"
+            for tool, wanted in ctx.config.tools.required.items()]
+
+
+def mise_intent(ctx: Context) -> list[str]:
+    """Compare .mise.toml with tools.required."""
+    return ["run `mise --version`; compare the pins in .mise.toml with tools.required in bootstrap-config.yaml"]
+
+
+def env_vars_intent(ctx: Context) -> list[str]:
+    """Check the settings that must be present."""
+    return ["check that every required setting is present after the overrides (`python -m hops.config overrides`)"]
+
+
+def onepassword_intent(ctx: Context) -> list[str]:
+    """Sign-in, vault and items."""
+    op = ctx.config.onepassword
+    return [f"run `op whoami --account {op.account}`", f"check vault {op.vault!r} and its items "
+            + ", ".join(repr(getattr(op.items, k)) for k in type(op.items).model_fields)]
+
+
+def connectivity_intent(ctx: Context) -> list[str]:
+    """One TCP connection per node (and the API once a kubeconfig exists)."""
+    return [f"open a TCP connection to {n.name} ({n.address}) on the Talos API port" for n in ctx.config.network.nodes]
+
+
+def repository_intent(ctx: Context) -> list[str]:
+    """The files that must be present and agree."""
+    return [f"check that {', '.join(REQUIRED_FILES)} exist and that both configuration files agree"]
+
+
 COMPONENT = Component(
     group="validation",
     title="environment validation",
     steps=(
         Step("tools", "Required tools are installed at the configured versions", tools,
-             marker="tools-validated", sources=("bootstrap-config.yaml",)),
+             marker="tools-validated", would_do=tools_intent, sources=("bootstrap-config.yaml",)),
         Step("mise", "mise is present and .mise.toml pins the configured versions", mise,
-             marker="mise-validated", sources=("bootstrap-config.yaml", ".mise.toml"), when=uses_mise),
+             marker="mise-validated",
+             would_do=mise_intent, sources=("bootstrap-config.yaml", ".mise.toml"), when=uses_mise),
         Step("env-vars", "Required settings are present after overrides", env_vars,
-             marker="env-vars-validated", sources=("bootstrap-config.yaml",)),
+             marker="env-vars-validated", would_do=env_vars_intent, sources=("bootstrap-config.yaml",)),
         Step("onepassword", "Signed in to 1Password; the vault and required items exist", onepassword,
-             marker="onepassword-validated", sources=("bootstrap-config.yaml",)),
+             marker="onepassword-validated", would_do=onepassword_intent, sources=("bootstrap-config.yaml",)),
         Step("connectivity", "Each node's Talos API (and the Kubernetes API once it exists) accepts TCP",
-             connectivity, marker="connectivity-validated",
+             connectivity, marker="connectivity-validated", would_do=connectivity_intent,
              status=(Check("nodes reachable", NoProblems(connectivity_problems)),)),
         Step("repository", "Required files present; both configuration files valid and consistent",
-             repository, marker="repository-validated",
+             repository, marker="repository-validated", would_do=repository_intent,
              sources=("bootstrap-config.yaml", "talconfig.yaml"),
              status=(Check("files present", NoProblems(repository_problems)),)),
     ),

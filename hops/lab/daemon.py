@@ -30,6 +30,7 @@ from hops.lab.talos_nodes import NodeEndpoint, TalosCluster
 
 STATE_VERSION = 1
 API_DOWN = (503, "etcdserver: request timed out")
+API_REQUEST_TIMEOUT_S = 60.0  # kube-apiserver's --request-timeout default: it answers 504 after that long
 
 
 class FaultWatch:
@@ -51,12 +52,17 @@ class FaultWatch:
                 self._stamp, self._data = stamp, faults.read(self.layout)
             return self._data
 
-    def api_fault(self, method: str, path: str) -> int | str | None:
-        """503 or "timeout" for that share of API requests (api-errors / api-timeouts)."""
+    def api_fault(self, method: str, path: str) -> Any:
+        """A 503 or "timeout" for that share of API requests (api-errors / api-timeouts). The 503 is the one an
+        overloaded kube-apiserver sends: a Status with retryAfterSeconds and a Retry-After header, which client-go
+        (helm, flux, cilium) retries on its own; hops's Python client does not, so hops retries it."""
         api = self.current().get("api", {})
         roll = random.random()
         if roll < float(api.get("error_rate") or 0):
-            return 503
+            from hops.lab.apiserver.errors import ApiError
+
+            return ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request",
+                            {"retryAfterSeconds": 1})
         if roll < float(api.get("error_rate") or 0) + float(api.get("timeout_rate") or 0):
             return "timeout"
         return None
@@ -129,7 +135,9 @@ class LabDaemon:
     def _api_server(self, port: int) -> Any:
         from hops.lab.apiserver import ApiServer
 
-        return ApiServer(self.store, host="127.0.0.1", port=port, gate=self._gate, fault=self.faults.api_fault)
+        server = ApiServer(self.store, host="127.0.0.1", port=port, gate=self._gate, fault=self.faults.api_fault)
+        server.hold_seconds = API_REQUEST_TIMEOUT_S / self.speed  # an api-timeouts hang, in simulated time
+        return server
 
     def _start_api(self) -> None:
         """Serve the API where the last run did, as a real cluster's endpoint stays put: kubeconfigs fetched
@@ -232,6 +240,7 @@ class LabDaemon:
         summary["objects"] = _object_counts(self.store)
         summary["faults"] = self.faults.current()
         summary["api_requests"] = self.store.request_count
+        summary["api_requests_by_method"] = self.store.requests_by_method
         return summary
 
 

@@ -123,3 +123,19 @@ def test_lab_reset_without_a_terminal_or_yes_is_cancelled(world: World) -> None:
 def test_a_bad_fault_spec_is_one_message(world: World) -> None:
     with pytest.raises(StepError, match="fault 'nonsense'"):
         lab_tasks.lab_fault(world.ctx, add="nonsense", clear=False)
+
+
+# --- what each step would do (doit plan) ------------------------------------------------------------------------
+def test_every_step_says_what_it_would_do_from_configuration_alone(world: World) -> None:
+    """Intents are computed from configuration: no tool call, no API request, for every step of every phase."""
+    for comp, step in MODEL.steps():
+        if step.name == "complete":
+            continue
+        assert step.would_do is not None, comp.step_id(step.name)
+        lines = step.intent(world.ctx)
+        assert lines and all(isinstance(line, str) and line for line in lines), comp.step_id(step.name)
+    assert world.runner.calls == [] and world.api_writes == []
+    deploy = MODEL.find("networking:deploy-cilium")[1].intent(world.ctx)
+    assert deploy[0].startswith("run `helm upgrade --install cilium cilium --version ")
+    apply = MODEL.find("talos:apply-configs")[1].intent(world.ctx)
+    assert len(apply) == 3 and "talos-cp-2 (127.0.51.12)" in apply[1]

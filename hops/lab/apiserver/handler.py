@@ -125,7 +125,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         self._send(code, _dumps(doc).encode())
 
     def _send_error(self, exc: ApiError) -> None:
-        self._send(exc.code, _dumps(exc.status()).encode())
+        # as kube-apiserver: a Status asking the client to come back carries it as a header too (client-go retries
+        # such an answer itself, up to 10 times)
+        wait = int((exc.details or {}).get("retryAfterSeconds") or 0)
+        self._send(exc.code, _dumps(exc.status()).encode(), extra=f"Retry-After: {wait}\r\n" if wait > 0 else "")
 
     def _client_gone(self, wait: float) -> bool:
         """True when the client closed its end (checked by peeking, waiting up to `wait` seconds)."""
@@ -141,17 +144,23 @@ class ApiHandler(BaseHTTPRequestHandler):
         return False
 
     def _hold(self) -> None:
-        deadline = time.monotonic() + HOLD_SECONDS
+        """An injected hang: no answer until the client gives up or the server's own request timeout passes;
+        then, as kube-apiserver's timeout filter does, a 504 Timeout Status."""
+        deadline = time.monotonic() + getattr(self.api, "hold_seconds", HOLD_SECONDS)
         while time.monotonic() < deadline and not self.api.stopping:
-            if self._client_gone(0.2):
-                break
+            if self._client_gone(min(0.2, max(0.0, deadline - time.monotonic()))):
+                self.close_connection = True
+                return
+        if not self.api.stopping:
+            self._send_error(ApiError(504, "Timeout", "Timeout: request did not complete within requested timeout "
+                                                      "- context deadline exceeded"))
         self.close_connection = True
 
     # ------------------------------------------------------------------------------------------ dispatch
 
     def _handle(self, method: str) -> None:
         api = self.api
-        api.store.count_request()
+        api.store.count_request(method)
         path, _, query = self.path.partition("?")
         path = unquote(path)
         try:
@@ -160,6 +169,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                 outcome = api.fault(method, path)
                 if outcome == "timeout":
                     raise _Hold()
+                if isinstance(outcome, ApiError):
+                    raise outcome
                 if isinstance(outcome, int) and not isinstance(outcome, bool):
                     raise errors.from_code(outcome)
             params = self._params = dict(parse_qsl(query, keep_blank_values=True))

@@ -97,6 +97,7 @@ class Store:
         self._logs: dict[tuple[str, str], str] = {}
         self._timers: dict[str, threading.Timer] = {}
         self._requests = 0
+        self._requests_by_method: dict[str, int] = {}  # what a read-only client (doit plan) must not send
         self._count_lock = threading.Lock()
         self._closed = False
         for name in namespaces:
@@ -207,9 +208,15 @@ class Store:
     def request_count(self) -> int:
         return self._requests
 
-    def count_request(self) -> None:
+    def count_request(self, method: str = "GET") -> None:
         with self._count_lock:
             self._requests += 1
+            self._requests_by_method[method] = self._requests_by_method.get(method, 0) + 1
+
+    @property
+    def requests_by_method(self) -> dict[str, int]:
+        with self._count_lock:
+            return dict(self._requests_by_method)
 
     @property
     def resource_version(self) -> int:
