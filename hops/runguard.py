@@ -13,7 +13,7 @@ every step still takes the lock itself before acting (hops.actions.prepared_cont
 
 Which invocations need it:
 - forget, clean, ignore, reset-dep: always (they change doit's DB or remove targets);
-- list, info, help, dumpdb, tabcompletion: never (they read; `info` evaluates checks but changes nothing);
+- list, info, help, dumpdb, tabcompletion, plan (hops.plan): never (they read; `info` evaluates checks but changes nothing);
 - run, strace (it runs the task) and any other command (a plugin such as `auto` may run tasks): unless every
   selected task (or the default tasks) is read-only (meta `hops_read_only`: the *_status/*_logs operations,
   bootstrap_status, the lab's lifecycle).
@@ -35,7 +35,7 @@ from types import FrameType
 from typing import Any
 
 ALWAYS_LOCKED = frozenset({"forget", "clean", "ignore", "reset-dep"})
-READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
+READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion", "plan"})  # plan: hops.plan
 
 
 @dataclass(frozen=True)

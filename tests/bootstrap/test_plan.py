@@ -101,3 +101,17 @@ def test_the_text_plan_and_a_failing_live_check_say_what_they_saw(lab: Lab) -> N
     assert "why: live check 'cilium DaemonSet exists' fails: does not hold" in result.stdout
     assert "up to date  validation:tools" in result.stdout
     assert "status check" not in result.stdout  # each check's reason is in the plan, not printed twice
+
+
+def test_plan_runs_beside_a_bootstrap_that_holds_the_run_lock(lab: Lab) -> None:
+    from hops.state import lock
+
+    lock.acquire(lab.state, command="test holding the lock")
+    try:
+        result = lab.doit("plan", "networking", check=False)
+        assert result.returncode in (0, 1), result.stdout + result.stderr
+        assert "another hops run" not in result.stdout + result.stderr
+        refused = lab.doit("networking", check=False)  # a run is refused at once, naming the holder
+        assert refused.returncode == 3 and "another hops run" in refused.stdout + refused.stderr
+    finally:
+        lock.release(lab.state)
