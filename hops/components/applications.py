@@ -97,6 +97,8 @@ def full_report(ctx: Context) -> Iterator[None]:
             found = problems(ctx)
         except StepError:
             raise exc from None
+        if not found:  # nothing else is wrong: the wait's own detail says it all
+            raise exc from None
         raise WaitTimeout(f"{exc}\n{problem_list('not ready', found)}") from None
 
 

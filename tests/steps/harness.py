@@ -201,7 +201,9 @@ class World:
         if timeouts:
             self._set_timeouts(timeouts)
         self.store = Store(crd_establish_delay=0.0)
-        self.server = ApiServer(self.store).start()
+        # watches end after 0.2 s (clients list again and resume, as after any early end of a watch), so a wait
+        # notices its passed deadline within 0.2 s instead of at the end of a whole-second watch
+        self.server = ApiServer(self.store, watch_timeout=0.2).start()
         self.api_writes: list[tuple[str, str, str]] = []
         self.store.subscribe(self._record)
         self.runner = FakeRunner()

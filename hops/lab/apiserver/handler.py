@@ -494,6 +494,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             timeout = 0
         if timeout <= 0:
             timeout = self.api.watch_timeout
+        # a server may end a watch before the client's timeoutSeconds (a restart, a proxy's idle limit): clients
+        # must list again and resume; ApiServer(watch_timeout=) makes it end that early
+        timeout = min(timeout, self.api.watch_timeout)
         table_mode = self._wants_table()
         include = params.get("includeObject", "PartialObjectMetadata")
         try:
