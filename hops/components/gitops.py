@@ -78,7 +78,15 @@ def sync_configured(ctx: Context) -> bool:
     url = (repo.get("spec") or {}).get("url", "")
     branch = ((repo.get("spec") or {}).get("ref") or {}).get("branch")
     path = str((ks.get("spec") or {}).get("path", "")).strip("./")
-    return f"{g.owner}/{g.repository}" in url and branch == g.branch and path == g.path.strip("./")
+    same_repository = repository_of(url) == f"{g.owner}/{g.repository}".lower()  # GitHub ignores case
+    return same_repository and branch == g.branch and path == g.path.strip("./")
+
+
+def repository_of(url: str) -> str:
+    """`owner/repository` (lower case) of a Git URL as flux bootstrap github writes it: ssh://git@github.com/o/r,
+    or https://github.com/o/r.git with --token-auth (a part of the path, such as o/r-staging, is another one)."""
+    path = url.split("://", 1)[1].partition("/")[2] if "://" in url else url.rpartition(":")[2]
+    return path.strip("/").removesuffix(".git").lower()
 
 
 # --- controllers ready --------------------------------------------------------------------------------------

@@ -39,8 +39,9 @@ def expire_quickly(world: World, seconds: float = 0.3) -> None:
 
 
 class Later:
-    """Writes objects into the cluster once the step watches `kind` (the step is then past its first list, so the
-    objects can only reach it through the watch): the "becomes ready while waiting" case, without sleeping."""
+    """Writes objects into the cluster once the step watches `kind` (it is then past its first list and sees them
+    through its watch, or its next list when the watch has just ended): the "becomes ready while waiting" case,
+    without sleeping."""
 
     def __init__(self, world: World, api_version: str, kind: str, *objects: dict,
                  change: Callable[[], object] | None = None) -> None:

@@ -147,9 +147,29 @@ def test_bootstrap_checks_hold_on_a_converged_cluster(world: World) -> None:
     assert world.runner.calls == [] and world.api_writes == []
 
 
+def test_bootstrap_run_again_on_a_converged_cluster_is_only_flux_bootstrap_again(world: World) -> None:
+    world.cluster_exists().holds(*converged())
+    world.runner.answer("op", "read", stdout=GITHUB_TOKEN)
+    world.runner.answer("flux", "bootstrap", stderr=BOOTSTRAP_OUT.replace(
+        "✔ installed components", "✔ component manifests are up to date\n✔ installed components"))
+    gitops.bootstrap(world.ctx)
+    assert world.runner.mutating_calls() == ["flux " + " ".join(BOOTSTRAP)]  # flux's own idempotent re-apply
+    assert world.api_writes == []
+
+
+@pytest.mark.parametrize("url", ["ssh://git@github.com/example-homelab/home-ops",
+                                 "https://github.com/example-homelab/home-ops.git",
+                                 "ssh://git@github.com/Example-Homelab/Home-Ops"])
+def test_sync_configured_true_for_each_url_flux_bootstrap_writes(world: World, url: str) -> None:
+    world.cluster_exists().holds(*flux_install(), git_repository(url=url), sync_kustomization())
+    assert gitops.sync_configured(world.ctx) is True
+
+
 @pytest.mark.parametrize("drift", [
     {"branch": "develop"},
     {"url": "ssh://git@github.com/someone-else/home-ops"},
+    {"url": "ssh://git@github.com/example-homelab/home-ops-staging"},
+    {"url": "https://github.com/not-example-homelab/home-ops.git"},
     {"path": "./infrastructure/clusters/staging"},
     {"missing": "GitRepository"},
     {"missing": "Kustomization"},

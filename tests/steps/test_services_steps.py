@@ -186,6 +186,32 @@ def test_helm_step_fails_naming_the_chart_the_command_and_helms_output(world: Wo
     assert message.startswith(f"installing {chart} {version} (release {ns}/{release}) with helm failed: "
                               f"`helm upgrade --install {release} {chart} --repo {repo}")
     assert message.endswith(f"exited 1:\n{error}")
+    assert len(world.runner.mutating_calls()) == 1  # a missing chart version is permanent: not retried
+
+
+def test_helm_step_retries_a_transient_failure_after_reading_the_history_again(world: World) -> None:
+    """A webhook not ready yet is transient: the release is looked at again (the failed try may have left it
+    pending) and the upgrade repeated."""
+    world.cluster_exists().holds(*eso())
+    world.runner.answer("helm", "history", code=1, stderr="Error: release: not found")
+    world.runner.answer("helm", "upgrade", stdout=helm_status("onepassword-connect", "onepassword-connect", 1))
+    world.runner.answer("helm", "upgrade", code=1, times=1, stderr=(
+        'Error: INSTALLATION FAILED: Internal error occurred: failed calling webhook '
+        '"validate.clustersecretstore.external-secrets.io": failed to call webhook: Post '
+        '"https://external-secrets-webhook.external-secrets.svc:443/validate-clustersecretstores?timeout=5s": '
+        "dial tcp 10.96.12.7:443: connect: connection refused"))
+    services.connect(world.ctx)
+    assert [line.split()[1] for line in world.runner.lines()] == ["history", "upgrade", "history", "upgrade"]
+
+
+def test_helm_step_fails_naming_a_missing_values_file_before_any_call(world: World) -> None:
+    world.cluster_exists()
+    values = world.root / "infrastructure/storage/longhorn/values.yaml"
+    values.unlink()
+    with pytest.raises(StepError) as failure:
+        services.longhorn(world.ctx)
+    assert str(failure.value) == f"values file {values} is missing (the same file Flux uses for longhorn)"
+    assert world.runner.calls == [] and world.api_writes == []
 
 
 def test_helm_step_fails_when_helm_cannot_read_the_release_history(world: World) -> None:
