@@ -158,6 +158,16 @@ def test_deploy_asks_flux_to_fetch_and_apply_the_apps_now(world: World) -> None:
     assert world.runner.calls == []
 
 
+def test_deploy_run_again_on_a_converged_cluster_only_asks_flux_again(world: World) -> None:
+    world.cluster_exists().holds(*converged(world))
+    applications.deploy(world.ctx)
+    assert world.api_writes == [("MODIFIED", "GitRepository", "flux-system/flux-system"),
+                                ("MODIFIED", "Kustomization", "flux-system/apps")]
+    apps = held(world, KS, "Kustomization", "apps", FLUX_NS)
+    assert apps["metadata"]["generation"] == 1 and apps["spec"] == ks(world, "apps")["spec"]  # an annotation only
+    assert applications.apps_applied(world.ctx) is True
+
+
 def test_deploy_fails_when_flux_system_has_not_created_the_apps_kustomization(world: World) -> None:
     world.cluster_exists().holds(*base(world), *(ks(world, n) for n in INFRASTRUCTURE))
     with pytest.raises(StepError) as failure:
@@ -266,3 +276,14 @@ def test_all_ready_false_and_true(world: World, broken: str) -> None:
     else:
         world.holds(managed(with_status(manager), "longhorn"))
     assert applications.all_ready(world.ctx) is True
+
+
+# --- what this file covers ------------------------------------------------------------------------------------
+def test_every_step_and_live_check_of_the_phase_is_the_one_tested_here() -> None:
+    """A step or check added to the phase fails here until it has tests in this file."""
+    declared = {s.name: (s.action, [c.fn for c in s.live_checks()]) for s in applications.COMPONENT.steps}
+    assert declared == {
+        "infrastructure": (applications.infrastructure, [applications.infrastructure_ready]),
+        "deploy": (applications.deploy, [applications.apps_applied]),
+        "ready": (applications.ready, [applications.all_ready]),
+    }

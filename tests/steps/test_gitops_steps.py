@@ -278,3 +278,14 @@ def test_sync_verified_false_and_true(world: World, held) -> None:
     world.holds(git_repository(), sync_kustomization())
     assert gitops.sync_verified(world.ctx) is True
 
+
+# --- what this file covers ------------------------------------------------------------------------------------
+def test_every_step_and_live_check_of_the_phase_is_the_one_tested_here() -> None:
+    """A step or check added to the phase fails here until it has tests in this file."""
+    declared = {s.name: (s.action, [c.fn for c in s.live_checks()]) for s in gitops.COMPONENT.steps}
+    assert declared == {
+        "prerequisites": (gitops.prerequisites, []),
+        "bootstrap": (gitops.bootstrap, [gitops.sync_configured, gitops.controllers_installed]),
+        "ready": (gitops.ready, [gitops.controllers_ready]),
+        "sync": (gitops.sync, [gitops.sync_verified]),
+    }

@@ -529,3 +529,28 @@ def test_longhorn_healthy_false_and_true(world: World, broken: dict) -> None:
     assert services.longhorn_healthy(world.ctx) is False
     world.holds(*longhorn())
     assert services.longhorn_healthy(world.ctx) is True
+
+
+# --- what this file covers ------------------------------------------------------------------------------------
+def test_every_step_and_live_check_of_the_phase_is_the_one_tested_here() -> None:
+    """A step or check added to the phase fails here until it has tests in this file."""
+    declared = {s.name: (s.action, [c.fn for c in s.live_checks()]) for s in services.COMPONENT.steps}
+    assert declared == {
+        "connect-credentials": (services.connect_credentials, []),
+        "external-secrets": (services.external_secrets, [services.external_secrets_installed]),
+        "external-secrets-ready": (services.external_secrets_ready, [services.external_secrets_healthy]),
+        "connect-secrets": (services.connect_secrets, [services.connect_secrets_exist]),
+        "connect": (services.connect, [services.connect_installed]),
+        "connect-ready": (services.connect_ready, [services.connect_available]),
+        "connect-validated": (services.connect_validated, [services.stores_ready]),
+        "longhorn": (services.longhorn, [services.longhorn_installed]),
+        "longhorn-ready": (services.longhorn_ready, [services.longhorn_healthy]),
+    }
+
+
+def test_connect_validated_sources_are_the_kustomization_and_every_resource_it_lists(world: World) -> None:
+    folder = world.root / services.STORE_DIR
+    assert services.store_sources(world.ctx) == [folder / "kustomization.yaml", folder / "clustersecretstore.yaml"]
+    (folder / "extra.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n")
+    (folder / "kustomization.yaml").write_text((folder / "kustomization.yaml").read_text() + "  - extra.yaml\n")
+    assert services.store_sources(world.ctx)[-1] == folder / "extra.yaml"
