@@ -217,6 +217,12 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def state_texts(world: World) -> dict[str, str]:
+    """Every file hops wrote under the state folder (markers, run log, diagnostics, notes), by relative path."""
+    root = world.ctx.state_dir
+    return {str(p.relative_to(root)): p.read_text(errors="replace") for p in root.rglob("*") if p.is_file()}
+
+
 def log_text(world: World) -> str:
     """Everything the step wrote to the run log ("" when it wrote nothing)."""
     path: Path = world.ctx.log.path

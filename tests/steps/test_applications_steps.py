@@ -9,6 +9,7 @@ import pytest
 from hops.components import applications
 from hops.errors import StepError, WaitTimeout
 from tests.steps.harness import World
+from tests.steps.objects_f1 import run_step
 from tests.steps.objects_late_phases import (
     CLUSTER_PATH,
     FLUX_NS,
@@ -27,6 +28,7 @@ from tests.steps.objects_late_phases import (
     namespace,
     one,
     rendered,
+    state_texts,
     sync_kustomization,
     with_status,
 )
@@ -276,6 +278,14 @@ def test_all_ready_false_and_true(world: World, broken: str) -> None:
     else:
         world.holds(managed(with_status(manager), "longhorn"))
     assert applications.all_ready(world.ctx) is True
+
+
+# --- through the step's doit action ---------------------------------------------------------------------------
+def test_ready_as_a_doit_step_returns_the_counts_doit_keeps(world: World) -> None:
+    world.cluster_exists().holds(*converged(world))
+    assert run_step(world, applications.COMPONENT, "ready") == {"kustomizations": 8, "helmreleases": 5}
+    assert "applications-ready" in state_texts(world)
+    assert world.api_writes == []
 
 
 # --- what this file covers ------------------------------------------------------------------------------------

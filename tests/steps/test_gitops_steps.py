@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from doit.exceptions import TaskFailed
 
 from hops.components import gitops
 from hops.errors import StepError, ToolFailed, WaitTimeout
 from tests.steps.harness import World
+from tests.steps.objects_f1 import run_step
 from tests.steps.objects_late_phases import (
     GITHUB_TOKEN,
     OLD_REVISION,
@@ -22,6 +24,7 @@ from tests.steps.objects_late_phases import (
     one,
     op_error,
     op_item_list,
+    state_texts,
     sync_kustomization,
     with_status,
 )
@@ -277,6 +280,32 @@ def test_sync_verified_false_and_true(world: World, held) -> None:
     assert gitops.sync_verified(world.ctx) is False
     world.holds(git_repository(), sync_kustomization())
     assert gitops.sync_verified(world.ctx) is True
+
+
+# --- through the step's doit action ---------------------------------------------------------------------------
+def test_bootstrap_as_a_doit_step_keeps_the_token_out_of_every_file(world: World, capsys) -> None:
+    world.cluster_exists()
+    world.runner.answer("op", "read", stdout=GITHUB_TOKEN)
+    world.runner.answer("flux", "bootstrap", stderr=BOOTSTRAP_OUT)
+    assert run_step(world, gitops.COMPONENT, "bootstrap") == {}
+    files = state_texts(world)
+    assert "flux-bootstrapped" in files
+    assert all(GITHUB_TOKEN not in text for text in files.values())
+    assert GITHUB_TOKEN not in capsys.readouterr().out
+
+
+def test_a_failed_flux_bootstrap_fails_the_doit_step_with_flux_output(world: World) -> None:
+    world.cluster_exists()
+    world.runner.answer("op", "read", stdout=GITHUB_TOKEN)
+    error = "✗ failed to create repository, error: POST https://api.github.com/user/repos: 401 Bad credentials []"
+    world.runner.answer("flux", "bootstrap", code=1, stderr=error)
+    result = run_step(world, gitops.COMPONENT, "bootstrap")
+    assert isinstance(result, TaskFailed)
+    assert str(result.message).startswith(f"gitops:bootstrap: `flux {' '.join(BOOTSTRAP)}` exited 1:\n{error}")
+    files = state_texts(world)
+    assert "flux-bootstrapped" not in files
+    assert error in files[next(n for n in files if n.endswith("commands.json"))].replace("\\u2717", "✗")
+    assert all(GITHUB_TOKEN not in text for text in files.values())
 
 
 # --- what this file covers ------------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ import base64
 import json
 
 import pytest
+from doit.exceptions import TaskFailed
 
 from hops import helmrelease
 from hops.components import services
 from hops.errors import StepError, WaitTimeout
 from tests.projects import REPO
 from tests.steps.harness import World
+from tests.steps.objects_f1 import run_step
 from tests.steps.objects_late_phases import (
     CONNECT_TOKEN,
     Later,
@@ -32,6 +34,7 @@ from tests.steps.objects_late_phases import (
     ready_all,
     rendered,
     repo_documents,
+    state_texts,
     with_status,
 )
 
@@ -529,6 +532,36 @@ def test_longhorn_healthy_false_and_true(world: World, broken: dict) -> None:
     assert services.longhorn_healthy(world.ctx) is False
     world.holds(*longhorn())
     assert services.longhorn_healthy(world.ctx) is True
+
+
+# --- through the step's doit action ---------------------------------------------------------------------------
+def test_connect_secrets_as_a_doit_step_leaves_its_marker_and_no_secret_anywhere(world: World, capsys) -> None:
+    world.cluster_exists()
+    answer_op(world)
+    assert run_step(world, services.COMPONENT, "connect-secrets") == {}
+    files = state_texts(world)
+    assert "onepassword-connect-secrets-created" in files
+    for name, text in files.items():
+        for value in (CONNECT_TOKEN, CREDENTIALS, b64(CONNECT_TOKEN), b64(CREDENTIALS)):
+            assert value not in text, name
+    not_secret(world, capsys, CREDENTIALS, CONNECT_TOKEN)
+
+
+def test_unusable_credentials_fail_the_doit_step_with_its_message_and_no_secret(world: World, capsys) -> None:
+    credentials = connect_credentials(version="1")
+    answer_op(world, credentials=credentials)
+    result = run_step(world, services.COMPONENT, "connect-credentials")
+    assert isinstance(result, TaskFailed)  # a failure of the world (exit 1), not a bug in hops
+    message = str(result.message)
+    assert message.startswith("services:connect-credentials: the 1Password Connect credentials (item "
+                              "'1password-connect-credentials', field \"credentials\"")
+    assert "Traceback" not in message and message.endswith("re-run the same command to resume from this step")
+    files = state_texts(world)
+    assert "onepassword-credentials-verified" not in files  # no marker for a failed step
+    assert any(name.startswith("diagnostics/") for name in files)
+    for name, text in files.items():
+        assert credentials not in text, name
+    not_secret(world, capsys, credentials)
 
 
 # --- what this file covers ------------------------------------------------------------------------------------
