@@ -184,6 +184,9 @@ class FakeEndpoints:
     def kubernetes_api(self) -> tuple[str, int] | None:
         return self.api if self.kubeconfig.exists() else None
 
+    def chart_repository(self, url: str) -> str:
+        return url  # not lab mode: the HelmRepository's own URL, as for a real cluster
+
     @property
     def tool_env(self) -> dict[str, str]:
         return {"PATH": "/usr/bin", "KUBECONFIG": str(self.kubeconfig), "TALOSCONFIG": str(self.talosconfig)}
@@ -201,9 +204,7 @@ class World:
         if timeouts:
             self._set_timeouts(timeouts)
         self.store = Store(crd_establish_delay=0.0)
-        # watches end after 0.2 s (clients list again and resume, as after any early end of a watch), so a wait
-        # notices its passed deadline within 0.2 s instead of at the end of a whole-second watch
-        self.server = ApiServer(self.store, watch_timeout=0.2).start()
+        self.server = ApiServer(self.store).start()
         self.api_writes: list[tuple[str, str, str]] = []
         self.store.subscribe(self._record)
         self.runner = FakeRunner()

@@ -29,8 +29,12 @@ INFRASTRUCTURE = ["cilium", "external-secrets", "onepassword-connect", "cluster-
 
 # --- deadlines and changes while a step waits ------------------------------------------------------------------
 def expire_quickly(world: World, seconds: float = 0.3) -> None:
-    """Every phase's timeout `seconds`, so that a wait that cannot succeed fails fast (the test API server ends
-    each watch after 0.2 s: the wait notices its deadline soon after it passes)."""
+    """Every phase's timeout `seconds`, and the API server ends each watch after 0.2 s (the client lists again
+    and resumes, as after any early end of a watch), so a wait that cannot succeed notices its passed deadline
+    soon instead of at the end of a whole-second watch. Only for waits that must time out: a relist can only
+    add what a watch missed, never hide a timeout, while a "becomes ready" test must see the change through
+    the watch alone, as on a real apiserver."""
+    world.server.watch_timeout = 0.2
     path = world.root / "bootstrap-config.yaml"
     data = yaml.safe_load(path.read_text())
     data["bootstrap"]["timeouts"].update(dict.fromkeys(data["bootstrap"]["timeouts"], seconds))
