@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, unquote
 import yaml
 
 from hops.lab.apiserver import errors, protobuf, tables
+from hops.lab.apiserver.collector import check_policy
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import json_patch, merge_patch, strategic_merge
 from hops.lab.apiserver.resources import ResourceType
@@ -340,7 +341,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                 raise errors.method_not_allowed()
             labels, fields = self._selectors(rt, params)
             options = self._parse_body(body) if body.strip() else None
-            deleted = store.delete_collection(rt, namespace, labels, fields, self._dry_run(params, options))
+            policy = _policy(params, options if isinstance(options, dict) else {})
+            deleted = store.delete_collection(rt, namespace, labels, fields, self._dry_run(params, options), policy)
             return self._send_list(rt, deleted, store.resource_version)
         raise errors.method_not_allowed()
 
@@ -400,7 +402,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             options = self._parse_body(body) if body.strip() else {}
             options = options if isinstance(options, dict) else {}
             entry = store.delete_in(rt, namespace, name, self._dry_run(params, options),
-                                    options.get("preconditions"))
+                                    options.get("preconditions"), _policy(params, options))
             return self._send_entry(200, rt, entry)
         raise errors.method_not_allowed()
 
@@ -553,6 +555,16 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _policy(params: dict, options: dict) -> str | None:
+    """propagationPolicy from the DeleteOptions body or the query (kubectl --cascade sends it in the body)."""
+    return check_policy(options.get("propagationPolicy") or params.get("propagationPolicy"),
+                        options.get("orphanDependents", _flag(params.get("orphanDependents"))))
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "true"
 
 
 def _rv(obj: dict) -> str:

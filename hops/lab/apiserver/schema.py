@@ -177,6 +177,11 @@ def validate(rt: ResourceType, obj: dict) -> None:
         template = (obj.get("spec") or {}).get("template")
         causes = (_containers((template.get("spec") or {}), "spec.template.spec") if isinstance(template, dict)
                   else [("FieldValueRequired", "spec.template", "Required value")])
+        policy = ((template or {}).get("spec") or {}).get("restartPolicy") if isinstance(template, dict) else None
+        if isinstance(template, dict) and policy not in ("OnFailure", "Never"):
+            # a real apiserver defaults a missing restartPolicy to Always before validating
+            causes.append(("FieldValueNotSupported", "spec.template.spec.restartPolicy",
+                           f'Unsupported value: "{policy or "Always"}": supported values: "OnFailure", "Never"'))
     elif key == ("batch", "cronjobs"):
         causes = _required(obj, "spec.schedule", "spec.jobTemplate")
     elif key == ("", "services"):

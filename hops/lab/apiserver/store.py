@@ -19,7 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from hops.lab.apiserver import errors, schema
+from hops.lab.apiserver import defaults, errors, schema
+from hops.lab.apiserver.collector import Collector, check_policy, terminating_error
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import apply_merge, json_patch, merge_patch, strategic_merge
 from hops.lab.apiserver.resources import Registry, ResourceType, crd_resource_types
@@ -50,6 +51,15 @@ _DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric charac
                 "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _PATH_SEGMENT_KINDS = {"rbac.authorization.k8s.io"}
+# Kinds whose strategy sets metadata.generation (spec/status split, bumped on spec changes); ConfigMaps, Secrets,
+# Nodes, Namespaces, Services, Events, Leases... have none. Custom resources always do.
+_GENERATION_GROUPS = {"apps", "batch", "policy", "admissionregistration.k8s.io", "autoscaling"}
+_GENERATION_KEYS = {("networking.k8s.io", "ingresses"), ("networking.k8s.io", "networkpolicies"),
+                    ("networking.k8s.io", "ingressclasses"), CRD_KEY}
+
+
+def has_generation(rt: ResourceType) -> bool:
+    return rt.custom or rt.group in _GENERATION_GROUPS or rt.key in _GENERATION_KEYS
 
 
 def now_iso() -> str:
@@ -75,7 +85,7 @@ def _rv_of(obj: dict) -> str:
     return (obj.get("metadata") or {}).get("resourceVersion") or ""
 
 
-class Store:
+class Store(Collector):
     """In-memory Kubernetes objects. See hops.lab.apiserver for the interface other lab parts use."""
 
     def __init__(self, crd_establish_delay: float = 0.0, *, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
@@ -89,6 +99,8 @@ class Store:
         self._sorted: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._history: deque[Event] = deque(maxlen=history_size)
         self._floor = 0                      # events with rv <= floor may be gone from the history
+        self._uids: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}   # uid -> (storage key, slot)
+        self._sweeping: set[str] = set()     # namespaces whose content is being deleted right now
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
         self._subscribers: list[Callable[[str, dict], None]] = []
         self._pending: deque[Event] = deque()
@@ -361,7 +373,8 @@ class Store:
         return result
 
     def delete_in(self, rt: ResourceType, namespace: str, name: str, dry_run: bool = False,
-                  preconditions: dict | None = None) -> Entry:
+                  preconditions: dict | None = None, policy: str | None = None) -> Entry:
+        """DELETE one object; policy: propagationPolicy (None: the resource's default)."""
         if rt.key == NS_KEY and name in PROTECTED_NAMESPACES:
             raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                            {"name": name, "kind": "namespaces"})
@@ -378,15 +391,20 @@ class Store:
                                    f"{meta.get(field)}",
                                    {"name": name, "group": rt.group, "kind": rt.plural} if rt.group else
                                    {"name": name, "kind": rt.plural})
-            result = self._delete(rt, entry, dry_run)
+            result = self._delete(rt, entry, dry_run, policy=policy)
         self._dispatch()
         return result
 
     def delete_collection(self, rt: ResourceType, namespace: str | None, labels: Matcher | None,
-                          fields: Matcher | None, dry_run: bool = False) -> builtins.list[Entry]:
+                          fields: Matcher | None, dry_run: bool = False,
+                          policy: str | None = None) -> builtins.list[Entry]:
         with self._lock:
             entries, _ = self.select(rt, namespace, labels, fields)
-            deleted = [self._delete(rt, entry, dry_run) for entry in entries]
+            deleted = []
+            for entry in entries:
+                current = self._bucket(rt).get((entry.namespace, entry.obj["metadata"]["name"]))
+                if current is not None:            # the garbage collector may have taken it already
+                    deleted.append(self._delete(rt, current, dry_run, policy=policy))
         self._dispatch()
         return deleted
 
@@ -470,9 +488,11 @@ class Store:
         if type_ == "DELETED":
             bucket.pop(key, None)
             self._sorted.pop(rt.key, None)
+            self._uids.pop(meta.get("uid", ""), None)
         else:
             if key not in bucket:
                 self._sorted.pop(rt.key, None)
+                self._uids[meta.get("uid", "")] = (rt.key, key)
             bucket[key] = entry
         event = Event(self._rv, type_, rt.key, entry, old)
         if len(self._history) == self._history.maxlen:
@@ -502,6 +522,8 @@ class Store:
             ns = namespace or body_ns or "default"
             if ("", ns) not in self._buckets.get(NS_KEY, {}):
                 raise errors.not_found("", "namespaces", ns)
+            if self._namespace_terminating(ns):
+                raise terminating_error(rt, meta.get("name") or "", ns)
             meta["namespace"] = ns
         else:
             ns = ""
@@ -522,9 +544,14 @@ class Store:
             raise errors.already_exists(rt.group, rt.plural, name)
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
             meta.pop(field, None)
-        meta.update(name=name, uid=str(uuid.uuid4()), generation=1, creationTimestamp=now_iso())
+        meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now_iso())
+        if has_generation(rt):
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
         result = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta, **rest}
         self._defaults(rt, result)
+        defaults.apply(rt.key, result)
         if rt.key == CRD_KEY:
             self._validate_crd(result)
         schema.validate(rt, result)
@@ -646,11 +673,17 @@ class Store:
                 meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
         result["apiVersion"] = rt.api_version
         if subresource != "status":
+            defaults.apply(rt.key, result)
             schema.validate(rt, result)
         result = schema.normalize(rt, result)
-        spec_changed = any(result.get(k) != old_obj.get(k) for k in set(result) | set(old_obj)
-                           if k not in ("apiVersion", "kind", "metadata", "status"))
-        meta["generation"] = (old_meta.get("generation") or 1) + (1 if spec_changed else 0)
+        if has_generation(rt):
+            # a custom resource without a status subresource bumps on status changes too
+            ignored = ("apiVersion", "kind", "metadata") + (("status",) if rt.has_status or not rt.custom else ())
+            spec_changed = any(result.get(k) != old_obj.get(k) for k in set(result) | set(old_obj)
+                               if k not in ignored)
+            meta["generation"] = (old_meta.get("generation") or 1) + (1 if spec_changed else 0)
+        else:
+            meta.pop("generation", None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
         if result == old_obj:
             return old                     # no-op: no new resourceVersion, no event
@@ -663,24 +696,33 @@ class Store:
             self._crd_changed(entry)
         return entry
 
-    def _delete(self, rt: ResourceType, entry: Entry, dry_run: bool = False, force: bool = False) -> Entry:
+    def _delete(self, rt: ResourceType, entry: Entry, dry_run: bool = False, force: bool = False,
+                policy: str | None = None) -> Entry:
+        """Delete now, or start deleting (finalizers, a namespace's content, foreground dependents).
+        force: the last finalizer is gone, remove the object whatever it says."""
         meta = entry.obj["metadata"]
-        if meta.get("finalizers") and not force:
+        if not force:
+            if rt.key == NS_KEY:
+                return self._terminate_namespace(rt, entry, now_iso(), dry_run)
             if meta.get("deletionTimestamp"):
                 return entry
-            obj = dict(entry.obj)
-            obj["metadata"] = {**meta, "deletionTimestamp": now_iso(), "deletionGracePeriodSeconds": 0}
-            return Entry(obj) if dry_run else self._commit(rt, obj, "MODIFIED", entry)
+            if dry_run:
+                if not meta.get("finalizers") and policy != "Foreground":
+                    return entry
+                obj = dict(entry.obj)
+                obj["metadata"] = {**meta, "deletionTimestamp": now_iso(), "deletionGracePeriodSeconds": 0}
+                return Entry(obj)
+            if policy == "Foreground":
+                return self._start_foreground(rt, entry, now_iso())
+            if meta.get("finalizers"):
+                if (policy or "") == "Orphan":
+                    self._orphan(meta.get("uid", ""))
+                obj = dict(entry.obj)
+                obj["metadata"] = {**meta, "deletionTimestamp": now_iso(), "deletionGracePeriodSeconds": 0}
+                return self._commit(rt, obj, "MODIFIED", entry)
         if dry_run:
             return entry
-        if rt.key == NS_KEY:
-            for key, bucket in list(self._buckets.items()):
-                inside = [e for (ns, _), e in bucket.items() if ns == meta["name"]]
-                other = self.registry.storage_type(key) if inside else None
-                for item in inside:
-                    if other is not None:
-                        self._delete(other, item, force=True)
-        elif rt.key == CRD_KEY:
+        if rt.key == CRD_KEY:
             spec = entry.obj.get("spec") or {}
             key = (spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
             other = self.registry.storage_type(key)
@@ -695,6 +737,7 @@ class Store:
         deleted = self._commit(rt, obj, "DELETED", entry)
         if rt.key == POD_KEY:
             self._logs.pop((meta.get("namespace", ""), meta["name"]), None)
+        self._after_delete(rt, deleted, policy)
         return deleted
 
     # ------------------------------------------------------------------------------------------------- CRDs
@@ -773,6 +816,7 @@ class Store:
                     continue
                 entry = Entry(obj)
                 self._buckets.setdefault(rt.key, {})[(meta.get("namespace") or "", meta["name"])] = entry
+                self._uids[meta.get("uid", "")] = (rt.key, (meta.get("namespace") or "", meta["name"]))
                 highest = max(highest, int(meta.get("resourceVersion") or 0))
                 if rt.key == CRD_KEY:
                     established = _condition(obj, "Established")
