@@ -186,6 +186,17 @@ def helm_status(release: str, namespace: str, revision: int) -> str:
             "TEST SUITE: None")
 
 
+def helm_record(name: str, namespace: str, version: int, status: str) -> dict:
+    """Helm 3's storage Secret of one revision (`sh.helm.release.v1.<name>.v<n>`; its labels carry the status)."""
+    from hops.lab import helm_releases
+
+    release = {"name": name, "namespace": namespace, "version": version, "info": {"status": status}}
+    return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": f"sh.helm.release.v1.{name}.v{version}", "namespace": namespace,
+                         "labels": {"name": name, "owner": "helm", "status": status, "version": str(version)}},
+            "data": {"release": helm_releases.encode(release)}}
+
+
 # --- 1Password -----------------------------------------------------------------------------------------------------
 def connect_credentials(version: Any = "2") -> str:
     """A 1password-credentials.json in the shape 1Password writes it (random-looking values, version as given)."""

@@ -24,6 +24,7 @@ from tests.steps.objects_late_phases import (
     crd_not_established,
     expire_quickly,
     held,
+    helm_record,
     helm_status,
     history,
     log_text,
@@ -247,6 +248,40 @@ def test_helm_step_rolls_back_a_release_an_interrupted_run_left_pending(world: W
                                                 f"--kubeconfig {kubeconfig}")
     assert world.runner.mutating_calls()[1].startswith("helm upgrade --install external-secrets ")
     assert "was left pending-upgrade (revision 2)" in capsys.readouterr().out
+
+
+def longhorn_pending_elsewhere(world: World) -> None:
+    """Revision 2 of longhorn pending for seconds, without a note of hops's: someone else's helm is at work."""
+    world.cluster_exists().holds(*release_objects("longhorn"),
+                                 helm_record("longhorn", "longhorn-system", 1, "deployed"),
+                                 helm_record("longhorn", "longhorn-system", 2, "pending-upgrade"))
+    args = ("longhorn", "1.7.2", "v1.7.2")
+    world.runner.answer("helm", "history", stdout=history(*args, (1, "superseded", "Install complete"),
+                                                          (2, "deployed", "Upgrade complete")))
+    world.runner.answer("helm", "history", times=1, stdout=history(
+        *args, (1, "deployed", "Install complete"), (2, "pending-upgrade", "Preparing upgrade"), age_s=5))
+
+
+def test_helm_step_waits_for_someone_elses_helm_to_finish_then_upgrades(world: World, capsys) -> None:
+    longhorn_pending_elsewhere(world)
+    world.runner.answer("helm", "upgrade", stdout=helm_status("longhorn", "longhorn-system", 3))
+    later = Later(world, "v1", "Secret", helm_record("longhorn", "longhorn-system", 2, "deployed"))
+    services.longhorn(world.ctx)
+    later.done()
+    assert [c.split()[1] for c in world.runner.mutating_calls()] == ["upgrade"]  # nothing rolled back
+    assert "working on it; waiting for it to finish" in capsys.readouterr().out
+
+
+def test_helm_step_fails_when_someone_elses_helm_stays_pending_past_the_deadline(world: World) -> None:
+    longhorn_pending_elsewhere(world)
+    expire_quickly(world)
+    with pytest.raises(StepError) as failure:
+        services.longhorn(world.ctx)
+    assert str(failure.value).startswith(
+        "helm release longhorn-system/longhorn is still pending-upgrade (revision 2): an operation hops did not "
+        "start (a user's helm or Flux's helm-controller) has not finished by the phase deadline. See `helm history "
+        "longhorn -n longhorn-system`")
+    assert world.runner.mutating_calls() == []
 
 
 @pytest.mark.parametrize("step, kind, name", [("external-secrets", "Deployment", "external-secrets-webhook"),
