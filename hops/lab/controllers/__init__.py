@@ -8,11 +8,13 @@ from hops.lab.controllers.base import Controller, LabContext
 from hops.lab.controllers.cni import CniController
 from hops.lab.controllers.flux import FluxController
 from hops.lab.controllers.jobs import JobController
+from hops.lab.controllers.leases import NodeLeaseController
 from hops.lab.controllers.secretstores import SecretStoreController
 from hops.lab.controllers.services import EndpointsController
 from hops.lab.controllers.workloads import WorkloadController
 
 CONTROLLERS: list[type[Controller]] = [WorkloadController, CniController, EndpointsController, JobController,
-                                       SecretStoreController, FluxController]
+                                       SecretStoreController, FluxController,
+                                       NodeLeaseController]
 
 __all__ = ["CONTROLLERS", "Controller", "LabContext"]
