@@ -132,11 +132,17 @@ def applied_state(ks: dict | None, revision: str | None, why: str) -> tuple[bool
 
 
 def sync(ctx: Context) -> dict:
+    def source_known(_: dict[str, dict]) -> tuple[bool, str]:
+        revision, why = source_revision(ctx)
+        return revision is not None, why or f"source at {revision}"
+
     def synced(objects: dict[str, dict]) -> tuple[bool, str]:
         return applied_state(objects.get(SYNC_NAME), *source_revision(ctx))
 
-    objects = ctx.kube.wait("Kustomization", f"Flux to apply {ctx.config.gitops.path}", synced,
-                            deadline_for(ctx, "gitops"), namespace=_ns(ctx), name=SYNC_NAME)
+    what, deadline = f"Flux to apply {ctx.config.gitops.path}", deadline_for(ctx, "gitops")
+    # the GitRepository first: its turning Ready is no event of the Kustomization's watch
+    ctx.kube.wait("GitRepository", what, source_known, deadline, namespace=_ns(ctx), name=SYNC_NAME)
+    objects = ctx.kube.wait("Kustomization", what, synced, deadline, namespace=_ns(ctx), name=SYNC_NAME)
     revision = objects[SYNC_NAME]["status"]["lastAppliedRevision"]
     ctx.log.say(f"  Flux applied revision {revision}")
     return {"revision": revision}

@@ -264,6 +264,20 @@ def test_sync_returns_the_revision_once_flux_applies_it_while_it_waits(world: Wo
     assert f"Flux applied revision {REVISION}" in capsys.readouterr().out
 
 
+def test_sync_notices_the_source_becoming_ready_while_it_waits(world: World) -> None:
+    """flux-system already applied the revision, but its GitRepository is still reconciling: its turning Ready is
+    not a change of the Kustomization, so the step must watch the GitRepository to see it (else it waits for the
+    end of its watch, on a real cluster most of the phase's timeout)."""
+    reconciling = git_repository()
+    reconciling["status"]["conditions"] = [
+        {"type": "Ready", "status": "Unknown", "reason": "Progressing", "message": "building artifact",
+         "observedGeneration": 1, "lastTransitionTime": "2026-12-02T05:00:00Z"}]
+    world.cluster_exists().holds(*flux_install(), reconciling, sync_kustomization())
+    later = Later(world, "source.toolkit.fluxcd.io/v1", "GitRepository", git_repository())
+    assert gitops.sync(world.ctx) == {"revision": REVISION}
+    later.done()
+
+
 def test_sync_on_a_converged_cluster_changes_nothing(world: World) -> None:
     world.cluster_exists().holds(*converged())
     assert gitops.sync(world.ctx) == {"revision": REVISION}
