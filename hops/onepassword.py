@@ -34,6 +34,9 @@ def read(ctx: Any, key: str, field: str) -> str:
     if result.code != 0:
         raise StepError(f"could not read {reference} (onepassword.items.{key}) from 1Password: "
                         f"{result.stderr.strip()[:300]}")
+    if not result.stdout.strip():  # no value hops reads may be empty (a token, a credentials file, a bundle)
+        raise StepError(f"{reference} (onepassword.items.{key}) is empty in 1Password: store the value in that "
+                        "field of the item, then run hops again")
     return secrets.register(result.stdout)
 
 

@@ -143,6 +143,13 @@ def test_bootstrap_fails_naming_the_token_item_op_could_not_read_and_runs_no_flu
     assert [c.tool for c in world.runner.calls] == ["op"]
 
 
+def test_bootstrap_refuses_an_empty_token_before_flux_would_prompt_for_one(world: World) -> None:
+    world.runner.answer("op", "read", stdout="")
+    with pytest.raises(StepError, match=f"^{TOKEN_REF} \\(onepassword.items.github_token\\) is empty in 1Password"):
+        gitops.bootstrap(world.ctx)
+    assert [c.tool for c in world.runner.calls] == ["op"]
+
+
 def test_bootstrap_checks_hold_on_a_converged_cluster(world: World) -> None:
     world.cluster_exists().holds(*converged())
     assert gitops.sync_configured(world.ctx) is True

@@ -145,6 +145,15 @@ def test_connect_credentials_names_the_item_op_could_not_read(world: World, refe
     assert f"\"{item}\" isn't an item in the \"homelab\" vault" in str(failure.value)
 
 
+def test_connect_credentials_refuses_an_empty_token_item(world: World) -> None:
+    """An empty token would become a Secret the ClusterSecretStore rejects much later: stop at the preflight."""
+    answer_op(world, token="")
+    with pytest.raises(StepError) as failure:
+        services.connect_credentials(world.ctx)
+    assert str(failure.value) == (f"{TOKEN_REF} (onepassword.items.connect_token) is empty in 1Password: store the "
+                                  "value in that field of the item, then run hops again")
+
+
 # --- the helm steps: external-secrets, connect, longhorn -------------------------------------------------------
 @pytest.mark.parametrize("step", HELM_STEPS)
 def test_helm_step_on_a_fresh_cluster_installs_the_chart_flux_manages(world: World, step: str) -> None:
