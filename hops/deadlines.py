@@ -1,10 +1,11 @@
 """The deadline of the step action in progress: retries of transient failures (tool calls, API requests) end
 there, so no call site has to pass it.
 
-The task model runs every step action through `within(seconds, action, ctx)` with its phase's timeout
+The task model runs every step action through `step_action(ctx, step_id, action)`: its phase's timeout
 (bootstrap.timeouts.<group>). Outside a step action (live checks, status and other operations) there is no
-deadline and callers fall back to a bounded number of attempts (bootstrap.retry.attempts). Kept per thread:
-`doit -P thread` runs several steps at once in one process."""
+deadline and callers fall back to a bounded number of attempts (bootstrap.retry.attempts). Kept per thread
+(`doit -P thread` runs several steps at once in one process); a thread a step starts (apply-config runs one per
+node) sees the deadline of the latest step running in the process."""
 
 from __future__ import annotations
 
@@ -16,16 +17,39 @@ T = TypeVar("T")
 _local = threading.local()
 
 
+_active: list[float] = []  # every running step's, for threads a step starts itself (e.g. one per node)
+_lock = threading.Lock()
+
+
 def current() -> float | None:
-    """The monotonic deadline of the step action running in this thread, None outside one."""
-    return getattr(_local, "deadline", None)
+    """The monotonic deadline of the step action running in this thread (or, in a thread it started, of the
+    latest step running in this process); None outside any."""
+    mine = getattr(_local, "deadline", None)
+    if mine is not None:
+        return mine
+    with _lock:
+        return max(_active) if _active else None
 
 
 def within(seconds: float, action: Callable[[Any], T], ctx: Any) -> T:
     """Run action(ctx) with a deadline `seconds` from now (restoring the previous one afterwards)."""
-    previous = current()
-    _local.deadline = time.monotonic() + seconds
+    previous = getattr(_local, "deadline", None)
+    deadline = time.monotonic() + seconds
+    _local.deadline = deadline
+    with _lock:
+        _active.append(deadline)
     try:
         return action(ctx)
     finally:
         _local.deadline = previous
+        with _lock:
+            _active.remove(deadline)
+
+
+def step_action(ctx: Any, step_id: str, action: Callable[[Any], T]) -> T:
+    """Run a step's action within its phase's deadline: bootstrap.timeouts.<group of step_id>. A group without
+    a timeout of its own (none among hops's phases) runs without one."""
+    seconds = getattr(ctx.config.bootstrap.timeouts, step_id.partition(":")[0], None)
+    if not isinstance(seconds, (int, float)):
+        return action(ctx)
+    return within(float(seconds), action, ctx)

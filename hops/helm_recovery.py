@@ -287,11 +287,12 @@ def _free(ctx: Any, namespace: str, name: str, plan: Plan, why: str) -> None:
     try:
         if plan.action == "rollback":
             with in_flight(ctx, namespace, name, latest.number + 1):
-                ctx.runner.run("helm", ["rollback", name, str(plan.target), *common], retry=False)  # new revision
+                # the same target again: the effect is idempotent (each try adds a revision)
+                ctx.runner.run("helm", ["rollback", name, str(plan.target), *common], retry=True)
             done = f"rolled back to revision {plan.target}"
         else:
             with in_flight(ctx, namespace, name, latest.number):
-                ctx.runner.run("helm", ["uninstall", name, *common], retry=False)
+                ctx.runner.run("helm", ["uninstall", name, *common], retry=True)  # resumes a partial uninstall
             done = "it was never deployed, so uninstalled it to install afresh"
     except StepError as exc:
         raise StepError(f"helm release {namespace}/{name} was left {latest.status} (revision {latest.number}) "

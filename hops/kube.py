@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from hops import deadlines, failures
 from hops.errors import StepError, WaitTimeout
 
 # kind -> (apiVersion, plural, namespaced)
@@ -39,12 +40,47 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "ExternalSecret": ("external-secrets.io/v1beta1", "externalsecrets", True),
 }
 
-TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 FIRST_PAUSE_S = 0.05
 
 
 class ApiUnavailable(StepError):
     """The API server could not be reached or kept failing (after retries)."""
+
+
+def _may_retry(attempt: int, attempts: int, pause: float, deadline: float | None) -> bool:
+    """Inside a step: while the back-off ends before the step's deadline; outside one: `attempts` tries."""
+    if deadline is not None:
+        return time.monotonic() + pause < deadline
+    return attempt < attempts
+
+
+def _status_reason(exc: Any) -> str:
+    """The `reason` of the Status body a real apiserver sends with an error (e.g. Conflict, AlreadyExists)."""
+    try:
+        return str(json.loads(exc.body or "{}").get("reason") or exc.reason or "")
+    except (TypeError, ValueError):
+        return str(exc.reason or "")
+
+
+def _status_message(exc: Any) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason or "")
+    except (TypeError, ValueError):
+        return str(exc.body or exc.reason or "")
+
+
+def _certificate_problem(exc: BaseException) -> bool:
+    """A TLS verification failure somewhere in the exception's chain (urllib3 wraps it): permanent."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def path(kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
@@ -87,6 +123,7 @@ def describe_condition(obj: dict, kind: str = "Ready") -> str:
 @dataclass
 class Kube:
     ctx: Any
+    sleep: Callable[[float], None] = time.sleep  # the retry back-off's (tests record it instead)
 
     @property
     def client(self) -> Any:
@@ -123,16 +160,20 @@ class Kube:
     # --- raw requests --------------------------------------------------------------------------------------
     def request(self, method: str, url: str, body: Any = None, query: dict | None = None,
                 content_type: str = "application/json", timeout: float = 30.0, retry: bool = True) -> dict:
-        """One API call with retries of transient failures (per configuration; retry=False: one attempt).
-        Returns the JSON body."""
+        """One API call; returns the JSON body. A transient failure (hops.failures.classify_http: 429/5xx, 409
+        Conflict on a write; connection errors and read timeouts) is retried with back-off until the running
+        step's deadline (hops.deadlines), outside a step for bootstrap.retry.attempts tries; retry=False: one
+        attempt. A permanent answer raises the client's ApiException at once (callers handle 404 and such)."""
         from kubernetes.client.exceptions import ApiException
 
-        policy = self.ctx.config.bootstrap.retry
-        # Once the API could not be reached even with retries, later calls of this process try once each
-        # until one gets through (bootstrap_status --live would otherwise back off again for every check).
-        attempts = policy.attempts if retry and not self._unreachable else 1
-        delay = policy.delay
-        for attempt in range(1, attempts + 1):
+        deadline = deadlines.current()
+        # Outside a step, once the API could not be reached even with retries, later calls of this process try
+        # once each until one gets through (bootstrap_status --live would otherwise back off for every check).
+        once = not retry or (self._unreachable and deadline is None)
+        attempts = 1 if once else self.ctx.config.bootstrap.retry.attempts
+        pause = FIRST_PAUSE_S
+        attempt = 1
+        while True:
             try:
                 self.requests += 1
                 response = self._call(method, url, query, {"Accept": "application/json",
@@ -140,24 +181,25 @@ class Kube:
                 self._unreachable = False
                 return json.loads(response.data or b"{}")
             except ApiException as exc:
-                if exc.status not in TRANSIENT_STATUS:
+                verdict = failures.classify_http(exc.status, _status_reason(exc), method)
+                if not verdict.transient:
                     raise
-                if attempt == attempts:
-                    raise ApiUnavailable(f"Kubernetes API answered HTTP {exc.status} {exc.reason} "
-                                         f"after {attempts} attempt(s)") from exc
-                why = f"HTTP {exc.status}"
+                failure, unreachable = f"Kubernetes API answered {verdict.reason}: {_status_message(exc)}", False
             except StepError:  # e.g. no kubeconfig yet: retrying cannot help
                 raise
-            except Exception as exc:  # urllib3 connection errors and timeouts
-                if attempt == attempts:
-                    self._unreachable = True
-                    raise ApiUnavailable(f"Kubernetes API unreachable ({type(exc).__name__}: {exc}) "
-                                         f"after {attempts} attempt(s)") from exc
-                why = type(exc).__name__
-            self.ctx.log.write(f"  API {method} {url}: {why}; retry {attempt + 1}/{attempts} in {delay:.1f}s")
-            time.sleep(delay)  # retry back-off
-            delay *= 2
-        raise AssertionError("unreachable")
+            except Exception as exc:  # urllib3 connection errors and timeouts  # noqa: BLE001
+                if _certificate_problem(exc):
+                    raise StepError(f"the Kubernetes API's TLS certificate is not trusted ({exc}): the kubeconfig "
+                                    "belongs to another cluster; run `doit talos_recover_kubeconfig`") from exc
+                failure, unreachable = f"Kubernetes API unreachable ({type(exc).__name__}: {exc})", True
+            if once or not _may_retry(attempt, attempts, pause, deadline):
+                self._unreachable = self._unreachable or unreachable
+                raise ApiUnavailable(f"{failure} after {attempt} attempt(s)")
+            attempt += 1
+            self.ctx.log.write(f"  retrying API {method} {url} (attempt {attempt}, transient: {failure}) "
+                               f"in {pause:.3g}s")
+            self.sleep(pause)  # retry back-off: the API offers no notice of its recovery
+            pause = min(pause * 2, float(self.ctx.config.bootstrap.check_interval))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
         from kubernetes.client.exceptions import ApiException
@@ -295,7 +337,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 410:
                 raise WatchExpired() from exc
-            if exc.status in TRANSIENT_STATUS:
+            if failures.classify_http(exc.status).transient:
                 raise ApiUnavailable(f"watch answered HTTP {exc.status}") from exc
             raise
         except Exception as exc:

@@ -1,5 +1,7 @@
 """Runs external command-line tools: argument lists only (never a shell), optional `mise exec --` prefix,
-a timeout per call, retries with backoff, output logged with every secret redacted."""
+a timeout per call, output logged with every secret redacted, and the one retry policy of every call: a call
+declared safe to repeat is retried on a transient failure (hops.failures) with back-off until the step's
+deadline; anything else fails at once with the tool's own message."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
+from hops import deadlines, failures
 from hops.errors import ToolFailed, ToolMissing
 from hops.runlog import RunLog
 
@@ -22,6 +25,11 @@ INSTALL_HINTS = {
     "op": "https://developer.1password.com/docs/cli/get-started/",
     "mise": "https://mise.jdx.dev/getting-started.html",
 }
+# The back-off doubles from bootstrap.retry.delay three times, then stays (5 s: 5, 10, 20, 30, 30, ...), never
+# above 30 s unless the delay itself is: a call whose every try has a small chance (each of its many API requests
+# may fail) needs many tries before the phase deadline, not a few long waits.
+MAX_BACKOFF_S = 30.0
+BACKOFF_GROWTH = 8
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,9 @@ class ToolRunner:
     attempts: int = 1
     delay: float = 5.0
     calls: list[Result] = field(default_factory=list)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    deadline: Callable[[], float | None] = deadlines.current
 
     def which(self, tool: str) -> str | None:
         return shutil.which(tool, path=self.env.get("PATH"))
@@ -63,20 +74,49 @@ class ToolRunner:
     def run(self, tool: str, args: list[str], *, input: str | None = None, env: Mapping[str, str] | None = None,
             timeout: float | None = None, check: bool = True, retry: bool = False,
             secret_output: bool = False) -> Result:
-        """Run `tool args`; with retry=True a failure is retried per configuration, doubling the delay.
-        secret_output=True keeps stdout out of the log (e.g. `op read`)."""
-        attempts = self.attempts if retry else 1
-        delay = self.delay
-        for attempt in range(1, attempts + 1):
-            result = self._once(tool, args, input, env, timeout, secret_output)
-            if result.code == 0 or attempt == attempts:
-                break
-            self.log.say(f"  retrying `{tool} {' '.join(args[:2])}` in {delay:.0f}s (attempt {attempt + 1}/{attempts})")
-            time.sleep(delay)  # a retry back-off, not a wait for a condition
-            delay *= 2
+        """Run `tool args`. retry=True declares the call safe to repeat (idempotent): a transient failure
+        (hops.failures) is then retried with back-off until the step's deadline (hops.deadlines), or for
+        `attempts` tries outside a step; a permanent one fails at once. The default never retries.
+        secret_output=True keeps stdout out of the log and out of the failure (e.g. `op read`)."""
+        def once() -> Result:
+            return self._once(tool, args, input, env, timeout, secret_output)
+
+        result = self.retrying(tool, args, once, secret_output=secret_output) if retry else once()
         if check and result.code != 0:
             raise ToolFailed(result.argv, result.code, result.stdout if not secret_output else "", result.stderr)
         return result
+
+    def retrying(self, tool: str, args: list[str], attempt: Callable[[], Result], *,
+                 secret_output: bool = False) -> Result:
+        """The retry policy around `attempt()` (a call of `tool args` plus whatever must precede each try, e.g.
+        freeing a helm release the failed try left pending); returns the last Result, never raises for it."""
+        deadline = self.deadline()
+        delay = self.delay
+        tries = 1
+        while True:
+            result = attempt()
+            if result.code == 0:
+                return result
+            verdict = failures.classify(tool, args, result.code, "" if secret_output else result.stdout,
+                                        result.stderr)
+            if not verdict.transient:
+                return result
+            if not self._may_retry(tries, delay, deadline):
+                limit = "the step's deadline is reached" if deadline is not None else "no attempts left"
+                self.log.say(f"  giving up on {_command(tool, args)} after {tries} attempt(s) ({limit}); "
+                             f"last failure transient: {verdict.reason}")
+                return result
+            tries += 1
+            self.log.say(f"  retrying {_command(tool, args)} (attempt {tries}, transient: {verdict.reason}) "
+                         f"in {delay:.3g}s")
+            self.sleep(delay)  # a retry back-off: nothing notifies us when the cause has passed
+            delay = min(delay * 2, max(self.delay, min(MAX_BACKOFF_S, BACKOFF_GROWTH * self.delay)))
+
+    def _may_retry(self, attempt: int, delay: float, deadline: float | None) -> bool:
+        """Inside a step: while the back-off ends before the step's deadline; outside: `attempts` tries."""
+        if deadline is not None:
+            return self.clock() + delay < deadline
+        return attempt < self.attempts
 
     def _once(self, tool: str, args: list[str], input: str | None, env: Mapping[str, str] | None,
               timeout: float | None, secret_output: bool) -> Result:
@@ -98,6 +138,16 @@ class ToolRunner:
         if err:
             self.log.write(err)
         return result
+
+
+def _command(tool: str, args: list[str]) -> str:
+    """`helm upgrade`, `op item list`: the tool and its leading subcommand words (no flags, no values)."""
+    words = []
+    for arg in args[:3]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join([tool, *words[:2]])
 
 
 def _text(data: bytes | str | None) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from hops.errors import ToolFailed
 from hops.runlog import RunLog
-from hops.runner import MAX_BACKOFF_S, ToolRunner
+from hops.runner import ToolRunner
 
 UNAVAILABLE = "Error: UPGRADE FAILED: the server is currently unable to handle the request"
 IN_PROGRESS = "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"
@@ -92,11 +92,16 @@ def test_transient_failures_of_a_retry_safe_call_are_retried_with_doubling_back_
     assert out.count("retrying helm upgrade") == 3
 
 
-def test_back_off_is_capped(tmp_path, tool) -> None:
-    tool([(1, "", UNAVAILABLE)] * 8)
+@pytest.mark.parametrize("delay, schedule", [
+    (2.0, [2.0, 4.0, 8.0, 16.0, 16.0, 16.0]),     # 8x the delay
+    (5.0, [5.0, 10.0, 20.0, 30.0, 30.0, 30.0]),   # ... but at most 30 s
+    (45.0, [45.0] * 6),                           # ... unless the delay itself is longer
+])
+def test_back_off_is_capped(tmp_path, tool, delay: float, schedule: list[float]) -> None:
+    tool([(1, "", UNAVAILABLE)] * 6)
     clock = Clock()
-    runner_for(tmp_path, tool.path, clock, deadline=clock.now + 3600).run("helm", ["upgrade"], retry=True)
-    assert max(clock.delays) == MAX_BACKOFF_S and clock.delays[-1] == MAX_BACKOFF_S
+    runner_for(tmp_path, tool.path, clock, deadline=clock.now + 3600, delay=delay).run("helm", ["upgrade"], retry=True)
+    assert clock.delays == schedule
 
 
 def test_retries_stop_at_the_steps_deadline_with_the_tools_message(tmp_path, tool, capsys) -> None:
@@ -167,3 +172,33 @@ def test_the_default_deadline_is_the_running_steps(tmp_path, tool) -> None:
     assert runner.deadline() is None
     seen = deadlines.within(30, lambda ctx: runner.deadline(), None)
     assert seen is not None and runner.deadline() is None
+
+
+def test_a_thread_started_by_a_step_sees_its_deadline() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hops import deadlines
+
+    def action(ctx):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return deadlines.current(), pool.submit(deadlines.current).result()
+
+    own, worker = deadlines.within(30, action, None)
+    assert own is not None and worker == own
+    assert deadlines.current() is None
+
+
+def test_a_step_action_runs_within_its_phases_timeout(tmp_path: Path) -> None:
+    import time
+
+    from types import SimpleNamespace
+
+    from hops import deadlines
+
+    timeouts = SimpleNamespace(networking=600.0)
+    ctx = SimpleNamespace(config=SimpleNamespace(bootstrap=SimpleNamespace(timeouts=timeouts)), state_dir=tmp_path,
+                          timeout=lambda group: float(getattr(timeouts, group)))
+    before = time.monotonic()
+    seen = deadlines.step_action(ctx, "networking:deploy-cilium", lambda c: deadlines.current())
+    assert seen is not None and before + 600 <= seen <= time.monotonic() + 600
+    assert deadlines.step_action(ctx, "demo:step", lambda c: deadlines.current()) is None

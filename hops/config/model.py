@@ -143,8 +143,14 @@ class Timeouts(_Model):
 
 
 class Retry(_Model):
-    attempts: int = Field(3, gt=0, description="Tries per retried command. Default: 3.")
-    delay: Seconds = Field(5, description="Seconds before the first retry, doubling each time. Default: 5.")
+    """How a transient failure (hops.failures) of a retry-safe command or API request is retried. Inside a
+    bootstrap step it is retried until the phase's deadline (bootstrap.timeouts); `attempts` bounds the tries
+    only outside a step (status and other operations, up-to-date checks)."""
+
+    attempts: int = Field(3, gt=0, description="Tries per retried command or API request outside a bootstrap step "
+                          "(inside one: until the phase deadline). Default: 3.")
+    delay: Seconds = Field(5, description="Seconds before a command's first retry, doubling up to 8 times this "
+                           "delay, at most 30 (5: 5, 10, 20, 30, 30, ...). Default: 5.")
 
 
 class Bootstrap(_Model):

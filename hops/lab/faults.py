@@ -4,7 +4,12 @@ Faults live in `<lab>/faults.json`, shared by the daemon and every emulated tool
 `doit lab_fault --add SPEC` / `python -m hops.lab.faults add SPEC`, or from HOPS_LAB_FAULTS when the lab starts.
 SPEC is a comma-separated list of:
 
-    fail:<tool> <subcommand>:<n>   the next n calls of e.g. `helm upgrade` fail (exit 1, the tool's own error text)
+    fail:<tool> <subcommand>:<n>   the next n calls of e.g. `helm upgrade` fail (exit 1, "injected failure": a
+                                   failure no tool prints, so hops treats it as permanent)
+    fail:<tool> <subcommand>:<n>:transient   ... with the real tool's text for a transient failure (API
+                                   unavailable, connection refused, a timeout): hops retries retry-safe calls
+    fail:<tool> <subcommand>:<n>:permanent   ... with the real tool's text for a permanent failure (validation,
+                                   bad credentials): hops fails at once
     hang:<tool> <subcommand>:<n>   the next n calls record their start (helm: the pending revision) and then block
                                    until killed, like a process interrupted mid-operation
     delay:<component>:<seconds>    the component (workload or release name) turns ready <seconds> later (simulated)
@@ -39,10 +44,14 @@ class FaultSpecError(ValueError):
     """A fault specification that cannot be parsed; the message says which item and why."""
 
 
+SEVERITY_SUFFIXES = (":transient", ":permanent")
+
+
 @dataclass(frozen=True)
 class ToolFault:
     tool: str
     subcommand: str
+    severity: str = ""  # of a `fail` fault: "transient"/"permanent" real error texts (hops.lab.tool_failures)
 
 
 def parse(spec: str) -> dict:
@@ -59,11 +68,12 @@ def parse(spec: str) -> dict:
 
 def _parse_item(faults: dict, kind: str, rest: str) -> None:
     if kind == "fail":
+        rest, _, severity = rest.rpartition(":") if rest.endswith(SEVERITY_SUFFIXES) else (rest, "", "")
         command, _, count = rest.rpartition(":")
         tool, _, sub = command.partition(" ")
         if not tool or not sub:
-            raise ValueError("expected fail:<tool> <subcommand>:<count>")
-        faults["tools"].append({"tool": tool, "subcommand": sub, "remaining": int(count)})
+            raise ValueError("expected fail:<tool> <subcommand>:<count>[:transient|:permanent]")
+        faults["tools"].append({"tool": tool, "subcommand": sub, "remaining": int(count), "severity": severity})
     elif kind == "hang":
         command, _, count = rest.rpartition(":")
         tool, _, sub = command.partition(" ")
@@ -156,7 +166,7 @@ def take_tool_failure(layout: LabLayout, tool: str, argv: list[str], action: str
             if fault["tool"] == tool and fault["remaining"] > 0 and fault["subcommand"] in argv \
                     and fault.get("action", "fail") == action:
                 fault["remaining"] -= 1
-                return ToolFault(tool, fault["subcommand"])
+                return ToolFault(tool, fault["subcommand"], fault.get("severity", ""))
     return None
 
 

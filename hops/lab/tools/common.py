@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from hops.lab import faults
+from hops.lab import faults, tool_failures
 from hops.lab.layout import LabLayout
 
 TOOLS = ("talosctl", "talhelper", "helm", "flux", "cilium", "op", "mise")
@@ -43,13 +43,20 @@ def run_tool(name: str, handler: Callable[[list[str]], int | None], argv: list[s
     try:
         fault = faults.take_tool_failure(where, name, args)
         if fault is not None:
-            raise ToolExit(f"Error: {name} {fault.subcommand}: injected failure (hops lab fault)", 1)
+            raise ToolExit(tool_failures.message(name, fault.subcommand, fault.severity, args), 1)
         code = handler(args) or 0
     except ToolExit as exc:
         print(exc.message, file=sys.stderr)
         code = exc.code
     except BrokenPipeError:
         code = 0
+    except Exception as exc:  # an API failure the handler did not word itself: Go tools print `Error: <message>`
+        from hops.lab.tools.kubeapi import KubeError  # only now: most tool calls never need the API client
+
+        if not isinstance(exc, KubeError):
+            raise
+        print(f"Error: {exc.message}", file=sys.stderr)
+        code = 1
     finally:
         _record(where, name, args, code)
     return code

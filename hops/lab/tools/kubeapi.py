@@ -82,15 +82,20 @@ class KubeClient:
         req = urllib.request.Request(self.server + path, data=data, method=method, headers=dict(self._headers))
         if data is not None:
             req.add_header("Content-Type", content_type)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=self._ssl) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            raise _error_from(exc) from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise KubeError(0, f"Get \"{self.server}{path}\": {reason}") from None
-        return json.loads(raw) if raw else {}
+        for retry in range(CLIENT_GO_MAX_RETRIES + 1):
+            try:
+                with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=self._ssl) as resp:
+                    raw = resp.read()
+                return json.loads(raw) if raw else {}
+            except urllib.error.HTTPError as exc:
+                wait = _retry_after(exc)
+                if wait is None or retry == CLIENT_GO_MAX_RETRIES:
+                    raise _error_from(exc) from None
+                exc.close()
+                time.sleep(wait / _lab_speed())  # as client-go: the server asked to come back after `wait` s
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                raise KubeError(0, f"{method.title()} \"{self.server}{path}\": {_go_net_error(exc)}") from None
+        raise AssertionError("unreachable")
 
     def version(self) -> dict:
         return self.request("GET", "/version")
@@ -200,6 +205,37 @@ class KubeClient:
             raise _error_from(exc) from None
         except (TimeoutError, ConnectionError):
             return
+
+
+CLIENT_GO_MAX_RETRIES = 10  # client-go's rest.Request default
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """Seconds of a Retry-After header on a 429 or 5xx answer (client-go retries exactly those), else None."""
+    if exc.code != 429 and exc.code < 500:
+        return None
+    try:
+        return float(exc.headers.get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _lab_speed() -> float:
+    from hops.lab import clock
+
+    return clock.speed()
+
+
+def _go_net_error(exc: BaseException) -> str:
+    """A transport failure in the words of Go's net/http, as real helm/flux/cilium print it."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return "net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
+    if isinstance(reason, ConnectionRefusedError):
+        return "dial tcp: connect: connection refused"
+    if isinstance(reason, ConnectionResetError):
+        return "read: connection reset by peer"
+    return str(reason)
 
 
 def _error_from(exc: urllib.error.HTTPError) -> KubeError:
