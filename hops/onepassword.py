@@ -48,7 +48,8 @@ def store(ctx: Any, key: str, fields: dict[str, str], category: str = "Secure No
     template = {"title": item_title(ctx, key), "category": category.upper().replace(" ", "_"),
                 "fields": [{"label": label, "type": "CONCEALED", "value": value} for label, value in fields.items()]}
     result = ctx.runner.run("op", ["item", "create", "--vault", op.vault, *_account(ctx), "--format", "json", "-"],
-                            input=json.dumps(template), check=False, secret_output=True)
+                            input=json.dumps(template), check=False, secret_output=True,
+                            retry=False)  # creates an item: a lost answer must not make two
     if result.code != 0:
         raise StepError(f"could not store {item_title(ctx, key)!r} in 1Password vault {op.vault!r}: "
                         f"{result.stderr.strip()[:300]}")

@@ -54,8 +54,11 @@ def test_converges_in_one_run_while_a_tenth_of_api_requests_answer_503(doit, sta
 
 
 def test_converges_in_one_run_while_api_requests_hang(doit, state_dir: Path, lab_env: dict) -> None:
-    converged(doit, state_dir, "api-timeouts:0.05")
-    assert faults_in_force(lab_env)["timeout_rate"] == 0.05
+    """1%: a hung request ends in the apiserver's 504 Timeout, which client-go does not retry, so a tool call
+    fails when any of its requests hangs and hops repeats the whole call. Longhorn's install makes about a
+    hundred requests: at 5% nearly every try of it fails (0.95^100), as it would with the real helm."""
+    converged(doit, state_dir, "api-timeouts:0.01")
+    assert faults_in_force(lab_env)["timeout_rate"] == 0.01
 
 
 def test_one_transient_failure_of_each_tool_is_retried_in_the_same_run(doit, state_dir: Path,
