@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hops.lab import crd_schemas
+
 Renderer = Callable[[str, str, dict, "Chart"], list[dict]]
 
 
@@ -121,12 +123,12 @@ def crd(group: str, kind: str, plural: str, versions: list[str], release: str, r
     names: dict[str, Any] = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     if short_names:
         names["shortNames"] = short_names
-    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": _meta(f"{plural}.{group}", None, labels or {}, release, release_ns),
             "spec": {"group": group, "names": names, "scope": "Namespaced" if namespaced else "Cluster",
                      "versions": [{"name": v, "served": True, "storage": i == len(versions) - 1,
-                                   "schema": schema, "subresources": {"status": {}}}
+                                   "schema": {"openAPIV3Schema": crd_schemas.schema_for(group, kind, v)},
+                                   "subresources": {"status": {}}}
                                   for i, v in enumerate(versions)]}}
 
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote
 
 import yaml
 
-from hops.lab.apiserver import errors, protobuf, tables
+from hops.lab.apiserver import errors, protobuf, tables, validation
 from hops.lab.apiserver.collector import check_policy
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import json_patch, merge_patch, strategic_merge
@@ -62,6 +62,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     api: ApiServer
     _params: dict = {}
+    _request: validation.RequestOptions | None = None
 
     # ------------------------------------------------------------------------------------------ plumbing
 
@@ -116,6 +117,8 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: bytes, content_type: str = "application/json", extra: str = "") -> None:
         closing = "Connection: close\r\n" if self.close_connection else ""
+        if self._request is not None and self._request.warnings:
+            extra += validation.warning_header(self._request.warnings)
         head = (f"HTTP/1.1 {code} {_PHRASES.get(code, 'Unknown')}\r\n"
                 f"Content-Type: {content_type}\r\n"
                 f"Cache-Control: no-cache, private\r\n"
@@ -162,6 +165,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         api = self.api
         api.store.count_request(method)
+        self._request = None
         path, _, query = self.path.partition("?")
         path = unquote(path)
         try:
@@ -175,7 +179,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                 if isinstance(outcome, int) and not isinstance(outcome, bool):
                     raise errors.from_code(outcome)
             params = self._params = dict(parse_qsl(query, keep_blank_values=True))
-            self._route(method, path, params, body)
+            directive = params.get("fieldValidation") if method in ("POST", "PUT", "PATCH") else None
+            with validation.request(directive) as self._request:
+                self._route(method, path, params, body)
         except _Hold:
             self._hold()
         except ApiError as exc:

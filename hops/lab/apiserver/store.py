@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from hops.lab.apiserver import defaults, errors, schema
+from hops.lab.apiserver import defaults, errors, schema, validation
 from hops.lab.apiserver.collector import Collector, check_policy, terminating_error
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import apply_merge, json_patch, merge_patch, strategic_merge
@@ -341,6 +341,8 @@ class Store(Collector):
                  subresource: str | None, dry_run: bool = False) -> tuple[Entry, bool]:
         """Apply a patch; returns (entry, created) — server-side apply creates a missing object."""
         with self._lock:
+            if patch_type == APPLY and isinstance(patch, dict):
+                validation.check_apply(rt, patch, self._crd_for(rt))
             entry = self._bucket(rt).get((namespace if rt.namespaced else "", name))
             if entry is None:
                 if patch_type != APPLY or subresource:
@@ -462,6 +464,13 @@ class Store(Collector):
     def _ns(rt: ResourceType, namespace: str | None) -> str:
         return (namespace or "default") if rt.namespaced else ""
 
+    def _crd_for(self, rt: ResourceType) -> dict | None:
+        """The CustomResourceDefinition serving a custom resource type."""
+        if not rt.custom:
+            return None
+        entry = self._buckets.get(CRD_KEY, {}).get(("", f"{rt.plural}.{rt.group}"))
+        return entry.obj if entry is not None else None
+
     def _bucket(self, rt: ResourceType) -> dict[tuple[str, str], Entry]:
         return self._buckets.get(rt.key) or {}
 
@@ -552,6 +561,7 @@ class Store(Collector):
         result = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta, **rest}
         self._defaults(rt, result)
         defaults.apply(rt.key, result)
+        result = validation.decode(rt, result, self._crd_for(rt))
         if rt.key == CRD_KEY:
             self._validate_crd(result)
         schema.validate(rt, result)
@@ -674,6 +684,10 @@ class Store(Collector):
         result["apiVersion"] = rt.api_version
         if subresource != "status":
             defaults.apply(rt.key, result)
+        if subresource != "status" or rt.custom:
+            result = validation.decode(rt, result, self._crd_for(rt))
+            meta = result["metadata"]
+        if subresource != "status":
             schema.validate(rt, result)
         result = schema.normalize(rt, result)
         if has_generation(rt):
