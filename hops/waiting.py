@@ -1,12 +1,17 @@
 """Waiting on things that offer no watch (a Talos API coming up, a tool's answer): probe with a short first
 interval that grows to the configured check_interval, until the deadline; say what is awaited and why.
 
-Kubernetes objects are never polled: use Kube.wait, which watches."""
+Kubernetes objects are never polled: use Kube.wait, which watches. Both report through `Wait` (one per wait):
+a status line is printed when the awaited status changes (never per poll), and the live progress line
+(hops.progress) and the run history (the wait's span in the timeline) follow it.
+
+Every wait of a phase ends at the phase's one deadline (`deadline_for`, hops.phase_clock)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from hops.errors import WaitTimeout
@@ -14,25 +19,56 @@ from hops.errors import WaitTimeout
 FIRST_INTERVAL_S = 0.05
 
 
+class Wait:
+    """One wait for `what` until `deadline`: `with Wait(ctx, what, deadline) as wait: ... wait.status(detail)`."""
+
+    def __init__(self, ctx: Any, what: str, deadline: float) -> None:
+        self.ctx, self.what, self.deadline = ctx, what, deadline
+        self.shown = ""
+
+    def __enter__(self) -> Wait:
+        from hops import progress
+
+        progress.wait_started(self.what, self.deadline)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        from hops import progress
+
+        progress.wait_ended("done" if kind is None else ("timed out" if kind is WaitTimeout else "failed"))
+
+    def status(self, detail: str) -> None:
+        """The awaited thing's current status: printed (and logged) once per change."""
+        from hops import progress
+
+        if detail == self.shown:
+            return
+        self.shown = detail
+        progress.wait_status(detail)
+        left = max(0.0, self.deadline - time.monotonic())
+        self.ctx.log.say(f"  waiting for {self.what}: {detail} ({left:.0f}s left)")
+
+
 def poll_until(ctx: Any, what: str, probe: Callable[[], tuple[bool, str]], deadline: float) -> str:
     """Call probe() -> (done, detail) until done; raise WaitTimeout naming the last detail at the deadline."""
     interval = FIRST_INTERVAL_S
     ceiling = float(ctx.config.bootstrap.check_interval)
-    shown = ""
-    while True:
-        done, detail = probe()
-        if done:
-            return detail
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise WaitTimeout(f"timed out waiting for {what}: {detail}")
-        if detail != shown:
-            shown = detail
-            ctx.log.say(f"  waiting for {what}: {detail} ({left:.0f}s left)")
-        time.sleep(min(interval, left))  # no notification exists for this condition
-        interval = min(interval * 2, ceiling)
+    with Wait(ctx, what, deadline) as wait:
+        while True:
+            done, detail = probe()
+            if done:
+                return detail
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(f"timed out waiting for {what}: {detail}")
+            wait.status(detail)
+            time.sleep(min(interval, left))  # no notification exists for this condition
+            interval = min(interval * 2, ceiling)
 
 
 def deadline_for(ctx: Any, group: str) -> float:
-    """The monotonic deadline of a wait in phase `group` (bootstrap.timeouts.<group>)."""
-    return time.monotonic() + ctx.timeout(group)
+    """The monotonic deadline of a wait in phase `group`: the phase's one deadline in this run
+    (bootstrap.timeouts.<group> from the phase's first step; hops.phase_clock)."""
+    from hops import phase_clock
+
+    return phase_clock.deadline(ctx, group)
