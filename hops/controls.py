@@ -8,9 +8,11 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hops import graph, interrupts
+from hops import graph, history_cli, init, interrupts, progress
 from hops.actions import TaskAction, evaluate
+from hops.custom_checks import reported_checks
 from hops.errors import StepError
+from hops.interactive import INTERACTIVE_PARAMS
 from hops.prompt import confirm
 from hops.state import lock, markers
 from hops.state.forget import forget_and_unmark
@@ -29,18 +31,20 @@ READ_ONLY = {"hops_read_only": True}  # may run beside a bootstrap (no run lock)
 def control_tasks(model: Model) -> dict[str, dict[str, Any]]:
     """doit task dicts of the bootstrap controls, by task name."""
     last = f"phase{model.phases[-1].phase}"
+    progress.know(model)  # phase N/6, step k/M on the live progress line
 
     def action(name: str, fn: Any, needs_config: bool = True) -> list[TaskAction]:
         return [TaskAction(name, fn, needs_config=needs_config, bound={"model": model})]
 
     return {
         "bootstrap_phased": {"doc": "Run all six phases in order (resumable: finished steps are skipped)",
-                             "actions": action("bootstrap_phased", announce_done, False), "task_dep": [last]},
+                             "actions": action("bootstrap_phased", announce_done, False), "task_dep": [last],
+                             "params": INTERACTIVE_PARAMS},  # hops.interactive wires its gates at load
         "_resume_plan": {"doc": "Say where the bootstrap resumes from",
                          "actions": action("bootstrap_resume", announce_resume, False), "uptodate": [False]},
         "bootstrap_resume": {"doc": "Resume the bootstrap where it stopped (same graph as bootstrap_phased)",
                              "actions": action("bootstrap_resume", announce_done, False),
-                             "task_dep": ["_resume_plan", last]},
+                             "task_dep": ["_resume_plan", last], "params": INTERACTIVE_PARAMS},
         "bootstrap_status": {"doc": "Table of every phase and step: marker, completion time, duration (--live: drift)",
                              "actions": action("bootstrap_status", show_status, False), "params": [LIVE_PARAM],
                              "uptodate": [False], "meta": READ_ONLY},
@@ -56,6 +60,17 @@ def control_tasks(model: Model) -> dict[str, dict[str, Any]]:
         "bootstrap_graph": {"doc": "Print the bootstrap's task graph (Mermaid; --format dot for Graphviz)",
                             "actions": action("bootstrap_graph", graph.show, False), "params": [graph.FORMAT_PARAM],
                             "uptodate": [False], "meta": READ_ONLY},
+        "bootstrap_init": {"doc": "Write bootstrap-config.yaml and talconfig.yaml from your answers (asks on a terminal;"
+                                  " --yes with flags or --answers FILE for scripts)",
+                           "actions": action("bootstrap_init", init.bootstrap_init, False), "params": init.PARAMS,
+                           "uptodate": [False]},  # takes the run lock: hops.init says why
+        "bootstrap_history": {"doc": "Past runs, newest first: per-phase durations, success rate (--json; --timeline "
+                                     "[--run ID]: a Mermaid gantt chart of a run)",
+                              "actions": action("bootstrap_history", history_cli.show_history, False),
+                              "params": history_cli.HISTORY_PARAMS, "uptodate": [False], "meta": READ_ONLY},
+        "bootstrap_log": {"doc": "Print the latest run's log (--run ID: another run's; --tail N: its last lines)",
+                          "actions": action("bootstrap_log", history_cli.show_log, False),
+                          "params": history_cli.LOG_PARAMS, "uptodate": [False], "meta": READ_ONLY},
         "validate_phase": {"doc": "Run the live checks of phase N (--phase N) and report; changes nothing",
                            "actions": action("validate_phase", validate_phase, False), "params": [PHASE_PARAM],
                            "uptodate": [False], "meta": READ_ONLY},
@@ -65,7 +80,9 @@ def control_tasks(model: Model) -> dict[str, dict[str, Any]]:
 def check_phase(model: Model, phase: int, command: str) -> None:
     """Raise a StepError unless `phase` is one of the model's phase numbers."""
     if phase not in model.numbers:
-        raise StepError(f"--phase must be one of {model.numbers} (got {phase}); e.g. `doit {command} --phase 3`")
+        got = f"got {phase}" if phase else "none given"  # 0 is the option's default: it was not given
+        raise StepError(f"--phase must be one of {model.numbers} ({got}); e.g. `doit {command} --phase "
+                        f"{model.numbers[-1] if len(model.numbers) < 3 else 3}`")
 
 
 # --- bootstrap_phased / resume ---------------------------------------------------------------------------------
@@ -87,8 +104,8 @@ def announce_resume(ctx: Context, model: Model) -> None:
         print(f"Resuming at {pending} ({done} steps already complete; their live checks decide if they re-run).")
 
 
-def announce_done(ctx: Context, model: Model) -> None:
-    """The last task of a bootstrap."""
+def announce_done(ctx: Context, model: Model, interactive: bool = False, no_interactive: bool = False) -> None:
+    """The last task of a bootstrap (its options were used at load: hops.interactive)."""
     print("Bootstrap complete: all six phases are up to date. `doit bootstrap_status` shows the details.")
 
 
@@ -103,8 +120,9 @@ def status_rows(ctx: Context, model: Model, live: bool) -> list[dict[str, Any]]:
                "done": record is not None, "completed_at": record.completed_at if record else "",
                "duration": f"{record.duration_s:.1f}s" if record else "", "note": record.note if record else "",
                "live": ""}
-        if live and step.status:
-            results = [evaluate(step_id, step, c) for c in step.status]
+        checks = reported_checks(ctx, step_id, step) if live else []  # configured ones too, by their names
+        if checks:
+            results = [evaluate(step_id, step, c) for c in checks]
             reasons = "; ".join(r[1] for r in results if not r[0])
             row["live"] = "ok" if all(r[0] for r in results) else ("DRIFT: " if record else "not yet: ") + reasons
         rows.append(row)
@@ -112,32 +130,20 @@ def status_rows(ctx: Context, model: Model, live: bool) -> list[dict[str, Any]]:
 
 
 def show_status(ctx: Context, model: Model, live: bool) -> None:
-    """`bootstrap_status`: the table (live checks need a valid configuration: it is loaded once, first)."""
-    from rich.console import Console
-    from rich.table import Table
+    """`bootstrap_status`: the table, laid out to fit the terminal (hops.status_view); live checks need a valid
+    configuration: it is loaded once, first."""
+    from hops import status_view
+    from hops.fitting import say
 
     if live:
         ctx.settings  # noqa: B018 - a bad configuration is reported once, not once per live check
     rows = status_rows(ctx, model, live)
-    table = Table(title=f"hops bootstrap state ({ctx.state_dir})")
-    widths = {"step": max(len(r["step"]) for r in rows), "marker": 2 + max(len(r["marker"]) for r in rows)}
-    for column in ("phase", "step", "marker", "completed", "took"):  # never cut: step ids are what users type
-        table.add_column(column, no_wrap=True, min_width=widths.get(column))
-    if live:
-        table.add_column("live", min_width=24, ratio=1)  # the one column that wraps
-    for row in rows:
-        mark = "[green]✔[/]" if row["done"] else "[dim]·[/]"
-        cells = [str(row["phase"]), row["step"], f"{mark} {row['marker']}", row["completed_at"], row["duration"]]
-        if live:
-            style = "red" if row["live"].startswith("DRIFT") else ""
-            cells.append(f"[{style}]{row['live']}[/]" if style else row["live"])
-        table.add_row(*cells)
-    console = Console()
-    Console(width=console.width if console.is_terminal else 200).print(table)  # a file or pipe: room for all
+    titles = {comp.phase: comp.group for comp in model.phases}
+    status_view.show(f"hops bootstrap state ({ctx.state_dir})", rows, titles, live)
     done = sum(r["done"] for r in rows)
-    print(f"{done}/{len(rows)} steps complete" + (f"; next: {first_pending(ctx, model)}" if done < len(rows) else ""))
+    say(f"{done}/{len(rows)} steps complete" + (f"; next: {first_pending(ctx, model)}" if done < len(rows) else ""))
     if live and any(r["live"].startswith("DRIFT") for r in rows):
-        print("drift found: the next `doit bootstrap_phased` re-runs the drifted steps")
+        say("drift found: the next `doit bootstrap_phased` re-runs the drifted steps")
 
 
 # --- reset / force ---------------------------------------------------------------------------------------------
@@ -191,7 +197,7 @@ def validate(ctx: Context, model: Model) -> None:
 def _validate(ctx: Context, model: Model, phase: int) -> None:
     failures = 0
     for comp, step in model.steps(phase):
-        for check in step.status:
+        for check in reported_checks(ctx, comp.step_id(step.name), step):
             holds, reason = evaluate(comp.step_id(step.name), step, check)
             failures += not holds
             print(f"{'OK  ' if holds else 'FAIL'} {comp.step_id(step.name)}: {check.name} — {reason}")

@@ -45,19 +45,33 @@ class TaskInfo:
     read_only: bool = False
     options: Mapping[str, bool] = field(default_factory=dict)  # "-x"/"--xx" -> takes a value
     pos_arg: bool = False
+    params: tuple[Mapping[str, Any], ...] = ()  # doit params, for hops.cmdline's messages
 
 
 def guard(creators: Mapping[str, Any], state_dir: Path) -> None:
     """Called once by hops.tasks.load(): install the interrupt handling and take the run lock if this doit
     command can change state; refuse (InvalidCommand, one line) if another run holds it."""
-    invocation = doit_invocation()
-    if invocation is None:
+    found = doit_command()
+    if found is None:
         return
-    command, args = invocation
-    from hops import interrupts
+    cmd, params, args = found
+    command = cmd.get_name()
+    from hops import interrupts, quietpipe, tasknames
 
     interrupts.install(state_dir)
-    if not needs_lock(command, args, creators):
+    quietpipe.install(cmd, params)  # `doit … | head`: no BrokenPipeError traceback
+    tasks = task_infos(creators)
+    from hops import cmdline
+    from hops.context import cli_vars
+
+    cmdline.check_variables(cli_vars())  # `CLUSTR_NAME=prod` must not be silently ignored
+    tasknames.check(command, selected(args, tasks, strict=True) if command == "run" else args, creators)
+    if command == "run":
+        cmdline.check_task_options(args, {n: t.params for n, t in tasks.items()}, cmdline.doit_option_flags(cmd),
+                                   [n for n, t in tasks.items() if t.pos_arg])
+    locked = needs_lock(command, args, creators)
+    _begin(command, args, tasks, creators, records=locked and command not in ALWAYS_LOCKED)  # hops.invocation
+    if not locked:
         return
     from doit.exceptions import InvalidCommand
 
@@ -67,10 +81,28 @@ def guard(creators: Mapping[str, Any], state_dir: Path) -> None:
         lock.acquire(state_dir, command=command_line())
     except lock.LockBusy as exc:
         raise InvalidCommand(str(exc)) from None
+    if command not in ALWAYS_LOCKED:
+        from hops import history
+
+        history.begin_run(state_dir)  # a task run that can change state: one row in the run history
+
+
+def _begin(command: str, args: list[str], tasks: Mapping[str, TaskInfo], creators: Mapping[str, Any],
+           records: bool) -> None:
+    """Name this invocation: its log file, history row and phase deadlines key on it (hops.invocation)."""
+    from hops import invocation as this_run
+
+    this_run.begin(command, selected(args, tasks) or _default_tasks(creators), records)
 
 
 def doit_invocation() -> tuple[str, list[str]] | None:
     """(command name, positional args) of the doit command importing dodo.py, or None outside one."""
+    found = doit_command()
+    return None if found is None else (found[0].get_name(), found[2])
+
+
+def doit_command() -> tuple[Any, Any, list[str]] | None:
+    """(command object, parsed params, positional args) of the doit command importing dodo.py, or None."""
     from doit.cmd_base import DoitCmdBase
 
     code = DoitCmdBase.execute.__code__
@@ -78,7 +110,7 @@ def doit_invocation() -> tuple[str, list[str]] | None:
     while frame is not None:
         cmd = frame.f_locals.get("self")
         if frame.f_code is code and isinstance(cmd, DoitCmdBase):
-            return cmd.get_name(), [str(a) for a in frame.f_locals.get("args") or ()]
+            return cmd, frame.f_locals.get("params"), [str(a) for a in frame.f_locals.get("args") or ()]
         frame = frame.f_back
     return None
 
@@ -94,13 +126,16 @@ def needs_lock(command: str, args: list[str], creators: Mapping[str, Any]) -> bo
     return not all(tasks.get(name, TaskInfo()).read_only for name in names)
 
 
-def selected(args: list[str], tasks: Mapping[str, TaskInfo]) -> list[str]:
-    """Task names among doit's positional args: each name may be followed by its own options (and values)."""
+def selected(args: list[str], tasks: Mapping[str, TaskInfo], strict: bool = False) -> list[str]:
+    """Task names among doit's positional args: each name may be followed by its own options (and values).
+    `strict`: stop at an option the task before it does not have (doit refuses it, naming the option)."""
     names: list[str] = []
     options: Mapping[str, bool] = {}
     rest = iter(args)
     for arg in rest:
         if arg.startswith("-"):
+            if strict and arg.split("=", 1)[0] not in options:
+                break
             if options.get(arg) and "=" not in arg:
                 next(rest, None)  # the option's value
             continue
@@ -121,7 +156,8 @@ def task_infos(creators: Mapping[str, Any]) -> dict[str, TaskInfo]:
         task = creator()
         if isinstance(task, dict):
             infos[key[len("task_"):]] = TaskInfo(bool((task.get("meta") or {}).get("hops_read_only")),
-                                                 _options(task.get("params") or ()), bool(task.get("pos_arg")))
+                                                 _options(task.get("params") or ()), bool(task.get("pos_arg")),
+                                                 tuple(task.get("params") or ()))
     return infos
 
 

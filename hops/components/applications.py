@@ -110,9 +110,14 @@ def infrastructure(ctx: Context) -> None:
 
 
 def infrastructure_ready(ctx: Context) -> bool:
+    return infrastructure_ready_verdict(ctx)[0]
+
+
+def infrastructure_ready_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `infrastructure Kustomizations Ready` live check, naming those that are not."""
     objects = {k["metadata"]["name"]: k for k in ctx.kube.list("Kustomization", ctx.config.gitops.namespace,
                                                                 fresh=True)}
-    return kustomizations_state(objects, infrastructure_names(ctx))[0]
+    return kustomizations_state(objects, infrastructure_names(ctx))
 
 
 # --- deploy -------------------------------------------------------------------------------------------------
@@ -211,7 +216,15 @@ def problems(ctx: Context) -> list[str]:
 
 
 def all_ready(ctx: Context) -> bool:
-    return bool(ctx.kube.list("Kustomization", fresh=True)) and not problems(ctx)
+    return all_ready_verdict(ctx)[0]
+
+
+def all_ready_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `every Flux object Ready and workload available` live check, listing what is not."""
+    if not ctx.kube.list("Kustomization", fresh=True):
+        return False, "no Flux Kustomization exists"
+    found = problems(ctx)
+    return not found, "; ".join(found) or "every Flux object Ready, every workload available"
 
 
 # --- operations ---------------------------------------------------------------------------------------------
@@ -304,13 +317,13 @@ COMPONENT = Component(
     steps=(
         Step("infrastructure", "Every infrastructure Kustomization is Ready (in dependsOn order)",
              infrastructure, marker="infrastructure-ready", would_do=infrastructure_intent,
-             status=(Check("infrastructure Kustomizations Ready", infrastructure_ready),)),
+             status=(Check("infrastructure Kustomizations Ready", infrastructure_ready_verdict),)),
         Step("deploy", "Ask Flux to fetch the repository and apply the apps Kustomization now", deploy,
              marker="applications-deployed", would_do=deploy_intent, deps=("infrastructure",),
              status=(Check("apps applied the current revision", apps_applied),)),
         Step("ready", "Every Kustomization and HelmRelease Ready, their workloads available", ready,
              marker="applications-ready", would_do=ready_intent, deps=("deploy",),
-             status=(Check("every Flux object Ready and workload available", all_ready),)),
+             status=(Check("every Flux object Ready and workload available", all_ready_verdict),)),
     ),
     operations=(
         Operation("health", "Flux objects and workloads: problems first (fails when there are any)", health,

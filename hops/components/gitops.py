@@ -112,8 +112,13 @@ def controllers_installed(ctx: Context) -> bool:
 
 
 def controllers_ready(ctx: Context) -> bool:
+    return controllers_ready_verdict(ctx)[0]
+
+
+def controllers_ready_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `Flux controllers available` live check, naming the controllers that are not."""
     items = ctx.kube.list("Deployment", _ns(ctx), fresh=True)
-    return controllers_state({d["metadata"]["name"]: d for d in items})[0]
+    return controllers_state({d["metadata"]["name"]: d for d in items})
 
 
 # --- sync verified ------------------------------------------------------------------------------------------
@@ -149,7 +154,12 @@ def sync(ctx: Context) -> dict:
 
 
 def sync_verified(ctx: Context) -> bool:
-    return applied_state(ctx.kube.get("Kustomization", SYNC_NAME, _ns(ctx)), *source_revision(ctx))[0]
+    return sync_verified_verdict(ctx)[0]
+
+
+def sync_verified_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `flux-system applied the current revision` live check, with the revisions it compared."""
+    return applied_state(ctx.kube.get("Kustomization", SYNC_NAME, _ns(ctx)), *source_revision(ctx))
 
 
 # --- operations ----------------------------------------------------
@@ -229,10 +239,10 @@ COMPONENT = Component(
                      Check("Flux controllers installed", controllers_installed))),
         Step("ready", "Every Flux controller Deployment is Available", ready, marker="flux-ready",
              would_do=ready_intent,
-             deps=("bootstrap",), status=(Check("Flux controllers available", controllers_ready),)),
+             deps=("bootstrap",), status=(Check("Flux controllers available", controllers_ready_verdict),)),
         Step("sync", "flux-system applied the GitRepository's current revision", sync,
              marker="gitops-sync-verified", would_do=sync_intent, deps=("ready",),
-             status=(Check("flux-system applied the current revision", sync_verified),)),
+             status=(Check("flux-system applied the current revision", sync_verified_verdict),)),
     ),
     operations=(
         Operation("status", "Every Flux object and its readiness (flux get all -A)", status, read_only=True),

@@ -63,8 +63,14 @@ def wait(ctx: Context) -> None:
 
 
 def cilium_ready(ctx: Context) -> bool:
-    return agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))[0] and \
-        operator_state(ctx.kube.get("Deployment", OPERATOR, NS))[0]
+    return cilium_ready_verdict(ctx)[0]
+
+
+def cilium_ready_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `cilium ready` live check: agents on every node and the operator available, or what is not."""
+    agents = agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))
+    operator = operator_state(ctx.kube.get("Deployment", OPERATOR, NS))
+    return agents[0] and operator[0], "; ".join(text for ok, text in (agents, operator) if not ok) or agents[1]
 
 
 # --- nodes-cni-ready ------------------------------------------------------------------------------------------
@@ -87,7 +93,12 @@ def nodes(ctx: Context) -> None:
 
 
 def nodes_ready(ctx: Context) -> bool:
-    return nodes_state(ctx, {n["metadata"]["name"]: n for n in ctx.kube.list("Node")})[0]
+    return nodes_ready_verdict(ctx)[0]
+
+
+def nodes_ready_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `configured nodes Ready` live check, naming the nodes that are not."""
+    return nodes_state(ctx, {n["metadata"]["name"]: n for n in ctx.kube.list("Node")})
 
 
 # --- pod-networking-tested ------------------------------------------------------------------------------------
@@ -196,6 +207,12 @@ def kube_proxy_replaced(ctx: Context) -> bool:
     return not kube_proxy_problems(ctx)
 
 
+def kube_proxy_replaced_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `kube-proxy replaced` live check, with what still runs kube-proxy."""
+    found = kube_proxy_problems(ctx)
+    return not found, "; ".join(found) or "no kube-proxy; Cilium replaces it"
+
+
 def replaces_kube_proxy(ctx: Context) -> bool:
     return bool(ctx.config.networking.kube_proxy_replacement)
 
@@ -281,10 +298,10 @@ COMPONENT = Component(
              status=(Check("cilium DaemonSet exists", cilium_installed),)),
         Step("wait", "Cilium agents ready on every node and the operator Available", wait,
              marker="cilium-ready",
-             would_do=wait_intent, deps=("deploy-cilium",), status=(Check("cilium ready", cilium_ready),)),
+             would_do=wait_intent, deps=("deploy-cilium",), status=(Check("cilium ready", cilium_ready_verdict),)),
         Step("nodes", "Every configured node reports Ready", nodes, marker="nodes-cni-ready",
              would_do=nodes_intent, deps=("wait",),
-             status=(Check("configured nodes Ready", nodes_ready),)),
+             status=(Check("configured nodes Ready", nodes_ready_verdict),)),
         Step("pod-networking", "A pod resolves kubernetes.default through cluster DNS", pod_networking,
              marker="pod-networking-tested", would_do=pod_networking_intent, deps=("nodes",)),
         Step("cilium-status", "`cilium status --wait` reports OK", cilium_status,
@@ -294,7 +311,7 @@ COMPONENT = Component(
              status=(Check("kubernetes Service has endpoints", service_has_endpoints),)),
         Step("kube-proxy", "No kube-proxy; Cilium's kube-proxy replacement on", kube_proxy,
              marker="kube-proxy-verified", would_do=kube_proxy_intent, deps=("wait",), when=replaces_kube_proxy,
-             status=(Check("kube-proxy replaced", kube_proxy_replaced),)),
+             status=(Check("kube-proxy replaced", kube_proxy_replaced_verdict),)),
     ),
     operations=(
         Operation("status", "Cilium agents, operator, nodes and kube-proxy replacement", status, read_only=True),

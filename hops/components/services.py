@@ -56,7 +56,13 @@ def wait_deployments(ctx: Context, ns: str, names: tuple[str, ...], deadline: fl
 
 
 def deployments_ready(ctx: Context, ns: str, names: tuple[str, ...]) -> bool:
-    return all(deployment_state(ctx.kube.get("Deployment", n, ns), ns, n)[0] for n in names)
+    return deployments_verdict(ctx, ns, names)[0]
+
+
+def deployments_verdict(ctx: Context, ns: str, names: tuple[str, ...]) -> tuple[bool, str]:
+    """Every named Deployment available, or what each one that is not says."""
+    states = [deployment_state(ctx.kube.get("Deployment", n, ns), ns, n) for n in names]
+    return all(ok for ok, _ in states), "; ".join(t for ok, t in states if not ok) or "available"
 
 
 # --- External Secrets -----------------------------------------------------------------------------------------
@@ -84,8 +90,14 @@ def external_secrets_ready(ctx: Context) -> None:
 
 
 def external_secrets_healthy(ctx: Context) -> bool:
-    crds = {n: c for n in ESO_CRDS if (c := ctx.kube.get("CustomResourceDefinition", n)) is not None}
-    return crds_state(crds)[0] and deployments_ready(ctx, ESO_NS, ESO_DEPLOYMENTS)
+    return external_secrets_healthy_verdict(ctx)[0]
+
+
+def external_secrets_healthy_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `CRDs Established and deployments available` live check, naming what is not."""
+    crds = crds_state({n: c for n in ESO_CRDS if (c := ctx.kube.get("CustomResourceDefinition", n)) is not None})
+    deployments = deployments_verdict(ctx, ESO_NS, ESO_DEPLOYMENTS)
+    return crds[0] and deployments[0], "; ".join(t for ok, t in (crds, deployments) if not ok) or "healthy"
 
 
 # --- 1Password Connect ----------------------------------------------------------------------------------------
@@ -165,6 +177,11 @@ def connect_available(ctx: Context) -> bool:
     return deployments_ready(ctx, CONNECT_NS, (CONNECT,))
 
 
+def connect_available_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `Connect available` live check, with the Deployment's state."""
+    return deployments_verdict(ctx, CONNECT_NS, (CONNECT,))
+
+
 def _store_resources(ctx: Context) -> list[Path]:
     """The files STORE_DIR's kustomization.yaml lists: what Flux applies, so what the bootstrap applies."""
     folder = ctx.root / STORE_DIR
@@ -235,8 +252,14 @@ def longhorn_ready(ctx: Context) -> None:
 
 
 def longhorn_healthy(ctx: Context) -> bool:
-    return manager_state(ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS))[0] and \
-        ctx.kube.get("StorageClass", "longhorn") is not None
+    return longhorn_healthy_verdict(ctx)[0]
+
+
+def longhorn_healthy_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `Longhorn ready` live check: the manager on its nodes and the StorageClass, or what is missing."""
+    manager = manager_state(ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS))
+    storage = (ctx.kube.get("StorageClass", "longhorn") is not None, "StorageClass longhorn does not exist")
+    return manager[0] and storage[0], "; ".join(t for ok, t in (manager, storage) if not ok) or manager[1]
 
 
 # --- operations -----------------------------------------------------------------------------------------------
@@ -339,7 +362,7 @@ COMPONENT = Component(
         Step("external-secrets-ready", "External Secrets CRDs Established; controller and webhook available",
              external_secrets_ready, marker="external-secrets-validated",
              would_do=external_secrets_ready_intent, deps=("external-secrets",),
-             status=(Check("CRDs Established and deployments available", external_secrets_healthy),)),
+             status=(Check("CRDs Established and deployments available", external_secrets_healthy_verdict),)),
         Step("connect-secrets", "Secrets op-credentials and onepassword-connect-token from 1Password (via the API)",
              connect_secrets, marker="onepassword-connect-secrets-created", would_do=connect_secrets_intent,
              deps=("connect-credentials", "external-secrets-ready"),
@@ -349,7 +372,7 @@ COMPONENT = Component(
              sources=_sources(CONNECT_DIR), status=(Check("Connect installed", connect_installed),)),
         Step("connect-ready", "1Password Connect Deployment available", connect_ready,
              marker="onepassword-connect-ready", would_do=connect_ready_intent, deps=("connect",),
-             status=(Check("Connect available", connect_available),)),
+             status=(Check("Connect available", connect_available_verdict),)),
         Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", connect_validated,
              marker="onepassword-connect-validated", would_do=connect_validated_intent, deps=("connect-ready",),
              sources=(store_sources,),
@@ -360,7 +383,7 @@ COMPONENT = Component(
              status=(Check("longhorn installed", longhorn_installed),)),
         Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", longhorn_ready,
              marker="longhorn-validated",
-             would_do=longhorn_ready_intent, deps=("longhorn",), status=(Check("Longhorn ready", longhorn_healthy),)),
+             would_do=longhorn_ready_intent, deps=("longhorn",), status=(Check("Longhorn ready", longhorn_healthy_verdict),)),
     ),
     operations=(
         Operation("status", "External Secrets, Connect, the ClusterSecretStore and Longhorn at a glance", status, read_only=True),

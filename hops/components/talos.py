@@ -427,10 +427,18 @@ def health(ctx: Context) -> None:
 
 
 def healthy(ctx: Context) -> bool:
-    if not ctx.endpoints.kubeconfig.exists() or etcd_problem(ctx) is not None:
-        return False
-    pods = {p["metadata"]["name"]: p for p in ctx.kube.list("Pod", namespace="kube-system")}
-    return pods_problem(pods, ctx) is None
+    return healthy_verdict(ctx)[0]
+
+
+def healthy_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `etcd and control-plane pods healthy` live check, with the first problem found."""
+    if not ctx.endpoints.kubeconfig.exists():
+        return False, f"no kubeconfig at {ctx.endpoints.kubeconfig}"
+    etcd = etcd_problem(ctx)
+    if etcd is not None:
+        return False, etcd
+    pods = pods_problem({p["metadata"]["name"]: p for p in ctx.kube.list("Pod", namespace="kube-system")}, ctx)
+    return pods is None, pods or "etcd members match the control plane; control-plane pods Running"
 
 
 # --- operations ------------------------------------------------------------------------------------------------
@@ -471,18 +479,40 @@ def _node_readiness(ctx: Context) -> dict[str, bool] | None:
         return None
 
 
-def status(ctx: Context) -> None:
-    from rich.console import Console
-    from rich.table import Table
+STATUS_COLUMNS = ("node", "address", "role", "Talos API", "stage", "etcd member", "Kubernetes Node")
 
+
+def status(ctx: Context) -> None:
+    """`talos_status`: one row per node, laid out to fit the terminal (hops.fitting)."""
     members = {m["hostname"] for m in etcd_members(ctx, first_control_plane(ctx)) or []}
     ready = _node_readiness(ctx)
-    table = Table(title="Talos nodes")
-    for column in ("node", "address", "role", "Talos API", "stage", "etcd member", "Kubernetes Node"):
-        table.add_column(column)
-    for node in ctx.config.network.nodes:
-        table.add_row(*node_status(ctx, node, members, ready))
-    Console(width=140).print(table)
+    show_node_rows([node_status(ctx, node, members, ready) for node in ctx.config.network.nodes])
+
+
+def show_node_rows(rows: list[list[str]]) -> None:
+    """The full table when it fits (always in a pipe); else each node's name, address and role on one line and
+    its state, labelled, on an indented line under it."""
+    from rich.table import Table
+
+    from hops import fitting
+
+    def full(width: int) -> list[Any]:
+        table = Table(title="Talos nodes")
+        for column in STATUS_COLUMNS:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        return [table]
+
+    def stacked(width: int) -> list[Any]:
+        out: list[Any] = []
+        for row, first in zip(rows, fitting.aligned([[(c, "") for c in r[:3]] for r in rows]), strict=True):
+            out.append(first)
+            out += fitting.wrapped([(f"{name}: {value}", "") for name, value in zip(STATUS_COLUMNS[3:], row[3:])],
+                                   width, 4)
+        return out
+
+    fitting.show([full, stacked])
 
 
 def recover_kubeconfig(ctx: Context) -> None:
@@ -592,7 +622,7 @@ COMPONENT = Component(
              status=(Check("kubeconfig present and every node registered", cluster_registered),)),
         Step("health", "etcd members are exactly the control-plane nodes; control-plane pods Running", health,
              marker="health-verified", would_do=health_intent, deps=("cluster-ready",),
-             status=(Check("etcd and control-plane pods healthy", healthy),)),
+             status=(Check("etcd and control-plane pods healthy", healthy_verdict),)),
     ),
     operations=(
         Operation("status", "Per node: Talos API reachable, machine stage, etcd member, Kubernetes Node Ready",

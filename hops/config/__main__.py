@@ -35,11 +35,24 @@ def _cli_vars(pairs: list[str]) -> dict[str, str] | None:
 
 
 def check(root: Path, pairs: list[str]) -> int:
+    from hops.config import targets
     from hops.config.load import load_settings
+    from hops.phases import PHASES
+    from hops.taskmodel import Model
+
+    targets.declare_steps(Model.of(PHASES).step_ids())  # the names hooks: and checks: may use
 
     cli_vars = _cli_vars(pairs)
     if cli_vars is None:
         print(f"expected VAR=value arguments, got: {' '.join(pairs)}", file=sys.stderr)
+        return 2
+    from hops.config.overrides import unknown_variables
+
+    unknown = unknown_variables(cli_vars)  # a typo would be ignored, as doit would (hops.cmdline refuses it)
+    if unknown:
+        print("unknown override variable" + ("s" if len(unknown) > 1 else "") + ":", file=sys.stderr)
+        for line in unknown:
+            print(f"  {line}", file=sys.stderr)
         return 2
     try:
         settings = load_settings(root, cli_vars=cli_vars)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from hops.config import characters
-from hops.config.errors import BOOTSTRAP_FILE, Problem, join_path
+from hops.config.errors import BOOTSTRAP_FILE, Problem, did_you_mean, join_path
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,27 @@ class AppliedOverride:
 
 def is_override_variable(name: str) -> bool:
     return name in _FIXED or _NODE_VAR.match(name) is not None
+
+
+# Variables that are not overrides but that users write by analogy with other tools: their right form.
+_NOT_VARIABLES = {"PHASE": "the phase is a task option: `doit force_phase --phase 3` (or validate_phase)"}
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """One message per name that is not an override variable (a typo would be silently ignored and could
+    bootstrap the wrong cluster), with the closest variable or the list of them."""
+    messages = []
+    for name in names:
+        if is_override_variable(name):
+            continue
+        hint = _NOT_VARIABLES.get(name.upper())
+        if hint is None:
+            number = re.match(r"^NODE_?(\d+)", name.upper())
+            nodes = [f"NODE_{number.group(1)}_IP", f"NODE_{number.group(1)}_NAME"] if number else []
+            choices = [*_FIXED, *nodes] if nodes else [*_FIXED, "NODE_<n>_IP", "NODE_<n>_NAME"]
+            hint = "not an override variable" + did_you_mean(name.upper(), choices)
+        messages.append(f"{name}: {hint}")
+    return messages
 
 
 def _target(variable: str) -> tuple[str | int, ...]:

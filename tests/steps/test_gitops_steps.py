@@ -336,6 +336,6 @@ def test_every_step_and_live_check_of_the_phase_is_the_one_tested_here() -> None
     assert declared == {
         "prerequisites": (gitops.prerequisites, []),
         "bootstrap": (gitops.bootstrap, [gitops.sync_configured, gitops.controllers_installed]),
-        "ready": (gitops.ready, [gitops.controllers_ready]),
-        "sync": (gitops.sync, [gitops.sync_verified]),
+        "ready": (gitops.ready, [gitops.controllers_ready_verdict]),
+        "sync": (gitops.sync, [gitops.sync_verified_verdict]),
     }

@@ -615,13 +615,13 @@ def test_every_step_and_live_check_of_the_phase_is_the_one_tested_here() -> None
     assert declared == {
         "connect-credentials": (services.connect_credentials, []),
         "external-secrets": (services.external_secrets, [services.external_secrets_installed]),
-        "external-secrets-ready": (services.external_secrets_ready, [services.external_secrets_healthy]),
+        "external-secrets-ready": (services.external_secrets_ready, [services.external_secrets_healthy_verdict]),
         "connect-secrets": (services.connect_secrets, [services.connect_secrets_exist]),
         "connect": (services.connect, [services.connect_installed]),
-        "connect-ready": (services.connect_ready, [services.connect_available]),
+        "connect-ready": (services.connect_ready, [services.connect_available_verdict]),
         "connect-validated": (services.connect_validated, [services.stores_ready]),
         "longhorn": (services.longhorn, [services.longhorn_installed]),
-        "longhorn-ready": (services.longhorn_ready, [services.longhorn_healthy]),
+        "longhorn-ready": (services.longhorn_ready, [services.longhorn_healthy_verdict]),
     }
 
 
