@@ -115,6 +115,15 @@ class Endpoints:
             return None
         return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
 
+    def chart_repository(self, url: str) -> str:
+        """Where helm fetches the charts of repository `url`: the lab's own repository on 127.0.0.1 serving the
+        same charts in lab mode (the real hosts are never contacted), `url` itself for a real cluster."""
+        if not self.lab:
+            return url
+        from hops.lab.chart_repo import local_url
+
+        return local_url(self.lab_info["chart_repo_url"], url)
+
     # --- tools -------------------------------------------------------------------------------------------
     @cached_property
     def tool_env(self) -> dict[str, str]:

@@ -117,7 +117,8 @@ def upgrade_install(ctx: Any, release: Release, values: Path, group: str | None 
     ctx.log.say(f"  helm upgrade --install {release.name} ({release.chart} {release.version} from "
                 f"{release.repo_url}) in {release.namespace} with {values.relative_to(ctx.root)}")
     started = time.monotonic()
-    args = ["upgrade", "--install", release.name, release.chart, "--repo", release.repo_url, "--version",
+    repo = ctx.endpoints.chart_repository(release.repo_url)  # in lab mode the lab's own, on 127.0.0.1
+    args = ["upgrade", "--install", release.name, release.chart, "--repo", repo, "--version",
             release.version, "--namespace", release.namespace, "--create-namespace", "--values", str(values),
             "--kubeconfig", str(ctx.endpoints.kubeconfig)]
     first = [revision]

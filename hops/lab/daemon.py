@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from hops.lab import clock, faults, vault
+from hops.lab.chart_repo import ChartRepoServer
 from hops.lab.layout import LabLayout
 from hops.lab.talos_nodes import NodeEndpoint, TalosCluster
 
@@ -129,6 +130,7 @@ class LabDaemon:
         self.api = self._api_server(self._last_api_port or 0)
         self.endpoints = {name: NodeEndpoint(self.talos, name) for name in self.talos.nodes}
         self.control = ControlServer(self)
+        self.charts = ChartRepoServer()
         self.controllers: list[Any] = []
         self._store_events: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -167,6 +169,7 @@ class LabDaemon:
         for endpoint in self.endpoints.values():
             endpoint.start()
         self.control.start()
+        self.charts.start()
         self.talos.start()
         self.store.subscribe(self._on_store_event)
         threading.Thread(target=self._relay_store_events, name="store-relay", daemon=True).start()
@@ -208,7 +211,7 @@ class LabDaemon:
 
     def write_info(self) -> dict:
         info = {"pid": os.getpid(), "root": str(self.root), "api_url": self.api.url,
-                "control_url": self.control.url, "cluster_name": self.settings.config.cluster.name,
+                "control_url": self.control.url, "chart_repo_url": self.charts.url, "cluster_name": self.settings.config.cluster.name,
                 "cluster_endpoint": str(self.settings.config.cluster.endpoint),
                 "nodes": {name: {"address": node.address, "role": node.role,
                                  "endpoint": self.endpoints[name].address}
@@ -229,7 +232,7 @@ class LabDaemon:
         self._store_events.put(None)
         self.persister.stop()
         # http.server's shutdown() waits for its poll loop: stop all servers at once, not one after another
-        stoppers = [threading.Thread(target=s.stop) for s in [*self.endpoints.values(), self.control, self.api]]
+        stoppers = [threading.Thread(target=s.stop) for s in [*self.endpoints.values(), self.control, self.charts, self.api]]
         for thread in stoppers:
             thread.start()
         for thread in stoppers:

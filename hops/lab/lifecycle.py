@@ -22,6 +22,7 @@ from urllib.parse import quote
 from hops.errors import StepError
 from hops.lab import faults
 from hops.lab.layout import LabLayout
+from hops.lab.real_helm import RealHelmError, configured, launcher
 from hops.lab.tools.common import TOOLS
 
 START_DEADLINE = 15.0    # seconds for the daemon to write lab.json (it takes well under 1 s)
@@ -74,20 +75,35 @@ exec '{python}' -c 'import sys; from hops.lab.tools.mise import main; sys.exit(m
 
 
 def install_launchers(layout: LabLayout) -> list[str]:
-    """One executable per emulated tool in <lab>/bin; tools whose module does not exist yet are skipped."""
+    """One executable per emulated tool in <lab>/bin; tools whose module does not exist yet are skipped. `helm`
+    runs the real Helm 3 instead when HOPS_LAB_REAL_HELM asks for it (hops.lab.real_helm)."""
     layout.bin_dir.mkdir(parents=True, exist_ok=True)
     installed = []
+    real_helm = _real_helm()
     for tool in TOOLS:
         module = f"hops.lab.tools.{tool}"
         target = layout.bin_dir / tool
         if import_util.find_spec(module) is None:
             target.unlink(missing_ok=True)
             continue
-        target.write_text(MISE_LAUNCHER.format(python=sys.executable, faults=layout.faults_file) if tool == "mise"
-                          else f"#!{sys.executable}\nimport sys\nfrom {module} import main\nsys.exit(main())\n")
+        if tool == "helm" and real_helm is not None:
+            text = launcher(real_helm)
+        elif tool == "mise":
+            text = MISE_LAUNCHER.format(python=sys.executable, faults=layout.faults_file)
+        else:
+            text = f"#!{sys.executable}\nimport sys\nfrom {module} import main\nsys.exit(main())\n"
+        target.write_text(text)
         target.chmod(0o755)
         installed.append(tool)
     return installed
+
+
+def _real_helm() -> Path | None:
+    """The real helm HOPS_LAB_REAL_HELM names, None for the emulated one; asked for and missing is a LabError."""
+    try:
+        return configured()
+    except RealHelmError as exc:
+        raise LabError(str(exc)) from None
 
 
 @contextmanager

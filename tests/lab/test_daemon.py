@@ -56,10 +56,11 @@ def _listening_sockets(pid: int) -> list[tuple[str, int]]:
 
 def test_daemon_listens_only_on_loopback(lab: dict) -> None:
     sockets = _listening_sockets(lab["pid"])
-    assert len(sockets) == 2 + len(lab["nodes"])          # api, control, one per node
+    assert len(sockets) == 3 + len(lab["nodes"])          # api, control, chart repository, one per node
     assert {address for address, _ in sockets} == {"0100007F"}   # 127.0.0.1 (little-endian hex)
     ports = {port for _, port in sockets}
     assert {int(v["endpoint"].rsplit(":", 1)[1]) for v in lab["nodes"].values()} <= ports
+    assert int(lab["chart_repo_url"].rsplit(":", 1)[1]) in ports
 
 
 def test_api_is_gated_until_bootstrap(lab: dict) -> None:

@@ -1,5 +1,6 @@
 """Decoding the Kubernetes protobuf bodies kubectl ≥ 1.32 sends for `kubectl create namespace|secret|configmap|
-serviceaccount` (it sends `application/vnd.kubernetes.protobuf` and does not retry with JSON after a 415).
+serviceaccount` (it sends `application/vnd.kubernetes.protobuf` and does not retry with JSON after a 415), and the
+DeleteOptions body of the DELETE requests of `helm uninstall`.
 
 Only those simple kinds are known; any other protobuf body still answers 415 Unsupported Media Type.
 The envelope is "k8s\\0" + runtime.Unknown{typeMeta{apiVersion, kind}, raw}, raw being the object's message.
@@ -41,6 +42,13 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
                                3: ("imagePullSecrets", ("repeated", ("msg", {1: ("name", "string")}))),
                                4: ("automountServiceAccountToken", "bool")},
 }
+# meta/v1 DeleteOptions, which `helm uninstall` (client-go) sends as the body of its DELETE requests; registered in
+# every API group, so its envelope names whichever group the deleted object is in
+DELETE_OPTIONS: Schema = {1: ("gracePeriodSeconds", "int"),
+                          2: ("preconditions", ("msg", {1: ("uid", "string"), 2: ("resourceVersion", "string")})),
+                          3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"),
+                          5: ("dryRun", ("repeated", "string"))}
+KIND_SCHEMAS: dict[str, Schema] = {"DeleteOptions": DELETE_OPTIONS}
 _UNKNOWN: Schema = {1: ("typeMeta", ("msg", {1: ("apiVersion", "string"), 2: ("kind", "string")})),
                     2: ("raw", "bytes"), 3: ("contentEncoding", "string"), 4: ("contentType", "string")}
 
@@ -130,7 +138,7 @@ def decode(body: bytes) -> dict | None:
     envelope = _message(body[len(MAGIC):], _UNKNOWN)
     type_meta = envelope.get("typeMeta") or {}
     api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
-    schema = SCHEMAS.get((api_version, kind))
+    schema = SCHEMAS.get((api_version, kind)) or KIND_SCHEMAS.get(kind)
     if schema is None:
         return None
     raw = base64.b64decode(envelope.get("raw", ""))

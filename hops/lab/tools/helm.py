@@ -99,6 +99,13 @@ def _known_urls() -> set[str]:
     return {c.repo_url.rstrip("/") for c in charts.CATALOG.values()}
 
 
+def _upstream(url: str) -> str:
+    """The upstream repository a URL of the lab's chart repository stands for (hops.endpoints maps to it)."""
+    from hops.lab.chart_repo import upstream_url
+
+    return upstream_url(url).rstrip("/")
+
+
 def _repo(args: list[str], p: kubetools.Parsed) -> int:
     sub = args[0] if args else ""
     if sub == "add" and len(args) == 3:
@@ -129,7 +136,7 @@ def _repo(args: list[str], p: kubetools.Parsed) -> int:
 
 
 def _repo_add(name: str, url: str, force: bool) -> int:
-    if url.rstrip("/") not in _known_urls():
+    if _upstream(url) not in _known_urls():
         raise ToolExit(f'Error: looks like "{url}" is not a valid chart repository or cannot be reached: '
                        f'failed to fetch {url.rstrip("/")}/index.yaml : 404 Not Found')
     repos = _repos()
@@ -147,24 +154,36 @@ def _repo_add(name: str, url: str, force: bool) -> int:
 
 
 def _resolve_chart(ref: str, version: str | None, repo_url: str | None) -> charts.Chart:
-    """`repo/chart` through repositories.yaml (or --repo URL), as Helm's downloader resolves it."""
+    """`repo/chart` through repositories.yaml (or --repo URL), as Helm's downloader resolves it, with its texts."""
     if repo_url:
-        url, label = repo_url, f"{repo_url} repository"
+        url, index = repo_url, None
     elif "/" in ref:
-        repo_name = ref.split("/")[0]
-        repo = next((r for r in _repos() if r["name"] == repo_name), None)
+        index = ref.split("/")[0]
+        repo = next((r for r in _repos() if r["name"] == index), None)
         if repo is None:
-            raise ToolExit(f"repo {repo_name} not found")
-        url, label = repo["url"], f"{repo_name} index. (try 'helm repo update')"
+            raise ToolExit(f"repo {index} not found")
+        url = repo["url"]
     else:
         raise ToolExit(f'non-absolute URLs should be in form of repo_name/path_to_chart, got: {ref}')
     name = ref.split("/")[-1]
     chart = charts.CATALOG.get(name)
-    if chart is None or chart.repo_url.rstrip("/") != url.rstrip("/"):
-        raise ToolExit(f'chart "{name}" not found in {label}')
+    if chart is None or chart.repo_url.rstrip("/") != _upstream(url):
+        raise ToolExit(_not_found(name, version, url, index, "no chart name found"))
     if version and version.lstrip("v") != chart.version:
-        raise ToolExit(f'chart "{name}" matching {version} not found in {label}')
+        # the earlier versions the lab's chart repository serves too (hops.lab.chart_repo)
+        from hops.lab.chart_repo import versions
+
+        chart = next((c for c in versions(chart) if c.version == version.lstrip("v")), None)
+        if chart is None:
+            raise ToolExit(_not_found(name, version, url, index, f"no chart version found for {name}-{version}"))
     return chart
+
+
+def _not_found(name: str, version: str | None, url: str, index: str | None, why: str) -> str:
+    """Helm's two texts: a repository's local index (`repo/chart`) or a --repo URL."""
+    if index is not None:
+        return f"chart \"{name}\" matching {version or ''} not found in {index} index. (try 'helm repo update'): {why}"
+    return f'chart "{name}"{f" version {json.dumps(version)}" if version else ""} not found in {url} repository'
 
 
 # -- values ----------------------------------------------------------------------------------------------------
@@ -217,8 +236,8 @@ def _upgrade(args: list[str], p: kubetools.Parsed) -> int:
     if previous is None or (p.get("install") and previous["info"]["status"] == "uninstalled"):
         if not p.get("install"):
             raise ToolExit(f'Error: UPGRADE FAILED: "{name}" has no deployed releases')
-        return _deploy(kube, name, args[1], p, "INSTALLATION FAILED",
-                       intro=f'Release "{name}" does not exist. Installing it now.')
+        # helm upgrade passes the errors of this install on unwrapped (measured with Helm 3.17.2)
+        return _deploy(kube, name, args[1], p, "", intro=f'Release "{name}" does not exist. Installing it now.')
     if helm_releases.is_pending(previous):
         # Helm's upgrade takes a pending latest revision as the lock of an operation still running
         raise ToolExit(f"Error: UPGRADE FAILED: {IN_PROGRESS}")
@@ -234,8 +253,8 @@ def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure:
     ns = _ns(p, kube)
     try:
         chart = _resolve_chart(ref, p.get("version"), p.get("repo"))
-    except ToolExit as exc:
-        raise ToolExit(f"Error: {failure}: {exc.message}") from None
+    except ToolExit as exc:   # only `helm install` wraps a chart it cannot locate (measured with Helm 3.17.2)
+        raise ToolExit(_error(failure if command == "install" else "", exc.message)) from None
     values = _values(p)
     if p.get("reuse_values") and previous is not None:
         values = charts.deep_merge(previous.get("config") or {}, values)
@@ -243,26 +262,31 @@ def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure:
     try:
         applied = helm_releases.begin(kube, name, ns, chart, values, create_namespace=bool(p.get("create_namespace")))
     except helm_releases.HelmError as exc:
-        raise ToolExit(f"Error: {failure}: {exc}") from None
+        raise ToolExit(_error(failure, str(exc))) from None
     except KubeError as exc:
-        raise ToolExit(f"Error: {failure}: {exc.message}") from None
+        raise ToolExit(_error(failure, exc.message)) from None
     if hang:
         _hang(command)
     try:
         helm_releases.apply(kube, applied)
     except KubeError as exc:   # the objects could not be created: the revision is recorded as failed
         helm_releases.finish(kube, applied, exc.message)
-        raise ToolExit(f"Error: {failure}: {exc.message}") from None
+        raise ToolExit(_error(failure, exc.message)) from None
     if p.get("wait") or p.get("atomic"):
         ok, why = _wait(kube, applied.objects, _timeout(p))
         if not ok:
             helm_releases.finish(kube, applied, "context deadline exceeded")
-            raise ToolExit(f"Error: {failure}: {_atomic(kube, applied, p)}context deadline exceeded")
+            raise ToolExit(_error(failure, f"{_atomic(kube, applied, p)}context deadline exceeded"))
     rel = helm_releases.finish(kube, applied)
     if intro:
         print(intro)
     _print_status(rel)
     return 0
+
+
+def _error(failure: str, message: str) -> str:
+    """Helm's `Error: [<FAILURE>: ]<message>` (`failure` is e.g. "INSTALLATION FAILED", or "" for none)."""
+    return f"Error: {failure}: {message}" if failure else f"Error: {message}"
 
 
 def _hang(subcommand: str) -> None:
@@ -363,10 +387,12 @@ def _status(args: list[str], p: kubetools.Parsed) -> int:
     kube = _client(p)
     rel = _revision_or_fail(kube, args[0], _ns(p, kube), p.get("revision"))
     output = p.get("output", "table")
+    shown = {k: v for k, v in rel.items() if k != "chart"}  # Helm 3.17's status leaves the chart out
+    shown["info"] = {k: v for k, v in rel["info"].items() if v or k != "notes"}  # Go's omitempty
     if output == "json":
-        print(json.dumps(rel))
+        print(json.dumps(shown))
     elif output == "yaml":
-        print(yaml.safe_dump(rel, sort_keys=False), end="")
+        print(yaml.safe_dump(shown, sort_keys=False), end="")
     else:
         _print_status(rel)
     return 0
