@@ -202,3 +202,18 @@ def test_on_a_terminal_no_at_the_end_writes_nothing(tmp_path: Path) -> None:
     rest, code = term.finish()
     assert code == 1 and "cancelled: nothing was written" in rest, term.text
     assert (tmp_path / "bootstrap-config.yaml").read_text() == before
+
+
+def test_a_run_holding_the_lock_refuses_bootstrap_init_before_any_question(project: Path) -> None:
+    from hops.state import lock
+
+    state = project / ".bootstrap-state"
+    lock.acquire(state, command="doit bootstrap_phased")  # this test process stands in for a running bootstrap
+    try:
+        result = doit(project, "bootstrap_init", *FLAGS)
+    finally:
+        lock.release(state)
+    assert result.returncode == 3 and "is working on this cluster" in result.stderr, result.stdout + result.stderr
+    assert "doit bootstrap_phased" in result.stderr and "bootstrap_init will write" not in result.stdout
+    assert not any((project / name).exists() for name in FILES)
+    doit(project, "bootstrap_init", *FLAGS, check=True)  # the lock free again: it writes
