@@ -173,15 +173,20 @@ def loopback_only(argv: list[str]) -> str | None:
 
 def wrap(binary: str, argv: list[str]) -> int:
     """Run the real helm with the lab's helm homes, record the call like an emulated tool; injected tool
-    failures (hops.lab.faults) apply as to the emulated helm."""
+    failures (hops.lab.faults) apply as to the emulated helm, a hang fault is refused (it needs the emulation)."""
     from hops.lab import faults, tool_failures
     from hops.lab.tools.common import _record, layout
 
     where = layout()
     fault = faults.take_tool_failure(where, "helm", argv)
+    hang = faults.take_tool_failure(where, "helm", argv, action="hang")
     outside = loopback_only(argv)
     if fault is not None:
         print(tool_failures.message("helm", fault.subcommand, fault.severity, argv), file=sys.stderr)
+        code = 1
+    elif hang is not None:   # the pending record comes from inside the binary: no way to stop it there
+        print(f"Error: the hops lab cannot inject hang:helm {hang.subcommand} into the real helm; unset {ENV_VAR} "
+              "(the emulated helm emulates it)", file=sys.stderr)
         code = 1
     elif outside is not None:
         print(f"Error: the hops lab refuses {outside}: only 127.0.0.0/8 is reachable from the lab "

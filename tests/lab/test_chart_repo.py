@@ -62,7 +62,8 @@ def test_each_pinned_chart_is_served_in_three_versions(server: ChartRepoServer) 
         assert served[0] == release.version      # newest first, as helm repo index writes it
         for entry in entries:
             data = get(local_url(server.url, release.repo_url) + "/" + entry["urls"][0])
-            names = tarfile.open(fileobj=io.BytesIO(data)).getnames()
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive_file:
+                names = archive_file.getnames()
             assert f"{release.chart}/Chart.yaml" in names and f"{release.chart}/values.yaml" in names
             assert any(n.startswith(f"{release.chart}/templates/") for n in names)
 

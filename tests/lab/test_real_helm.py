@@ -12,12 +12,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from real_helm_helpers import real_helm_or_skip
 
 from hops.lab import faults, lifecycle, real_helm, tool_failures
 from hops.lab.chart_repo import ChartRepoServer, local_url
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
-from real_helm_helpers import real_helm_or_skip
 
 DEAD_INDEX = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_CONFIG_FILE": os.devnull, "PIP_RETRIES": "0",
               "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1", "PIP_FIND_LINKS": ""}
@@ -172,3 +172,13 @@ def test_an_injected_failure_answers_instead_of_helm(wrapped) -> None:
                                                                                  argv).strip())
     assert [c["exit"] for c in read_calls(layout, "helm")] == [1]
     assert faults.read(layout)["tools"][0]["remaining"] == 0
+
+
+def test_a_hang_fault_is_refused_not_ignored(wrapped) -> None:
+    run, layout = wrapped
+    faults.add(layout, "hang:helm upgrade:1")
+    done = run("upgrade", "--install", "x", "x", "--repo", "http://127.0.0.1:9/repos/x")
+    assert (done.returncode, done.stderr.strip()) == (1, "Error: the hops lab cannot inject hang:helm upgrade into "
+                                                         "the real helm; unset HOPS_LAB_REAL_HELM (the emulated helm "
+                                                         "emulates it)")
+    assert [c["exit"] for c in read_calls(layout, "helm")] == [1]
