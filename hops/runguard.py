@@ -66,6 +66,10 @@ def guard(creators: Mapping[str, Any], state_dir: Path) -> None:
 
     cmdline.check_variables(cli_vars())  # `CLUSTR_NAME=prod` must not be silently ignored
     tasknames.check(command, selected(args, tasks, strict=True) if command == "run" else args, creators)
+    if command == "info":
+        from hops import info_reasons
+
+        info_reasons.install(cmd)  # "never ran" instead of "file dependencies have changed"
     if command == "run":
         cmdline.check_task_options(args, {n: t.params for n, t in tasks.items()}, cmdline.doit_option_flags(cmd),
                                    [n for n, t in tasks.items() if t.pos_arg])

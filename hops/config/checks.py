@@ -53,11 +53,28 @@ def https_endpoint(value: Any) -> str:
         raise ValueError(f"{value!r} does not start with https:// {expected}")
     if not parts.hostname:
         raise ValueError(f"{value!r} has no host {expected}")
+    _endpoint_host(value, parts.hostname, expected)
     if port is None:
         raise ValueError(f"{value!r} has no port {expected}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"{value!r} has a path; give only scheme, host and port {expected}")
     return text.rstrip("/")
+
+
+def _endpoint_host(value: Any, host: str, expected: str) -> None:
+    """The host must be an IP address or a DNS name: `172.29.51.999` is neither (it looks like an address)."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{value!r}: {host} is not a valid IPv6 address {expected}") from None
+    elif re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{value!r}: {host} is not a valid IPv4 address {expected}") from None
+    elif not all(_DNS_LABEL.match(label) and len(label) <= 63 for label in host.split(".")):
+        raise ValueError(f"{value!r}: {host} is not a valid host name {expected}")
 
 
 def endpoint_key(url: str) -> tuple[str, str, int | None]:

@@ -84,6 +84,10 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
         problems += tal_problems
     if config is not None and tal is not None:
         problems += cross_check(config, tal, {o.field: o.source for o in applied})
+    if tal is not None and tal_text is not None:
+        from hops.config import talconfig_rules  # defaults that disagree, interface names
+
+        problems += talconfig_rules.problems(tal_text, tal, config, raw or {}, applied)
     if problems or config is None or tal is None:
         raise ConfigError(problems)
     return Settings(root, config, tal, sources_of(config, raw or {}, applied), applied)

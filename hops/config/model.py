@@ -277,6 +277,10 @@ def validate_config(data: Mapping[str, Any], override_sources: Mapping[str, str]
             problems.append(_problem(tuple(error["loc"]), _message(error), sources))
     for loc, message in cross_field_problems(data):
         problems.append(_problem(loc, message, sources))
+    if config is not None:
+        from hops.config import network_rules  # rules a real cluster would break on (overlapping networks, …)
+
+        problems += [_problem(loc, message, sources) for loc, message in network_rules.problems(config)]
     return (config if not problems else None), problems
 
 

@@ -122,3 +122,15 @@ def test_output_into_a_closed_pipe_ends_quietly(project: Path, args: list[str]) 
         os.close(writer)
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert result.returncode in (0, 1)  # the command's own result (info: 1 = would run), not doit's 3
+
+
+def test_info_of_a_step_that_never_ran_does_not_claim_its_files_changed(project: Path) -> None:
+    never = doit(project, "info", "demo:configure")
+    assert never.returncode == 1
+    assert "No successful run is recorded" in never.stdout and "have changed" not in never.stdout
+    assert f"    - {project / 'input.txt'}" in never.stdout and "(args=" not in never.stdout
+    doit(project, "demo", check=True)
+    (project / "input.txt").write_text("v2\n")
+    edited = doit(project, "info", "demo:configure")
+    assert edited.returncode == 1 and "No successful run is recorded" not in edited.stdout
+    assert "These file dependencies have changed since the last successful run:" in edited.stdout
