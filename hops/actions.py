@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hops import context as context_mod
-from hops import deadlines, interrupts
+from hops import deadlines, hooks, interrupts
 from hops.errors import StepError
 from hops.results import result_of
 from hops.state import lock as run_lock
@@ -60,7 +60,8 @@ class _Named:
 # --- steps -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, repr=False)
 class StepAction(_Named):
-    """doit action of one step: context, lock, when, preconditions, once-guard, action, marker."""
+    """doit action of one step: context, lock, when, preconditions, once-guard, before hooks, action, after
+    hooks, marker; on_failure hooks when it fails (hops.hooks)."""
 
     step_id: str
     step: Step
@@ -82,13 +83,19 @@ class StepAction(_Named):
             ctx.log.say(f"[{step_id}] skipped: not applicable to this configuration")
             self._mark(ctx, started, "skipped: when condition false")
             return {}
-        check_preconditions(ctx, step)
+        return hooks.around(ctx, step_id, lambda: self._act(ctx, started))  # on_failure hooks (configured)
+
+    def _act(self, ctx: Context, started: float) -> dict[str, Any]:
+        step, step_id = self.step, self.step_id
+        check_preconditions(ctx, step, step_id)
         if step.once is not None and step.once(ctx):
             ctx.log.say(f"[{step_id}] already done (checked the cluster); not doing it again")
             self._mark(ctx, started, "already done")
             return {}
         ctx.log.write(f"[{step_id}] start")
+        hooks.before(ctx, step_id)  # configured before hooks: the phase's (once per invocation), the step's
         values = deadlines.step_action(ctx, step_id, step.action) or {}  # retries end at the phase deadline
+        hooks.after(ctx, step_id)   # configured after hooks; one that fails leaves the step unmarked
         self._mark(ctx, started, "")
         ctx.log.say(f"[{step_id}] done in {time.monotonic() - started:.1f}s")
         return values
@@ -109,8 +116,9 @@ def prepared_context(lock: bool) -> Context:
     return ctx
 
 
-def check_preconditions(ctx: Context, step: Step) -> None:
-    """Raise one StepError naming every precondition of `step` that does not hold."""
+def check_preconditions(ctx: Context, step: Step, step_id: str = "") -> None:
+    """Raise one StepError naming every precondition of `step` that does not hold (with `step_id`: also the
+    configured ones, bootstrap-config.yaml checks:)."""
     failures = []
     for pre in step.preconditions:
         try:
@@ -120,6 +128,8 @@ def check_preconditions(ctx: Context, step: Step) -> None:
         if verdict is True:
             continue
         failures.append(pre.msg + (f" ({verdict})" if isinstance(verdict, str) and verdict else ""))
+    if step_id:
+        failures += hooks.precondition_failures(ctx, step_id)
     if failures:
         raise StepError("precondition failed: " + "; ".join(failures))
 

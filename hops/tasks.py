@@ -12,6 +12,8 @@ from typing import Any
 
 from hops import context, controls, endpoints, lab_tasks, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
+from hops.config import targets as config_targets
+from hops.custom_checks import is_configured_entry, with_configured_checks
 from hops.reporter import HopsReporter
 from hops.taskmodel import Component, Model, Operation, Step
 
@@ -24,7 +26,8 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     context.set_root(root)
     state = endpoints.state_dir(root)
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
-    model = Model.of(phases)
+    model = with_configured_checks(Model.of(phases))  # + each step's lazy entry for configured status checks
+    config_targets.declare_steps(model.step_ids())  # the names bootstrap-config.yaml hooks:/checks: may use
     creators: dict[str, Any] = {"DOIT_CONFIG": {
         "backend": "hops-sqlite",
         "dep_file": str(state / "doit.sqlite"),
@@ -62,7 +65,8 @@ def step_task(comp: Component, step: Step, root: Path, state_dir: Path) -> TaskD
         "file_dep": [str(p) for p in static_paths(step.sources, root)],
         "targets": targets,
         "uptodate": uptodate,
-        "meta": {"runs": describe(step.action), "checks": [c.name for c in step.live_checks()]},
+        "meta": {"runs": describe(step.action),
+                 "checks": [c.name for c in step.live_checks() if not is_configured_entry(c)]},
         "verbosity": 2,
     }
 

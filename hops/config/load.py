@@ -51,6 +51,7 @@ class Settings:
 def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
     """Load and validate; raises ConfigError listing every problem found in both files."""
+    from hops.config import references
     from hops.config.model import validate_config
     from hops.config.talconfig import cross_check, parse_talconfig
     from hops.config.yamlio import parse_yaml
@@ -72,6 +73,10 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
         merged, override_problems = overrides.apply(raw, applied)
         config, model_problems = validate_config(merged, {o.field: o.source for o in applied})
         problems += override_problems + model_problems
+        reference_problems = references.reference_problems(merged)
+        problems += reference_problems
+        if reference_problems:
+            config = None
         if override_problems:
             config = None
     tal = None

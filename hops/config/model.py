@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Mapping, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from hops.config import checks
+from hops.config.custom import Checks, Hooks
 from hops.config.errors import BOOTSTRAP_FILE, Problem, did_you_mean, join_path
 
 IPAddress = Annotated[str, BeforeValidator(checks.ip_address)]
@@ -176,6 +177,10 @@ class BootstrapConfig(_Model):
     gitops: GitOps = Field(description="expected at least gitops.owner")
     bootstrap: Bootstrap = Field(default_factory=Bootstrap, description="timeouts, retries, intervals, logs")
     tools: Tools = Field(default_factory=Tools, description="tool versions and how to run them")
+    hooks: dict[str, Hooks] = Field(default_factory=dict, description="commands run before/after/on failure of "
+                                    "a phase or step (hops.config.custom). Default: none.")
+    checks: dict[str, Checks] = Field(default_factory=dict, description="extra preconditions and status checks of "
+                                      "a phase or step (hops.config.custom). Default: none.")
 
     @model_validator(mode="before")
     @classmethod
