@@ -252,8 +252,14 @@ def test_server_side_apply_creates_then_merges(api_client):
     body["data"] = {"b": "2"}
     applied, code, _ = core.patch_namespaced_config_map_with_http_info(
         "settings", "default", body, field_manager="hops", force=True, _content_type="application/apply-patch+yaml")
-    assert code == 200 and applied.data == {"a": "1", "b": "2"}
+    # as on a real apiserver: "a", which only this manager owned and no longer applies, is removed
+    assert code == 200 and applied.data == {"b": "2"}
     assert applied.metadata.uid == created.metadata.uid
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "default"},
+             "data": {"c": "3"}}
+    merged = core.patch_namespaced_config_map("settings", "default", other, field_manager="someone-else",
+                                              _content_type="application/apply-patch+yaml")
+    assert merged.data == {"b": "2", "c": "3"}          # another manager's fields merge in
 
 
 def test_put_and_patch_on_missing_objects(api_client):

@@ -179,8 +179,10 @@ class ApiHandler(BaseHTTPRequestHandler):
                 if isinstance(outcome, int) and not isinstance(outcome, bool):
                     raise errors.from_code(outcome)
             params = self._params = dict(parse_qsl(query, keep_blank_values=True))
-            directive = params.get("fieldValidation") if method in ("POST", "PUT", "PATCH") else None
-            with validation.request(directive) as self._request:
+            writing = method in ("POST", "PUT", "PATCH")
+            directive = params.get("fieldValidation") if writing else None
+            with validation.request(directive, manager=self._manager(params) if writing else "",
+                                    force=params.get("force") == "true") as self._request:
                 self._route(method, path, params, body)
         except _Hold:
             self._hold()
@@ -191,6 +193,16 @@ class ApiHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - answer like an apiserver, keep serving
             log.exception("%s %s failed", method, self.path)
             self._send_error(ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
+
+    def _manager(self, params: dict) -> str:
+        """The field manager: as given, else the client's User-Agent product (`kubectl`, `OpenAPI-Generator`)."""
+        given = params.get("fieldManager")
+        if given:
+            if len(given) > 128:
+                raise errors.invalid("meta.k8s.io", "PatchOptions", "", [
+                    ("FieldValueTooLong", "fieldManager", "Too long: may not be longer than 128")])
+            return given
+        return (self.headers.get("User-Agent") or "").split("/", 1)[0][:128]
 
     def _route(self, method: str, path: str, params: dict, body: bytes) -> None:
         api = self.api
@@ -415,6 +427,12 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _parse_patch(self, rt: ResourceType, body: bytes) -> tuple[str, Any]:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         patch_type = PATCH_TYPES.get(content_type)
+        if patch_type == APPLY and not self._params.get("fieldManager"):
+            raise errors.invalid("meta.k8s.io", "PatchOptions", "", [
+                ("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")])
+        if patch_type != APPLY and self._params.get("force"):
+            raise errors.invalid("meta.k8s.io", "PatchOptions", "", [
+                ("FieldValueForbidden", "force", "Forbidden: may not be specified for non-apply patch")])
         if patch_type is None or (patch_type == STRATEGIC and rt.custom):
             accepted = CUSTOM_PATCH_TYPES if rt.custom else list(PATCH_TYPES)
             raise errors.unsupported_media_type(content_type, accepted)

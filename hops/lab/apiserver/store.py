@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from hops.lab.apiserver import defaults, errors, schema, validation
+from hops.lab.apiserver import defaults, errors, managed, schema, structural, validation
 from hops.lab.apiserver.collector import Collector, check_policy, terminating_error
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import apply_merge, json_patch, merge_patch, strategic_merge
@@ -158,6 +158,19 @@ class Store(Collector):
             result = self._latest(rt, entry).copy()
         self._dispatch()
         return result
+
+    def server_side_apply(self, obj: dict, manager: str, force: bool = True) -> dict:
+        """A real server-side apply by `manager` (what a controller such as kustomize-controller sends): fields
+        must be declared, ownership is recorded, conflicts raise 409 unless force, and fields this manager stopped
+        applying are removed."""
+        rt = self._type_for(obj.get("apiVersion", ""), obj.get("kind", ""))
+        fresh = _fresh(obj)
+        meta = fresh.get("metadata") or {}
+        with validation.request(validation.STRICT, http=False, manager=manager, force=force):
+            entry, _ = self.patch_in(rt, self._ns(rt, meta.get("namespace")), meta.get("name") or "", APPLY, fresh,
+                                     None)
+        with self._lock:
+            return self._latest(rt, entry).copy()
 
     def patch(self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict) -> dict:
         """Strategic merge patch (conditions by type, containers/env/volumes by name), status included."""
@@ -354,6 +367,10 @@ class Store(Collector):
                     raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name "
                                              f"on the URL ({name})")
                 meta["name"] = name
+                options = validation.current()
+                if options.manager:
+                    options.managed = managed.apply([], self._shape(rt), {}, patch, {}, options.manager,
+                                                    rt.api_version, "", options.force, now_iso(), rt.has_status)
                 result = (self._create(rt, namespace, patch, dry_run), True)
             else:
                 current = entry.copy()
@@ -365,6 +382,7 @@ class Store(Collector):
                     new = json_patch(current, patch)
                 else:
                     new = apply_merge(current, patch)
+                    self._server_side_apply(rt, entry, patch, new, subresource)
                 if not isinstance(new, dict):
                     raise errors.bad_request("the patch did not produce an object")
                 wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
@@ -373,6 +391,17 @@ class Store(Collector):
                 result = (self._update(rt, entry, new, subresource, dry_run), False)
         self._dispatch()
         return result
+
+    def _server_side_apply(self, rt: ResourceType, entry: Entry, config: dict, merged: dict,
+                           subresource: str | None) -> None:
+        """Ownership for an apply over an existing object: conflicts (409), and removal from `merged` of what
+        this manager stopped applying; the entries are left for _own to store."""
+        options = validation.current()
+        if not options.manager:
+            return
+        options.managed = managed.apply(managed.load(entry.obj), self._shape(rt), entry.obj, config, merged,
+                                        options.manager, rt.api_version, subresource or "", options.force,
+                                        now_iso(), rt.has_status)
 
     def delete_in(self, rt: ResourceType, namespace: str, name: str, dry_run: bool = False,
                   preconditions: dict | None = None, policy: str | None = None) -> Entry:
@@ -463,6 +492,26 @@ class Store(Collector):
     @staticmethod
     def _ns(rt: ResourceType, namespace: str | None) -> str:
         return (namespace or "default") if rt.namespaced else ""
+
+    def _shape(self, rt: ResourceType) -> managed.Shape:
+        crd = self._crd_for(rt)
+        return managed.shape_for(rt.key, structural.version_schema(crd, rt.version) if crd else None)
+
+    def _own(self, rt: ResourceType, old: dict | None, result: dict, subresource: str | None) -> None:
+        """Record in result's managedFields who owns what after this write (when the request names a manager)."""
+        options = validation.current()
+        entries, options.managed = options.managed, None
+        if entries is None:
+            if not options.manager or subresource == "*":
+                return
+            sub = subresource or ""
+            entries = managed.update(managed.load(old) if old else [], self._shape(rt), old, result,
+                                     options.manager, rt.api_version, sub, now_iso(), rt.has_status)
+        dumped = managed.dump(entries)
+        if dumped:
+            result["metadata"]["managedFields"] = dumped
+        else:
+            result["metadata"].pop("managedFields", None)
 
     def _crd_for(self, rt: ResourceType) -> dict | None:
         """The CustomResourceDefinition serving a custom resource type."""
@@ -566,6 +615,7 @@ class Store(Collector):
             self._validate_crd(result)
         schema.validate(rt, result)
         result = schema.normalize(rt, result)
+        self._own(rt, None, result, None)
         if dry_run:
             return Entry(result)
         entry = self._commit(rt, result, "ADDED", None)
@@ -699,6 +749,11 @@ class Store(Collector):
         else:
             meta.pop("generation", None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
+        if "managedFields" in old_meta:
+            meta["managedFields"] = old_meta["managedFields"]
+        else:
+            meta.pop("managedFields", None)
+        self._own(rt, old_obj, result, subresource)
         if result == old_obj:
             return old                     # no-op: no new resourceVersion, no event
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):

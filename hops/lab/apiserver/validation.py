@@ -28,6 +28,9 @@ class RequestOptions:
     field_validation: str | None = None      # as sent; None: not given
     http: bool = False                       # False: the lab's own Python writes (unknown fields pruned silently)
     warnings: list[str] = field(default_factory=list)
+    manager: str = ""                        # the field manager ownership is recorded for ("" = none)
+    force: bool = False                      # server-side apply: take over conflicting fields
+    managed: list | None = None              # ownership already worked out by a server-side apply
 
     @property
     def mode(self) -> str | None:
@@ -39,11 +42,12 @@ _local = threading.local()
 
 
 @contextmanager
-def request(field_validation: str | None, http: bool = True) -> Iterator[RequestOptions]:
+def request(field_validation: str | None, http: bool = True, manager: str = "",
+            force: bool = False) -> Iterator[RequestOptions]:
     """Scope one request's options (thread-local: every HTTP request has its handler thread)."""
     if field_validation not in (None, *MODES):
         raise errors.bad_request(f"invalid field validation directive: {field_validation}")
-    options = RequestOptions(field_validation, http)
+    options = RequestOptions(field_validation, http, manager=manager, force=force)
     previous = getattr(_local, "options", None)
     _local.options = options
     try:

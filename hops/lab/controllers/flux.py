@@ -296,7 +296,8 @@ class FluxController(LoopController):
                         f"version \"{obj['apiVersion']}\""), []
         try:
             for obj in staged:
-                self.store.apply(obj)
+                # kustomize-controller applies server-side with its own field manager, forcing ownership
+                self.store.server_side_apply(obj, "kustomize-controller")
         except Exception as exc:  # noqa: BLE001 - any failure is the Kustomization's, never a dead controller
             # the apiserver's ApiError text is what flux shows, as kustomize-controller reports it
             m = obj["metadata"]
