@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,3 +168,16 @@ def test_the_commented_example_in_the_repository_is_valid(write) -> None:
     config = load(write, **sections).config
     assert config.hooks["networking"].before[0].message == "the switch is not configured"
     assert config.checks["services:longhorn-ready"].status[0].label == "longhorn volume test"
+
+
+def test_python_m_hops_config_check_knows_the_names_of_hopss_phases(write) -> None:
+    """The command-line check has no dodo: it declares the six phases' step names itself."""
+    config = copy.deepcopy(BASE)
+    config["hooks"] = {"networking:deploy-cilum": {}, "networking:deploy-cilium": {}}
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    result = subprocess.run([sys.executable, "-m", "hops.config", "check", "--root", str(write(config))],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert ("bootstrap-config.yaml: hooks.networking:deploy-cilum: no step is called 'networking:deploy-cilum' "
+            "(did you mean 'networking:deploy-cilium'?)") in result.stderr
+    assert "configuration has 1 problem:" in result.stderr and "Traceback" not in result.stderr
