@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hops import context as context_mod
-from hops import deadlines, hooks, interrupts
+from hops import deadlines, hooks, interrupts, progress, step_record
 from hops.errors import StepError
 from hops.results import result_of
 from hops.state import lock as run_lock
@@ -72,7 +72,8 @@ class StepAction(_Named):
     def __call__(self) -> dict[str, Any] | BaseFail:
         started = time.monotonic()
         try:
-            return interrupts.run_step(self.step_id, self._run, started)  # notes the step if interrupted
+            # notes the step if interrupted; progress: its live line and its row in the run history
+            return interrupts.run_step(self.step_id, step_record.recorded, self.step_id, self._run, started)
         except Exception as exc:  # noqa: BLE001 - hops.results decides: world failure or bug in hops
             return result_of(self.step_id, exc, step=True)
 
@@ -101,6 +102,7 @@ class StepAction(_Named):
         return values
 
     def _mark(self, ctx: Context, started: float, note: str) -> None:
+        progress.outcome(note)  # the history tells 'skipped'/'already done' from a run of the action
         if self.step.marker:
             markers.write(ctx.state_dir / self.step.marker, self.step_id, time.monotonic() - started,
                           ctx.log.run_id, note)

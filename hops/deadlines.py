@@ -47,9 +47,12 @@ def within(seconds: float, action: Callable[[Any], T], ctx: Any) -> T:
 
 
 def step_action(ctx: Any, step_id: str, action: Callable[[Any], T]) -> T:
-    """Run a step's action within its phase's deadline: bootstrap.timeouts.<group of step_id>. A group without
-    a timeout of its own (none among hops's phases) runs without one."""
+    """Run a step's action until its phase's deadline (hops.phase_clock: bootstrap.timeouts.<group of step_id>,
+    counted from the phase's first step in this run). A group without a timeout of its own (none among hops's
+    phases) runs without one."""
     seconds = getattr(ctx.config.bootstrap.timeouts, step_id.partition(":")[0], None)
     if not isinstance(seconds, (int, float)):
         return action(ctx)
-    return within(float(seconds), action, ctx)
+    from hops import phase_clock  # one deadline per phase and run, shared by its steps and waits
+
+    return within(max(0.0, phase_clock.deadline(ctx, step_id.partition(":")[0]) - time.monotonic()), action, ctx)

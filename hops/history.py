@@ -14,7 +14,6 @@ such. Times are epoch seconds. Messages are redacted before they are stored.
 
 from __future__ import annotations
 
-import atexit
 import os
 import sqlite3
 import statistics
@@ -120,12 +119,10 @@ def _execute(state_dir: Path, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor
 
 # --- writing ---------------------------------------------------------------------------------------------------
 def begin_run(state_dir: Path) -> None:
-    """Record the current invocation as a run (main process, before any task runs); an exit that no reporter
-    saw (another reporter, doit's own error) still records an end."""
+    """Record the current invocation as a run (main process, before any task runs: hops.run_end.begin)."""
     run = invocation.current()
     _execute(state_dir, "insert or ignore into runs (run_id, command, argv, started, result, log) values "
              "(?, ?, ?, ?, 'running', '')", (run.run_id, run.command, secrets.redact(run.argv), run.started))
-    atexit.register(_end_at_exit, state_dir, run.pid)
 
 
 def end_run(state_dir: Path, result: str, message: str = "") -> RunRecord | None:
@@ -134,20 +131,6 @@ def end_run(state_dir: Path, result: str, message: str = "") -> RunRecord | None
     _execute(state_dir, "update runs set ended = ?, result = ?, message = ? where run_id = ? and ended is null",
              (time.time(), result, secrets.redact(message)[:2000], run_id))
     return get_run(state_dir, run_id)
-
-
-def _end_at_exit(state_dir: Path, pid: int) -> None:
-    if os.getpid() != pid:
-        return
-    try:
-        run = get_run(state_dir, invocation.run_id())
-        if run is not None and run.ended is None:
-            failed = [s for s in run.steps if s.result not in OK_RESULTS + ("skipped", "already done")]
-            from hops import run_end
-
-            run_end.finish("failed" if failed else "ok", failed[0].message if failed else "", state_dir)
-    except Exception:  # noqa: BLE001 - the history must never change how a run ends
-        pass
 
 
 def step_started(state_dir: Path, step_id: str, phase: int) -> int:

@@ -277,9 +277,15 @@ class Kube:
 
         Prints what it waits for whenever the detail changes; raises WaitTimeout at the deadline naming the
         detail (which object is not ready and its condition message)."""
+        from hops.waiting import Wait
+
+        with Wait(self.ctx, what, deadline) as progress:  # status lines, the live progress line, the timeline
+            return self._wait(kind, what, predicate, deadline, namespace, name, progress)
+
+    def _wait(self, kind: str, what: str, predicate: Callable[[dict[str, dict]], tuple[bool, str]],
+              deadline: float, namespace: str | None, name: str | None, progress: Any) -> dict[str, dict]:
         objects: dict[str, dict] = {}
         detail = "nothing observed yet"
-        shown = ""
         pause = FIRST_PAUSE_S
         while True:
             remaining = deadline - time.monotonic()
@@ -297,9 +303,7 @@ class Kube:
                     else:
                         objects[_key(kind, namespace, obj)] = obj
                     done, detail = predicate(objects)
-                    if detail != shown:
-                        shown = detail
-                        self.ctx.log.say(f"  waiting for {what}: {detail} ({max(0, deadline - time.monotonic()):.0f}s left)")
+                    progress.status(detail)  # printed once per change
                     if done:
                         self.invalidate()
                         return objects
@@ -307,9 +311,7 @@ class Kube:
                 # No watch can run while the API is down (e.g. just after the etcd bootstrap): try again soon,
                 # backing off to the configured check interval, until the deadline.
                 detail = f"API not answering yet ({exc})"
-                if detail != shown:
-                    shown = detail
-                    self.ctx.log.say(f"  waiting for {what}: {detail} ({max(0, remaining):.0f}s left)")
+                progress.status(detail)
                 time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 pause = min(pause * 2, float(self.ctx.config.bootstrap.check_interval))
             except WatchExpired:

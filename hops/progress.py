@@ -1,7 +1,8 @@
-"""Live progress of the step in flight, and its record in the run history (hops.history).
+"""Live progress of the step in flight: the terminal's live line or plain heartbeat lines, and the waits and
+retries it records in the run history (hops.history).
 
-hops.actions.StepAction runs every step inside `recorded(step_id, fn, ...)`; waits report through
-hops.waiting.Wait (`wait_started` / `wait_status` / `wait_ended`); hops.runlog's `say` calls `printed`.
+hops.step_record runs every step inside `display(state)`; waits report through hops.waiting.Wait
+(`wait_started` / `wait_status` / `wait_ended`); hops.runlog's `say` calls `printed`.
 
 On a terminal the step shows ONE live line (rich, transient: it disappears when the step ends, before doit's
 reporter writes its next line), refreshed four times a second:
@@ -24,18 +25,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from hops import invocation, secrets
 
 if TYPE_CHECKING:
     from hops.taskmodel import Model
 
-T = TypeVar("T")
 HEARTBEAT_ENV = "HOPS_HEARTBEAT_S"
 HEARTBEAT_S = 30.0
 REFRESH_PER_SECOND = 4
@@ -53,6 +53,11 @@ def know(model: Model) -> None:
     for comp in model.phases:
         _phases[comp.group] = (comp.phase, [step.name for step in comp.steps])
     _phase_count = len(model.phases)
+
+
+def phase_of(group: str) -> int:
+    """The phase number of `group` (0 when it is not one of the wired phases)."""
+    return _phases.get(group, (0, []))[0]
 
 
 def duration(seconds: float) -> str:
@@ -133,67 +138,6 @@ def current() -> StepState | None:
     return getattr(_local, "step", None)
 
 
-# --- the step hook (hops.actions) ---------------------------------------------------------------------------------
-def recorded(step_id: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(*args)` (a step's action) with its history row and its progress display."""
-    from hops import context
-
-    ctx = context.current()
-    state = StepState(step_id, ctx.state_dir)
-    _prepare(ctx, state)
-    previous, _local.step = current(), state
-    try:
-        with _display(state):
-            value = fn(*args)
-    except KeyboardInterrupt:
-        _end(state, "interrupted", "interrupted by a signal")
-        raise
-    except BaseException as exc:
-        _end(state, "failed", _message(exc))
-        raise
-    else:
-        _end(state, state.outcome, "")
-        return value
-    finally:
-        _local.step = previous
-
-
-def _prepare(ctx: Any, state: StepState) -> None:
-    """Start the step's history row; find the phase deadline and the estimate (best effort: a broken
-    configuration is reported by the step itself)."""
-    from hops import history, phase_clock
-
-    try:
-        history.step_started(state.state_dir, state.step_id, _phases.get(state.group, (0, []))[0])
-        state.estimate = history.typical_duration(state.state_dir, state.step_id)
-    except Exception:  # noqa: BLE001 - the history must never fail a step
-        pass
-    try:
-        state.deadline = phase_clock.deadline(ctx, state.group)
-    except Exception:  # noqa: BLE001 - no (valid) timeout for this group
-        state.deadline = None
-
-
-def _end(state: StepState, result: str, message: str) -> None:
-    from hops import history
-
-    if state.what:
-        wait_ended("interrupted" if result == "interrupted" else result)
-    try:
-        history.step_ended(state.state_dir, state.step_id, result, message, state.retries)
-    except Exception:  # noqa: BLE001 - the history must never fail a step
-        pass
-
-
-def _message(exc: BaseException) -> str:
-    from hops.results import message_of
-
-    try:
-        return message_of(exc)
-    except Exception:  # noqa: BLE001
-        return f"{type(exc).__name__}: {exc}"
-
-
 def outcome(note: str) -> None:
     """How the step ended when it did not act: 'skipped: …', 'already done' (hops.actions writes its marker)."""
     state = current()
@@ -263,8 +207,14 @@ def owns_terminal() -> bool:
         return False
 
 
+def set_current(state: StepState | None) -> None:
+    """Make `state` this thread's step in flight (None: none)."""
+    _local.step = state
+
+
 @contextmanager
-def _display(state: StepState) -> Iterator[None]:
+def display(state: StepState) -> Iterator[None]:
+    """The live line (a terminal this thread owns) or heartbeat lines, while the step runs."""
     if owns_terminal():
         with _live(state):
             yield

@@ -1,11 +1,33 @@
-"""The end of a recorded run: its result in the run history, then the metrics file (when configured)."""
+"""A recorded run's start and end: its row in the run history; at the end its result, then the metrics file
+(when configured). The end is recorded by hops.reporter (which knows doit's result) or, for a run another
+reporter reported or doit's own error ended, when the process exits (the result then follows its steps)."""
 
 from __future__ import annotations
 
+import atexit
+import os
 from pathlib import Path
 
-from hops import context, history, metrics
+from hops import context, history, invocation, metrics
 from hops.runlog import warn
+
+
+def begin(state_dir: Path) -> None:
+    """Record this invocation as a run (hops.runguard, in the main process once it holds the run lock)."""
+    history.begin_run(state_dir)
+    atexit.register(_end_at_exit, state_dir, os.getpid())
+
+
+def _end_at_exit(state_dir: Path, pid: int) -> None:
+    if os.getpid() != pid:
+        return  # a forked worker inherits the handler
+    try:
+        run = history.get_run(state_dir, invocation.run_id())
+        if run is not None and run.ended is None:
+            failed = [s for s in run.steps if s.result not in ("ok", "skipped", "already done")]
+            finish("failed" if failed else "ok", failed[0].message if failed else "", state_dir)
+    except Exception:  # noqa: BLE001 - the history must never change how a run ends
+        pass
 
 
 def finish(result: str, message: str, state_dir: Path | None = None) -> None:

@@ -86,9 +86,9 @@ def guard(creators: Mapping[str, Any], state_dir: Path) -> None:
     except lock.LockBusy as exc:
         raise InvalidCommand(str(exc)) from None
     if command not in ALWAYS_LOCKED:
-        from hops import history
+        from hops import run_end
 
-        history.begin_run(state_dir)  # a task run that can change state: one row in the run history
+        run_end.begin(state_dir)  # a task run that can change state: one row in the run history
 
 
 def _begin(command: str, args: list[str], tasks: Mapping[str, TaskInfo], creators: Mapping[str, Any],

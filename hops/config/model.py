@@ -160,6 +160,9 @@ class Bootstrap(_Model):
     check_interval: Seconds = Field(5, description="Seconds between re-checks without a watch. Default: 5.")
     command_timeout: Seconds = Field(300, description="Seconds for one external command. Default: 300.")
     log_dir: FilePath = Field(Path("logs"), description="Per-run logs, inside the state dir. Default: logs.")
+    metrics_file: FilePath | None = Field(None, description="Prometheus text file (node_exporter textfile collector) "
+                                          "written at the end of every run; relative: inside the state dir. "
+                                          "Default: none.")
 
 
 class Tools(_Model):

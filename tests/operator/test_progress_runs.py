@@ -1,0 +1,92 @@
+"""Progress and run history through a real doit on the small guard dodo (tests/runguard): a heartbeat line
+when a step is silent and its stdout is not a terminal, a history that keeps finished steps through a SIGKILL,
+and the live line in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from hops import history, invocation
+from tests.runguard.helpers import doit_argv, env, make_project, read_line_with, release, start, wait_started
+from tests.runguard.test_interrupts import alive, in_terminal, read_until_exit
+
+STATE = ".bootstrap-state"
+
+
+def test_a_silent_step_gets_heartbeat_lines_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    proc = start(project, "demo:slow", env=env(project, block=True, HOPS_HEARTBEAT_S="0.2"))
+    try:
+        wait_started(project, lambda: proc.poll() is None)
+        seen = read_line_with(proc.stdout, "… still working on demo:slow (")
+        seen += read_line_with(proc.stdout, "… still working on demo:slow (")  # again after another silence
+    finally:
+        release(project)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, seen + out + err
+    assert "\x1b[" not in seen + out  # plain lines: no live line without a terminal
+
+
+def test_no_heartbeat_before_the_silence_is_long_enough(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    result = subprocess.run(doit_argv(project, "demo:slow"), cwd=project, env=env(project), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "still working" not in result.stdout
+
+
+def test_a_sigkill_keeps_the_history_of_finished_steps(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    proc = start(project, "demo")
+    try:
+        wait_started(project, lambda: proc.poll() is None)  # demo:prepare has ended, demo:slow is running
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    try:
+        run = history.runs(project / STATE)[0]
+    finally:
+        history.close()
+        invocation.reset()
+    steps = {s.step_id: s for s in run.steps}
+    assert steps["demo:prepare"].result == "ok" and steps["demo:prepare"].ended is not None
+    assert steps["demo:slow"].result == "running" and steps["demo:slow"].ended is None
+    assert run.outcome == "killed (no end recorded)" and run.command == "demo"
+    shown = subprocess.run(doit_argv(project, "bootstrap_history"), cwd=project, env=env(project),
+                           capture_output=True, text=True, timeout=60).stdout
+    assert "killed (no end recorded)" in shown and "success rate 0%" in shown
+
+
+def test_a_finished_run_records_its_end_and_result(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    result = subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        run = history.runs(project / STATE)[0]
+    finally:
+        history.close()
+    assert run.outcome == "ok" and run.ended is not None
+    assert [s.step_id for s in run.steps] == ["demo:prepare", "demo:slow", "demo:complete"]
+
+
+def test_a_terminal_shows_one_live_line_that_is_erased_when_the_step_ends(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    pid, master = in_terminal(project, "demo:slow")
+    try:
+        wait_started(project, lambda: alive(pid))
+        seen = b""
+        while seen.count(b"demo:slow") < 3:  # the line is redrawn (elapsed grows) while the tool runs
+            seen += os.read(master, 4096)
+    finally:
+        release(project)
+    out, code = read_until_exit(pid, master)
+    screen = seen.decode(errors="replace") + out
+    assert code == 0, screen
+    assert "demo:slow 0s │ working" in screen or "demo:slow 1s │ working" in screen, screen
+    assert "\x1b[2K" in screen  # the line is redrawn in place (erase line), not printed line after line
