@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hops import hooks, usercommands
+from hops.config.errors import ConfigError
 from hops.taskmodel import Check, Model
 
 if TYPE_CHECKING:
@@ -53,7 +54,10 @@ class ConfiguredChecks:
     step_id: str
 
     def __call__(self, ctx: Context) -> tuple[bool, str]:
-        checks = commands_of(ctx, self.step_id)
+        try:
+            checks = commands_of(ctx, self.step_id)
+        except ConfigError:  # the step's action reports the problems once; every step's check need not
+            return False, "the configuration is invalid (its problems are shown when the step runs)"
         if not checks:
             return True, "none configured"
         failed = []

@@ -247,3 +247,12 @@ def test_configured_status_checks_decide_and_are_reported_by_name(project: Path)
     assert reported[2].fn(ctx) == (True, "not applicable (environment ENVIRONMENT is None, not 'production')")
     (project / "volume-ok").touch()
     assert entry.fn(ctx) == (True, "2 hold")
+
+
+def test_the_lazy_entry_does_not_hold_quietly_when_the_configuration_is_invalid(project: Path) -> None:
+    path = project / "bootstrap-config.yaml"
+    path.write_text(path.read_text().replace("name: home-ops", "name: Home_Ops", 1))
+    ctx = Context(project, {"PATH": os.environ["PATH"]})
+    _, step = _model().find("demo:deploy")
+    entry = next(c for c in step.status if custom_checks.is_configured_entry(c))
+    assert entry.fn(ctx) == (False, "the configuration is invalid (its problems are shown when the step runs)")
