@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hops import context, controls, endpoints, lab_tasks, runguard
+from hops import context, controls, endpoints, interactive, lab_tasks, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
 from hops.config import targets as config_targets
 from hops.custom_checks import is_configured_entry, with_configured_checks
@@ -42,6 +42,7 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
         creators[f"task_phase{comp.phase}"] = _fixed(f"phase{comp.phase}", phase_task(comp))
     for name, task in {**controls.control_tasks(model), **lab_tasks.tasks()}.items():
         creators[f"task_{name}"] = _fixed(name, {"verbosity": 2, **task})
+    interactive.add_gates(creators, model)  # --interactive: a hidden gate before each phase (hops.interactive)
     runguard.guard(creators, state)  # run lock + Ctrl-C handling for this doit command (hops.runguard)
     return creators
 

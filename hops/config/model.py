@@ -163,6 +163,8 @@ class Bootstrap(_Model):
     metrics_file: FilePath | None = Field(None, description="Prometheus text file (node_exporter textfile collector) "
                                           "written at the end of every run; relative: inside the state dir. "
                                           "Default: none.")
+    interactive: bool = Field(False, description="bootstrap_phased/bootstrap_resume show each phase's plan and ask "
+                              "before running it, as with --interactive (needs a terminal). Default: false.")
 
 
 class Tools(_Model):
