@@ -9,7 +9,8 @@ installs the same Deployments, DaemonSets, Services and CRDs as the emulated one
 objects (as JSON, which is YAML) with the release name and namespace, and the chart's values, put back as template
 expressions: every scalar, list or empty map among the values is rendered as a unique sentinel and the sentinel's
 places become `{{ .Values.x }}`; every boolean is flipped once, and what changes becomes a condition (objects that
-come and go) or a boolean expression (a field that follows it)."""
+come and go) or a boolean expression (a field that follows it). Not followed: a value that decides by membership
+or arithmetic (flux2's `extraComponents` list picks controllers): there the chart renders what its default gives."""
 
 from __future__ import annotations
 
