@@ -128,9 +128,8 @@ class StepState:
         if self.what:
             detail = f": {self.detail}" if self.detail else ""
             text = f"… still waiting for {self.what}{detail} ({duration(now - self.wait_started)}{left})"
-        else:
-            text = f"… still working on {self.step_id} ({duration(now - self.started)}{left})"
-        return secrets.redact(f"[{self.step_id}] {text}" if tagged else text)
+            return secrets.redact(f"[{self.step_id}] {text}" if tagged else text)
+        return secrets.redact(f"… still working on {self.step_id} ({duration(now - self.started)}{left})")
 
 
 def current() -> StepState | None:
