@@ -36,6 +36,7 @@ POD_KEY = ("", "pods")
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 
 MERGE, STRATEGIC, JSON_PATCH, APPLY = "merge", "strategic", "json", "apply"
+HISTORY_SECONDS = 300.0      # kube-apiserver has etcd compact every 5 minutes
 
 _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -89,8 +90,13 @@ class Store(Collector):
     """In-memory Kubernetes objects. See hops.lab.apiserver for the interface other lab parts use."""
 
     def __init__(self, crd_establish_delay: float = 0.0, *, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
-                 history_size: int = 5000) -> None:
+                 history_size: int = 5000, history_seconds: float = HISTORY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """history_size / history_seconds: the watch history window (events beyond either are compacted, and a
+        watch from before them answers 410 Gone, as after etcd's compaction); clock: for that window."""
         self.crd_establish_delay = crd_establish_delay
+        self.history_seconds = history_seconds
+        self._clock = clock
         self.registry = Registry()
         self._lock = threading.RLock()
         self._watch_changed = threading.Condition(self._lock)
@@ -453,6 +459,7 @@ class Store(Collector):
                 entries, _ = self.select(rt, namespace, labels, fields)
                 initial = [("ADDED", entry) for entry in entries]
             else:
+                self._compact(self._clock())
                 if since < self._floor:
                     raise errors.gone(since, self._floor + 1)
                 initial = []
@@ -552,15 +559,23 @@ class Store(Collector):
                 self._sorted.pop(rt.key, None)
                 self._uids[meta.get("uid", "")] = (rt.key, key)
             bucket[key] = entry
-        event = Event(self._rv, type_, rt.key, entry, old)
+        now = self._clock()
+        event = Event(self._rv, type_, rt.key, entry, old, now)
         if len(self._history) == self._history.maxlen:
             self._floor = self._history[0].rv
         self._history.append(event)
+        self._compact(now)
         for watcher in self._watchers.get(rt.key, ()):
             watcher.offer(event)
         if self._subscribers:
             self._pending.append(event)
         return entry
+
+    def _compact(self, now: float) -> None:
+        """Forget events older than the history window (what etcd's periodic compaction does)."""
+        horizon = now - self.history_seconds
+        while self._history and self._history[0].at < horizon:
+            self._floor = self._history.popleft().rv
 
     def _create(self, rt: ResourceType, namespace: str | None, obj: dict, dry_run: bool = False) -> Entry:
         if not isinstance(obj, dict):

@@ -60,14 +60,16 @@ class Entry:
 
 
 class Event:
-    __slots__ = ("rv", "type", "key", "entry", "old")
+    __slots__ = ("rv", "type", "key", "entry", "old", "at")
 
-    def __init__(self, rv: int, type_: str, key: tuple[str, str], entry: Entry, old: Entry | None) -> None:
+    def __init__(self, rv: int, type_: str, key: tuple[str, str], entry: Entry, old: Entry | None,
+                 at: float = 0.0) -> None:
         self.rv = rv
         self.type = type_
         self.key = key
         self.entry = entry
         self.old = old
+        self.at = at            # when it happened (the store's clock): history older than its window is compacted
 
 
 class Watcher:
