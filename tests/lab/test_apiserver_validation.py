@@ -16,8 +16,7 @@ from kubernetes.client.rest import ApiException
 from hops.lab import helm_releases, kustomize
 from hops.lab.apiserver import validation
 from hops.lab.charts import lookup
-from tests.lab.apiserver_fixtures import (api_client, kubectl, raw_request, server, status_body,  # noqa: F401
-                                          store)
+from tests.lab.apiserver_fixtures import api_client, kubectl, raw_request, server, status_body, store  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 HR = "helm.toolkit.fluxcd.io/v2"

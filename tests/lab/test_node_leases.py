@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kube_lab import KubeLab, fake_settings
 
 from hops.lab.cluster_seed import LEASE_NAMESPACE, node_stopped, register_node
 from hops.lab.controllers import LabContext
 from hops.lab.controllers.leases import NodeLeaseController
-from kube_lab import KubeLab, fake_settings
 from tests.lab.apiserver_fixtures import Kubectl, kubectl_binary
 
 LEASE = "coordination.k8s.io/v1"

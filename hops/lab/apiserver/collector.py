@@ -265,6 +265,6 @@ class Collector:
             if found is not None:
                 self._release_foreground(*found)
         namespace = meta.get("namespace")
-        if namespace and rt.key != NS_KEY and self._namespace_terminating(namespace):
-            if namespace not in self._sweeping:
-                self._finalize_namespace(namespace)
+        if namespace and rt.key != NS_KEY and namespace not in self._sweeping and \
+                self._namespace_terminating(namespace):
+            self._finalize_namespace(namespace)

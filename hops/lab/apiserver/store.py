@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hops.lab.apiserver import defaults, errors, managed, schema, structural, validation
-from hops.lab.apiserver.collector import Collector, check_policy, terminating_error
+from hops.lab.apiserver.collector import Collector, terminating_error
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import apply_merge, json_patch, merge_patch, strategic_merge
 from hops.lab.apiserver.resources import Registry, ResourceType, crd_resource_types

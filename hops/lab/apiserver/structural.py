@@ -48,7 +48,7 @@ def _quote(value: Any) -> str:
 
 
 class Walker:
-    """One pass over an object: fills defaults and prunes in place (on a copy it made), collects causes."""
+    """One pass over an object: builds its defaulted, pruned copy and collects the causes and pruned paths."""
 
     def __init__(self) -> None:
         self.causes: list[Cause] = []
