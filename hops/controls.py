@@ -144,6 +144,9 @@ def show_status(ctx: Context, model: Model, live: bool) -> None:
     say(f"{done}/{len(rows)} steps complete" + (f"; next: {first_pending(ctx, model)}" if done < len(rows) else ""))
     if live and any(r["live"].startswith("DRIFT") for r in rows):
         say("drift found: the next `doit bootstrap_phased` re-runs the drifted steps")
+        note = lab_coming_back(ctx)
+        if note:
+            say(f"note: {note}")
 
 
 # --- reset / force ---------------------------------------------------------------------------------------------
@@ -203,5 +206,15 @@ def _validate(ctx: Context, model: Model, phase: int) -> None:
             print(f"{'OK  ' if holds else 'FAIL'} {comp.step_id(step.name)}: {check.name} — {reason}")
     scope = f"phase {phase}" if phase else "all phases"
     if failures:
-        raise StepError(f"{failures} live checks failed ({scope}); nothing was changed")
+        note = lab_coming_back(ctx)
+        raise StepError(f"{failures} live checks failed ({scope}); nothing was changed" + (f"; {note}" if note else ""))
     print(f"all live checks hold ({scope})")
+
+
+def lab_coming_back(ctx: Context) -> str:
+    """In lab mode, a note when the lab has just (re)started: failing checks may only mean it is not back yet."""
+    if not ctx.endpoints.lab:
+        return ""
+    from hops.lab.lifecycle import coming_back
+
+    return coming_back(ctx.endpoints.lab_info)

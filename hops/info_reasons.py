@@ -36,7 +36,8 @@ def describe(reasons: Mapping[str, Any]) -> str:
         lines.append(" * These up-to-date checks do not hold:")
         lines += [f"    - {utd}" for utd in false]
     if reasons.get("checker_changed"):
-        lines.append(" * The file_dep checker changed from {0} to {1}.".format(*reasons["checker_changed"]))
+        before, after = reasons["checker_changed"]
+        lines.append(f" * The file_dep checker changed from {before} to {after}.")
     for reason, sentence in SENTENCES.items():
         entries = reasons.get(reason)
         if entries:

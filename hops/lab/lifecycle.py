@@ -246,9 +246,79 @@ def reset(layout: LabLayout) -> None:
                 entry.unlink()
 
 
+SETTLE_S = 120.0  # simulated seconds a restarted lab takes to bring its nodes and workloads back (≈70 measured)
+
+
 def ensure_up(layout: LabLayout, project_root: Path) -> dict:
-    """The running lab's info, starting it when needed (hops.endpoints calls this in lab mode)."""
-    return up(layout, project_root)
+    """The running lab's info, starting it when needed (hops.endpoints calls this in lab mode). A running lab
+    built for other nodes than the configured ones is restarted with them (it keeps the state of the nodes both
+    have; a step would otherwise ask for a node the lab does not simulate); a HOPS_LAB_SPEED other than the
+    running lab's is said once (the speed is fixed when the lab starts)."""
+    with _serialized(layout):
+        info = _up(layout, project_root)
+        changed = node_changes(info, configured_nodes(project_root))
+        if changed:
+            print(f"lab: the configured nodes changed ({changed}); restarting the lab with them", file=sys.stderr)
+            _down(layout)
+            info = _up(layout, project_root)
+    warning = speed_warning(info, os.environ.get("HOPS_LAB_SPEED", "1"))
+    if warning:
+        print(warning, file=sys.stderr)
+    return info
+
+
+def configured_nodes(project_root: Path) -> dict[str, tuple[str, str]] | None:
+    """name -> (address, role) as the daemon would read them (same files and environment); None when the
+    configuration is not valid (the step that needs it reports that)."""
+    from hops.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(project_root)
+    except ConfigError:
+        return None
+    return {n.name: (str(n.address), n.role) for n in settings.config.network.nodes}
+
+
+def node_changes(info: dict, configured: dict[str, tuple[str, str]] | None) -> str:
+    """'' when the running lab simulates exactly the configured nodes, else what differs (for the message)."""
+    if configured is None:
+        return ""
+    running = {name: (str(n.get("address")), str(n.get("role"))) for name, n in (info.get("nodes") or {}).items()}
+    added = sorted(set(configured) - set(running))
+    removed = sorted(set(running) - set(configured))
+    moved = sorted(n for n in set(configured) & set(running) if configured[n] != running[n])
+    parts = [f"{label} {', '.join(names)}" for label, names in (("added", added), ("removed", removed),
+                                                                 ("address or role changed:", moved)) if names]
+    return "; ".join(parts)
+
+
+def speed_warning(info: dict, wanted: str) -> str:
+    """A warning when HOPS_LAB_SPEED differs from the speed the running lab started with, else ''."""
+    try:
+        asked = float(wanted)
+    except ValueError:
+        return ""  # hops.lab.clock reports a bad value where it is used
+    running = float(info.get("speed") or 1)
+    if abs(asked - running) < 1e-9:
+        return ""
+    return (f"lab: HOPS_LAB_SPEED={wanted} but the running lab runs at x{running:g} (fixed when it started); "
+            "`python -m hops.lab down` and run again to use the new speed")
+
+
+def coming_back(info: dict, now: float | None = None) -> str:
+    """A note when the lab (re)started so recently that its nodes and workloads may not all be back, else ''."""
+    from datetime import datetime
+
+    try:
+        started = datetime.fromisoformat(str(info["started_at"])).timestamp()
+    except (KeyError, ValueError):
+        return ""
+    elapsed = max(0.0, (time.time() if now is None else now) - started)
+    speed = float(info.get("speed") or 1)
+    if elapsed * speed >= SETTLE_S:
+        return ""
+    return (f"the lab started {elapsed:.0f}s ago (x{speed:g}) and may still be bringing its nodes and workloads "
+            f"back (about {SETTLE_S / speed:.0f}s): wait and run the checks again")
 
 
 def _wait(info: dict, query: str, timeout: float) -> bool:

@@ -9,10 +9,9 @@ import copy
 from typing import Any
 
 import pytest
-
 from cfg_helpers import BASE, talconfig_for
-from hops.config import ConfigError, Problem, load_settings
-from hops.config import checks
+
+from hops.config import ConfigError, Problem, checks, load_settings
 
 
 def _load(write, config: dict[str, Any], tal: dict[str, Any] | None = None, *, talconfig_text: str | None = None,
@@ -38,24 +37,24 @@ def _with(**paths: Any) -> dict[str, Any]:
 
 
 BROKEN = [
-    (dict(network__pod_cidr="10.96.0.0/16"), "network.pod_cidr",
+    ({"network__pod_cidr": "10.96.0.0/16"}, "network.pod_cidr",
      "10.96.0.0/16 overlaps network.service_cidr 10.96.0.0/12"),
-    (dict(network__pod_cidr="10.0.0.0/8"), "network.pod_cidr", "overlaps network.service_cidr"),
-    (dict(network__nodes__1__address="10.244.3.4"), "network.nodes[1].address",
+    ({"network__pod_cidr": "10.0.0.0/8"}, "network.pod_cidr", "overlaps network.service_cidr"),
+    ({"network__nodes__1__address": "10.244.3.4"}, "network.nodes[1].address",
      "10.244.3.4 is inside network.pod_cidr 10.244.0.0/16"),
-    (dict(network__nodes__2__address="10.100.0.7"), "network.nodes[2].address",
+    ({"network__nodes__2__address": "10.100.0.7"}, "network.nodes[2].address",
      "10.100.0.7 is inside network.service_cidr 10.96.0.0/12"),
-    (dict(cluster__endpoint="https://127.0.0.11:6443"), "cluster.endpoint",
+    ({"cluster__endpoint": "https://127.0.0.11:6443"}, "cluster.endpoint",
      "https://127.0.0.11:6443 is not on network.vip 127.0.0.10 (expected https://127.0.0.10:6443"),
-    (dict(cluster__endpoint="https://172.29.51.999:6443"), "cluster.endpoint",
+    ({"cluster__endpoint": "https://172.29.51.999:6443"}, "cluster.endpoint",
      "172.29.51.999 is not a valid IPv4 address"),
-    (dict(cluster__endpoint="https://bad_host!:6443"), "cluster.endpoint", "is not a valid host name"),
-    (dict(talos={"secrets_file": "../../etc/passwd"}), "talos.secrets_file",
+    ({"cluster__endpoint": "https://bad_host!:6443"}, "cluster.endpoint", "is not a valid host name"),
+    ({"talos": {"secrets_file": "../../etc/passwd"}}, "talos.secrets_file",
      "../../etc/passwd is outside the project folder"),
-    (dict(talos={"secrets_file": "/etc/passwd"}), "talos.secrets_file", "is outside the project folder"),
-    (dict(talos={"secrets_file": "clusterconfig/../../x"}), "talos.secrets_file", "is outside the project folder"),
-    (dict(onepassword={"account": "-rf"}), "onepassword.account", "'-rf' starts with '-'"),
-    (dict(onepassword={"vault": "--help"}), "onepassword.vault", "'--help' starts with '-'"),
+    ({"talos": {"secrets_file": "/etc/passwd"}}, "talos.secrets_file", "is outside the project folder"),
+    ({"talos": {"secrets_file": "clusterconfig/../../x"}}, "talos.secrets_file", "is outside the project folder"),
+    ({"onepassword": {"account": "-rf"}}, "onepassword.account", "'-rf' starts with '-'"),
+    ({"onepassword": {"vault": "--help"}}, "onepassword.vault", "'--help' starts with '-'"),
 ]
 
 
@@ -69,10 +68,10 @@ def test_a_configuration_a_cluster_would_break_on_is_refused(write, paths: dict,
 
 
 FINE = [
-    dict(network__pod_cidr="10.42.0.0/16", network__service_cidr="10.43.0.0/16"),
-    dict(cluster__endpoint="https://cluster.example.internal:6443"),  # a DNS name may resolve to the VIP
-    dict(talos={"secrets_file": "secrets/./talsecret.yaml"}),
-    dict(onepassword={"account": "team-rf.1password.com"}),
+    {"network__pod_cidr": "10.42.0.0/16", "network__service_cidr": "10.43.0.0/16"},
+    {"cluster__endpoint": "https://cluster.example.internal:6443"},  # a DNS name may resolve to the VIP
+    {"talos": {"secrets_file": "secrets/./talsecret.yaml"}},
+    {"onepassword": {"account": "team-rf.1password.com"}},
 ]
 
 
