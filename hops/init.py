@@ -333,7 +333,9 @@ def summary(a: ans.Answers, root: Path) -> str:
             f"worker(s) in {a.network or 'their network'}\n{nodes}\n"
             f"  VIP        {a.vip or 'none'}\n"
             f"  1Password  account {a.op_account}, vault {a.op_vault}\n"
-            f"  GitOps     github.com/{a.repo}, branch {a.branch}, path {a.path}\n")
+            f"  GitOps     github.com/{a.repo}, branch {a.branch}, path {a.path}\n"
+            f"  talconfig  each node installs to /dev/sda with eth0 on DHCP, as in the example: edit "
+            f"{TALCONFIG_FILE} if your machines differ\n")
 
 
 def _confirm_write(present: list[str]) -> bool:

@@ -58,7 +58,38 @@ def merged_config(answers: Answers, base: dict[str, Any]) -> BootstrapConfig:
 
 
 def bootstrap_config(config: BootstrapConfig) -> str:
-    """bootstrap-config.yaml for `config`, laid out like the example."""
+    """bootstrap-config.yaml for `config`: the example's layout, plus every setting the layout does not name (hooks,
+    checks, newer fields), so nothing of an existing configuration is dropped. If the text does not read back as
+    exactly `config`, a plain dump of it is written instead (no comments, nothing lost)."""
+    from hops.config.model import BootstrapConfig
+
+    text = _with_unlisted(_layout(config), config)
+    if BootstrapConfig.model_validate(yaml.safe_load(text)) == config:
+        return text
+    return HEADER + yaml.safe_dump(config.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
+HEADER = ("# hops bootstrap configuration (validated by hops.config; see README \"Configuration\").\n"
+          "# Written by `doit bootstrap_init`; edit freely (`python -m hops.config check` validates it).\n")
+
+
+def _with_unlisted(text: str, config: BootstrapConfig) -> str:
+    """`text` with the non-default settings it does not contain: new sections at the end, new keys of a section
+    right under its header."""
+    written = yaml.safe_load(text)
+    for section, value in config.model_dump(mode="json", exclude_defaults=True).items():
+        if section not in written:
+            text += "\n" + yaml.safe_dump({section: value}, sort_keys=False)
+        elif isinstance(value, dict):
+            missing = {key: item for key, item in value.items() if key not in (written[section] or {})}
+            if missing:
+                block = "".join(f"  {line}\n" for line in yaml.safe_dump(missing, sort_keys=False).splitlines())
+                text = text.replace(f"\n{section}:\n", f"\n{section}:\n{block}", 1)
+    return text
+
+
+def _layout(config: BootstrapConfig) -> str:
+    """The example's layout and comments, filled in from `config`."""
     c, net, op, tal, boot = config.cluster, config.network, config.onepassword, config.talos, config.bootstrap
     nodes = "".join(f"    - name: {scalar(n.name)}\n      address: {scalar(n.address)}\n      role: {n.role}\n"
                     for n in net.nodes)
@@ -119,18 +150,11 @@ bootstrap:
   check_interval: {scalar(boot.check_interval)}    # at most this many seconds between re-checks where no watch exists
   command_timeout: {scalar(boot.command_timeout)} # seconds for one external command
   log_dir: {scalar(boot.log_dir)}        # inside the state dir
-{_interactive(config)}
+
 tools:
   use_mise: {scalar(config.tools.use_mise)}       # run every tool as `mise exec -- <tool> ...`
   required:            # Phase 1 requires these tools at exactly these versions
 {required}"""
-
-
-def _interactive(config: BootstrapConfig) -> str:
-    """The bootstrap.interactive line, when the existing configuration set it (the field may be absent)."""
-    value = getattr(config.bootstrap, "interactive", None)
-    return f"  interactive: {scalar(value)}      # ask before each phase (doit bootstrap_phased shows its plan)\n" \
-        if value else ""
 
 
 def talconfig(config: BootstrapConfig, root: Path) -> str:

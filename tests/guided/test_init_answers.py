@@ -9,6 +9,7 @@ import yaml
 
 from hops import init_answers as ans
 from hops.config import load_settings
+from hops.init_files import _layout as init_files_layout
 from hops.init_files import bootstrap_config, merged_config, scalar, talconfig
 
 CP = ans.NodeAnswer("cp-1", "controlplane", "192.168.1.11")
@@ -119,3 +120,36 @@ def test_unasked_settings_come_from_the_base_mapping() -> None:
     assert config.bootstrap.check_interval == 7 and config.talos.version == "v1.9.0"
     assert config.network.pod_cidr == "10.42.0.0/16" and config.network.vip == "192.168.1.10"  # answers win
     assert merged_config(answers(vip=None), {"network": {"vip": "192.168.1.99"}}).network.vip is None
+
+
+def test_settings_the_layout_does_not_name_are_kept() -> None:
+    from hops.config.model import BootstrapConfig
+
+    base = {"hooks": {"networking": {"before": [{"run": ["./scripts/check-switch.sh"], "timeout": 30}]}},
+            "bootstrap": {"metrics_file": "metrics.prom", "interactive": True, "check_interval": 3}}
+    config = merged_config(answers(), base)
+    text = bootstrap_config(config)
+    assert "# Precedence:" in text  # still the commented layout, not the plain fallback
+    assert BootstrapConfig.model_validate(yaml.safe_load(text)) == config
+    again = yaml.safe_load(text)
+    assert again["hooks"]["networking"]["before"][0]["run"] == ["./scripts/check-switch.sh"]
+    assert again["bootstrap"]["metrics_file"] == "metrics.prom" and again["bootstrap"]["interactive"] is True
+
+
+def test_a_layout_that_would_lose_a_setting_falls_back_to_a_plain_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hops import init_files
+    from hops.config.model import BootstrapConfig
+
+    config = merged_config(answers(), {"bootstrap": {"check_interval": 3}})
+    monkeypatch.setattr(init_files, "_layout", _broken_layout)
+    text = init_files.bootstrap_config(config)
+    assert "# Precedence:" not in text  # the plain dump
+    assert BootstrapConfig.model_validate(yaml.safe_load(text)) == config
+
+
+_real_layout = init_files_layout
+
+
+def _broken_layout(config) -> str:
+    """The layout with a value written wrongly (as a bug in it would): check_interval 3 becomes 4."""
+    return _real_layout(config).replace("check_interval: 3", "check_interval: 4")
