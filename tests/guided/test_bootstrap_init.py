@@ -78,6 +78,20 @@ def test_an_answers_file_with_an_unknown_key_names_the_file_and_key(project: Pat
     assert not any((project / name).exists() for name in FILES)
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("cluster: [lab\n", "answers.yaml: line 2, column 1: YAML syntax error"),
+    ("nodes: cp-1:controlplane:10.0.5.11\n", "answers.yaml: nodes: expected a list of nodes"),
+    ("nodes: [{name: cp-1, ip: 10.0.5.11}]\n", "answers.yaml: nodes[0]: expected the keys name, role, address"),
+    ("repo: me/x\nnodes: [cp-1:controlplane:10.0.5.300]\n", "answers.yaml: nodes[0]: '10.0.5.300' is not an IP"),
+])
+def test_a_bad_answers_file_is_one_message_naming_the_file(project: Path, text: str, message: str) -> None:
+    (project / "answers.yaml").write_text(text)
+    result = doit(project, "bootstrap_init", "--yes", "--answers", "answers.yaml")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and message in out and "Traceback" not in out, out
+    assert not any((project / name).exists() for name in FILES)
+
+
 def test_without_a_terminal_and_without_yes_it_refuses_and_keeps_the_files(tmp_path: Path) -> None:
     write_config(tmp_path)
     shutil.copy(REPO / "dodo.py", tmp_path / "dodo.py")
