@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from hops import context, history, phase_clock, progress
+from hops import context, history, phase_clock, progress, run_end
 from hops.results import message_of
 
 T = TypeVar("T")
@@ -39,6 +39,7 @@ def _prepare(ctx: Any, state: progress.StepState) -> None:
     """Start the step's history row; find the phase deadline and the estimate (best effort: a broken
     configuration is reported by the step itself)."""
     try:
+        run_end.step_starts(state.state_dir)
         history.step_started(state.state_dir, state.step_id, progress.phase_of(state.group))
         state.estimate = history.typical_duration(state.state_dir, state.step_id)
     except Exception:  # noqa: BLE001 - the history must never fail a step

@@ -90,3 +90,38 @@ def test_a_terminal_shows_one_live_line_that_is_erased_when_the_step_ends(tmp_pa
     assert code == 0, screen
     assert "demo:slow 0s │ working" in screen or "demo:slow 1s │ working" in screen, screen
     assert "\x1b[2K" in screen  # the line is redrawn in place (erase line), not printed line after line
+
+
+def test_a_cancelled_reset_is_one_line_and_no_bootstrap_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    result = subprocess.run(doit_argv(project, "bootstrap_reset"), cwd=project, env=env(project), input="n\n",
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1] == "bootstrap_reset cancelled: nothing was changed"
+    assert result.stdout.count("cancelled: nothing was changed") == 1 and "TaskFailed" not in result.stdout and result.stderr == ""
+    try:
+        assert history.runs(project / STATE) == []
+    finally:
+        history.close()
+
+
+def test_a_failed_step_prints_hops_message_once_and_records_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    dodo = project / "dodo.py"
+    dodo.write_text(dodo.read_text().replace(
+        'ctx.runner.run("slowtool", ["bootstrap"])',
+        'ctx.runner.run("slowtool", ["bootstrap"]); raise StepError("slowtool said no: check its input")'
+    ).replace("from hops import tasks\n", "from hops import tasks\nfrom hops.errors import StepError\n"))
+    result = subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.count("demo:slow: slowtool said no: check its input\n") == 1, result.stdout
+    assert "TaskFailed" not in result.stdout and "####" not in result.stdout
+    assert "re-run the same command to resume from this step" in result.stdout
+    try:
+        run = history.runs(project / STATE)[0]
+    finally:
+        history.close()
+    assert run.outcome == "failed" and run.message.startswith("demo:slow: slowtool said no")
+    assert [(s.step_id, s.result) for s in run.steps] == [("demo:prepare", "ok"), ("demo:slow", "failed")]
+    assert run.steps[1].message == "slowtool said no: check its input"
