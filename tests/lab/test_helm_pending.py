@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hops.lab import faults, helm_releases
+from hops.lab import faults, helm_releases, real_helm
 from kube_lab import KubeLab
 from tests.helm_records import leave_pending, statuses
 
@@ -190,21 +190,24 @@ def test_hang_fault_spec_parses_and_leaves_fail_faults_alone(kl: KubeLab) -> Non
         faults.parse("hang:helm:1")
 
 
-@pytest.mark.skipif(shutil.which("helm") is None, reason="the real helm binary is not installed")
+REAL_HELM = str(real_helm.installed() or shutil.which("helm") or "")
+
+
+@pytest.mark.skipif(not REAL_HELM, reason=f"the real helm is not installed: run `{real_helm.INSTALL_COMMAND}`")
 def test_real_helm_refuses_a_pending_release_with_the_same_text(kl: KubeLab, tmp_path: Path) -> None:
     """The record leave_pending writes is one real helm reads as pending (storage format and message)."""
     installed(kl)
     leave_pending(kl.store, "cilium", "kube-system", "pending-upgrade")
     env = {**kl.env(), "HELM_CACHE_HOME": str(tmp_path / "hc"), "HELM_CONFIG_HOME": str(tmp_path / "hcfg"),
            "HELM_DATA_HOME": str(tmp_path / "hd")}
-    real = subprocess.run([shutil.which("helm"), "history", "cilium", "-n", "kube-system", "-o", "json",
+    real = subprocess.run([REAL_HELM, "history", "cilium", "-n", "kube-system", "-o", "json",
                            "--kubeconfig", str(kl.kubeconfig)], env=env, capture_output=True, text=True, timeout=60)
     assert real.returncode == 0, real.stderr
     assert [r["status"] for r in json.loads(real.stdout)] == ["deployed", "pending-upgrade"]
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: cilium\nversion: 1.16.5\n")
-    refused = subprocess.run([shutil.which("helm"), "upgrade", "--install", "cilium", str(chart), "-n", "kube-system",
+    refused = subprocess.run([REAL_HELM, "upgrade", "--install", "cilium", str(chart), "-n", "kube-system",
                               "--kubeconfig", str(kl.kubeconfig)], env=env, capture_output=True, text=True,
                              timeout=60)
     assert (refused.returncode, refused.stderr.strip()) == (1, IN_PROGRESS)
