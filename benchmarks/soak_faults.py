@@ -5,7 +5,7 @@
 For every scenario and repetition, `doit bootstrap_phased` runs (again, up to --max-runs) until it succeeds.
 Prints a table: how many repetitions converged in one run, the runs needed (mean / worst), the retries the run
 logs record and the time their back-offs cost (the `retrying ... in <s>` lines of hops.runner and hops.kube), and
-the median wall time. --delay sets bootstrap.retry.delay in the copies (the example's 5 s is for hardware; 0
+the median wall time; a run that exceeds --run-timeout is stopped and counted. --delay sets bootstrap.retry.delay in the copies (the example's 5 s is for hardware; 0
 keeps it). Exits non-zero when some repetition did not converge within --max-runs. Not part of the test suite."""
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Outcome:
     retries: int = 0
     backoff_s: float = 0.0
     wall_s: float = 0.0
+    timed_out: int = 0
 
 
 @dataclass
@@ -59,10 +60,10 @@ class Tally:
                 f"{statistics.mean(o.retries for o in self.outcomes):.0f}",
                 f"{statistics.mean(o.backoff_s for o in self.outcomes):.1f}s",
                 f"{statistics.median(o.wall_s for o in self.outcomes):.0f}s",
-                f"{n - len(runs)}"]
+                f"{n - len(runs)}", f"{sum(o.timed_out for o in self.outcomes)}"]
 
 
-def soak_once(spec: str, speed: str, delay: float, max_runs: int) -> Outcome:
+def soak_once(spec: str, speed: str, delay: float, max_runs: int, run_timeout: float) -> Outcome:
     base = Path(tempfile.mkdtemp(prefix="hops-soak-"))
     project = copy_project(base)
     if delay > 0:
@@ -74,8 +75,13 @@ def soak_once(spec: str, speed: str, delay: float, max_runs: int) -> Outcome:
     try:
         while outcome.runs < max_runs and not outcome.converged:
             outcome.runs += 1
-            result = subprocess.run([sys.executable, "-m", "doit", "-f", str(project / "dodo.py"), "bootstrap_phased"],
-                                    cwd=project, env=env, capture_output=True, text=True, timeout=1800)
+            try:
+                result = subprocess.run([sys.executable, "-m", "doit", "-f", str(project / "dodo.py"),
+                                         "bootstrap_phased"], cwd=project, env=env, capture_output=True, text=True,
+                                        timeout=run_timeout)
+            except subprocess.TimeoutExpired:
+                outcome.timed_out += 1  # counted as a run that did not converge
+                continue
             outcome.converged = result.returncode == 0
         outcome.wall_s = time.monotonic() - started
         for log in (base / "lab" / "state" / "logs").glob("*.log"):
@@ -93,7 +99,7 @@ def soak_once(spec: str, speed: str, delay: float, max_runs: int) -> Outcome:
 
 def table(rows: list[list[str]]) -> str:
     header = ["scenario", "converged in 1 run", "runs needed (mean / worst)", "retries", "back-off", "wall",
-              "not converged"]
+              "not converged", "runs timed out"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -107,12 +113,14 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.1, help="bootstrap.retry.delay in the copies; 0 keeps it")
     parser.add_argument("--max-runs", type=int, default=3, help="bootstrap runs allowed per repetition (default 3)")
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument("--run-timeout", type=float, default=600, help="seconds one bootstrap run may take")
     args = parser.parse_args()
     rows, missed = [], 0
     for name, spec in SCENARIOS.items():
         if args.only and args.only not in name:
             continue
-        tally = Tally([soak_once(spec, args.speed, args.delay, args.max_runs) for _ in range(args.runs)])
+        tally = Tally([soak_once(spec, args.speed, args.delay, args.max_runs, args.run_timeout)
+                       for _ in range(args.runs)])
         missed += sum(1 for o in tally.outcomes if not o.converged)
         rows.append(tally.row(name))
         print(f"{name}: done", file=sys.stderr, flush=True)

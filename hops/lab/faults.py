@@ -20,8 +20,10 @@ SPEC is a comma-separated list of:
                                    (simulated; `inf` = until cleared): its container runtime is not up ("bootstrap
                                    is not available yet"), or with `:time` its clock is not synced ("time is not
                                    in sync yet")
-    api-errors:<rate>              that share of Kubernetes API requests answer 503
-    api-timeouts:<rate>            that share of Kubernetes API requests hang until the client gives up
+    api-errors:<rate>              that share of Kubernetes API requests answer 503 with Retry-After: 1 (as an
+                                   overloaded kube-apiserver; client-go tools retry it, hops's client does not)
+    api-timeouts:<rate>            that share of Kubernetes API requests hang until the client gives up or the
+                                   apiserver's 60 s (lab time) pass, then answer its 504 Timeout
 """
 
 from __future__ import annotations
