@@ -243,9 +243,12 @@ class World:
         return self
 
     def holds(self, *objects: dict) -> "World":
-        """Put objects into the cluster as they are (status included), then forget them as writes."""
+        """Put objects into the cluster as they are (status included), then forget them as writes. Their fields
+        are owned by the field manager "hops", as after hops applied them (a converged cluster): applying them
+        again is then a no-op, as on a real apiserver."""
         for obj in objects:
             self.store.apply(obj)
+            self.store.server_side_apply({k: v for k, v in obj.items() if k != "status"}, "hops")
         self.api_writes.clear()
         self.ctx.kube.invalidate()
         return self
