@@ -123,12 +123,14 @@ def crd(group: str, kind: str, plural: str, versions: list[str], release: str, r
     names: dict[str, Any] = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     if short_names:
         names["shortNames"] = short_names
+    printed = crd_schemas.columns_for(group, kind)
+    columns = {"additionalPrinterColumns": printed} if printed else {}
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": _meta(f"{plural}.{group}", None, labels or {}, release, release_ns),
             "spec": {"group": group, "names": names, "scope": "Namespaced" if namespaced else "Cluster",
                      "versions": [{"name": v, "served": True, "storage": i == len(versions) - 1,
                                    "schema": {"openAPIV3Schema": crd_schemas.schema_for(group, kind, v)},
-                                   "subresources": {"status": {}}}
+                                   "subresources": {"status": {}}, **columns}
                                   for i, v in enumerate(versions)]}}
 
 

@@ -315,3 +315,37 @@ def schema_for(group: str, kind: str, version: str) -> dict:
     if found is None or version not in SCHEMA_VERSIONS.get(group, ()):
         return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return found
+
+
+# -- kubectl get columns (additionalPrinterColumns, as the projects' CRDs declare them) -----------------------------
+def _col(name: str, path: str, kind: str = "string", priority: int = 0) -> dict:
+    out: dict[str, Any] = {"name": name, "type": kind, "jsonPath": path}
+    if priority:
+        out["priority"] = priority
+    return out
+
+
+AGE = _col("Age", ".metadata.creationTimestamp", "date")
+READY = _col("Ready", '.status.conditions[?(@.type=="Ready")].status')
+STATUS_MESSAGE = _col("Status", '.status.conditions[?(@.type=="Ready")].message')
+STORE_STATUS = _col("Status", '.status.conditions[?(@.type=="Ready")].reason')
+COLUMNS: dict[tuple[str, str], list[dict]] = {
+    ("source.toolkit.fluxcd.io", "GitRepository"): [_col("URL", ".spec.url"), AGE, READY, STATUS_MESSAGE],
+    ("source.toolkit.fluxcd.io", "HelmRepository"): [_col("URL", ".spec.url"), AGE, READY, STATUS_MESSAGE],
+    ("source.toolkit.fluxcd.io", "HelmChart"): [
+        _col("Chart", ".spec.chart"), _col("Version", ".spec.version"), _col("Source Kind", ".spec.sourceRef.kind"),
+        _col("Source Name", ".spec.sourceRef.name"), AGE, READY, STATUS_MESSAGE],
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"): [AGE, READY, STATUS_MESSAGE],
+    ("helm.toolkit.fluxcd.io", "HelmRelease"): [AGE, READY, STATUS_MESSAGE],
+    ("external-secrets.io", "ExternalSecret"): [
+        _col("Store", ".spec.secretStoreRef.name"), _col("Refresh Interval", ".spec.refreshInterval"), STORE_STATUS,
+        READY],
+    ("external-secrets.io", "SecretStore"): [AGE, STORE_STATUS, _col("Capabilities", ".status.capabilities"), READY],
+    ("external-secrets.io", "ClusterSecretStore"): [AGE, STORE_STATUS, _col("Capabilities", ".status.capabilities"),
+                                                    READY],
+}
+
+
+def columns_for(group: str, kind: str) -> list[dict]:
+    """The additionalPrinterColumns of group/kind's CRD ([] when it declares none)."""
+    return [dict(column) for column in COLUMNS.get((group, kind), [])]

@@ -225,3 +225,19 @@ def test_the_repository_manifests_pass_strict_validation(crds):
             crds.apply(obj)
         kept = crds.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
         assert _contains(kept, obj), obj          # nothing pruned (defaults may have been added)
+
+
+def test_kubectl_get_shows_the_crds_printer_columns(kubectl, crds):
+    crds.create(helmrelease())
+    crds.set_status(HR, "HelmRelease", "cilium", "default",
+                    {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed",
+                                     "message": "install retries exhausted"}]})
+    lines = kubectl("get", "helmreleases").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "AGE", "READY", "STATUS"]
+    assert lines[1].split()[2:] == ["False", "install", "retries", "exhausted"]
+    crds.create({"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+                 "metadata": {"name": "app", "namespace": "default"},
+                 "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "onepassword"},
+                          "data": [{"secretKey": "k", "remoteRef": {"key": "item"}}]}})
+    header = kubectl("get", "externalsecrets").stdout.splitlines()[0]
+    assert header.split() == ["NAME", "STORE", "REFRESH", "INTERVAL", "STATUS", "READY"]
