@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote
 
 import yaml
 
-from hops.lab.apiserver import errors, protobuf, tables, validation
+from hops.lab.apiserver import errors, protobuf, reviews, tables, validation
 from hops.lab.apiserver.collector import check_policy
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import json_patch, merge_patch, strategic_merge
@@ -344,6 +344,10 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _collection(self, method: str, rt: ResourceType, namespace: str | None, params: dict, body: bytes,
                     watch: bool) -> None:
         store = self.api.store
+        if reviews.is_review(rt):
+            if method != "POST":
+                raise errors.method_not_allowed()
+            return self._send_json(201, reviews.answer(rt, self._parse_body(body), namespace))
         if method in ("GET", "HEAD"):
             if watch:
                 return self._watch(rt, namespace, params)
@@ -404,6 +408,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _item(self, method: str, rt: ResourceType, namespace: str, name: str, params: dict, body: bytes,
               sub: str | None = None) -> None:
         store = self.api.store
+        if reviews.is_review(rt):
+            raise errors.method_not_allowed()
         if method in ("GET", "HEAD"):
             return self._send_entry(200, rt, store.read(rt, namespace, name))
         if method == "PUT":

@@ -108,12 +108,20 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("networking.k8s.io/v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     _r("networking.k8s.io/v1", "IngressClass", "ingressclasses", False),
     _r("events.k8s.io/v1", "Event", "events", True, ("ev",)),
+    _r("apiregistration.k8s.io/v1", "APIService", "apiservices", False, (), ("status",), ("api-extensions",)),
+    _r("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",), ALL),
+    _r("autoscaling/v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",), ALL),
+    # reviews: answered, never stored (hops.lab.apiserver.reviews)
+    _r("authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=("create",)),
+    _r("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False, verbs=("create",)),
+    _r("authorization.k8s.io/v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", True, verbs=("create",)),
 )
 
 # The order real clusters list groups in (kubectl shows `api-resources` in this order).
-GROUP_ORDER = ("", "apps", "events.k8s.io", "networking.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
-               "storage.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io",
-               "discovery.k8s.io")
+GROUP_ORDER = ("", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentication.k8s.io",
+               "authorization.k8s.io", "autoscaling", "networking.k8s.io", "batch", "policy",
+               "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io",
+               "coordination.k8s.io", "discovery.k8s.io")
 
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
