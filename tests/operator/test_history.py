@@ -168,3 +168,12 @@ def test_find_log_latest_by_id_or_pid(tmp_path: Path) -> None:
 def test_find_log_without_any(tmp_path: Path) -> None:
     with pytest.raises(StepError, match="no run logs in"):
         history_cli.find_log(tmp_path, "")
+
+
+def test_history_before_any_run_says_how_to_record_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ctx = type("Ctx", (), {"state_dir": tmp_path})()
+    history_cli.show_history(ctx, None, as_json=False, timeline=False, run="", limit=20)
+    assert capsys.readouterr().out.startswith("no runs recorded yet in ")
+    with pytest.raises(StepError, match="no runs recorded yet .* run `doit bootstrap_phased` first"):
+        history_cli.show_history(ctx, None, as_json=False, timeline=True, run="", limit=20)
+    assert not (tmp_path / history.FILE).exists()  # asking created nothing

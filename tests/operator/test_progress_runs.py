@@ -9,16 +9,20 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from hops import history, invocation
 from tests.runguard.helpers import doit_argv, env, make_project, read_line_with, release, start, wait_started
-from tests.runguard.test_interrupts import alive, in_terminal, read_until_exit
+from tests.runguard.test_interrupts import WORKERS, alive, in_terminal, read_until_exit
 
 STATE = ".bootstrap-state"
 
 
-def test_a_silent_step_gets_heartbeat_lines_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", WORKERS, ids=["serial", "processes", "threads"])
+def test_a_silent_step_gets_heartbeat_lines_when_stdout_is_not_a_terminal(tmp_path: Path,
+                                                                           workers: tuple[str, ...]) -> None:
     project = make_project(tmp_path)
-    proc = start(project, "demo:slow", env=env(project, block=True, HOPS_HEARTBEAT_S="0.2"))
+    proc = start(project, *workers, "demo:slow", env=env(project, block=True, HOPS_HEARTBEAT_S="0.2"))
     try:
         wait_started(project, lambda: proc.poll() is None)
         seen = read_line_with(proc.stdout, "… still working on demo:slow (")
