@@ -2,7 +2,7 @@
 retries it records in the run history (hops.history).
 
 hops.step_record runs every step inside `display(state)`; waits report through hops.waiting.Wait
-(`wait_started` / `wait_status` / `wait_ended`); hops.runlog's `say` calls `printed`.
+(`wait_started` / `wait_status` / `wait_ended`); hops.runlog calls `logged` and `printed`.
 
 On a terminal the step shows ONE live line (rich, transient: it disappears when the step ends, before doit's
 reporter writes its next line), refreshed four times a second:
@@ -176,21 +176,26 @@ def wait_ended(result: str) -> None:
     state.what, state.detail = "", ""
 
 
-def printed(text: str = "") -> None:
-    """A line reached the user (hops.runlog.RunLog.say): restarts the heartbeat's silence; a retry of a
-    transient failure (hops.runner says `  retrying …`) is counted and goes to the timeline."""
+def printed() -> None:
+    """A line reached the user (hops.runlog.RunLog.say): restarts the heartbeat's silence."""
     global _last_output
     _last_output = time.monotonic()
-    state = current()
-    if state is not None and text.lstrip().startswith("retrying "):
-        from hops import history
 
-        state.retries += 1
-        try:
-            now = time.time()
-            history.span(state.state_dir, state.step_id, "retry", text.strip(), now, now, "retried")
-        except Exception:  # noqa: BLE001
-            pass
+
+def logged(text: str) -> None:
+    """A line went to the run log (hops.runlog.RunLog.write): a retry of a transient failure (hops.runner and
+    hops.kube log `  retrying …`) is counted for the step and goes to the timeline as a milestone."""
+    state = current()
+    if state is None or not text.lstrip().startswith("retrying "):
+        return
+    from hops import history
+
+    state.retries += 1
+    try:
+        now = time.time()
+        history.span(state.state_dir, state.step_id, "retry", text.strip().splitlines()[0], now, now, "retried")
+    except Exception:  # noqa: BLE001 - the history must never fail a step
+        pass
 
 
 # --- display ----------------------------------------------------------------------------------------------------

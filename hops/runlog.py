@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hops import invocation, secrets
+from hops import invocation, progress, secrets
 
 LATEST = "latest.log"
 
@@ -45,13 +45,12 @@ class RunLog:
             if not self._linked:
                 self._linked = True
                 point_latest(self.path)
+        progress.logged(text)  # retries count for the step in flight
 
     def say(self, text: str) -> None:
         """Tell the user (stdout, which doit shows at verbosity 2) and log it."""
-        from hops import progress
-
         self.write(text)
-        progress.printed(text)  # a line the user saw: no heartbeat needed for a while
+        progress.printed()  # a line the user saw: no heartbeat needed for a while
         print(secrets.redact(text), flush=True)
 
     def elapsed(self, since: float) -> str:

@@ -118,6 +118,9 @@ def test_poll_until_times_out_naming_the_last_status_and_records_it(tmp_path: Pa
 
 def test_retries_said_by_the_runner_are_counted(tmp_path: Path) -> None:
     state = step(tmp_path)
-    progress.printed("  retrying `talosctl health` (attempt 2, transient: connection refused) in 5s")
-    progress.printed("  waiting for nodes Ready: 1 of 3 (10s left)")
-    assert state.retries == 1
+    progress.logged("  retrying `talosctl health` (attempt 2, transient: connection refused) in 5s")
+    progress.logged("  waiting for nodes Ready: 1 of 3 (10s left)")
+    progress.logged("  retrying API GET https://127.0.0.1:6443/api/v1/nodes (attempt 2, transient: 503) in 1s")
+    assert state.retries == 2
+    spans = history.connect(tmp_path).execute("select kind, label from spans").fetchall()
+    assert [kind for kind, _ in spans] == ["retry", "retry"] and spans[1][1].startswith("retrying API GET")
