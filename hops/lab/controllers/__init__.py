@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hops.lab.controllers.base import Controller, LabContext
 from hops.lab.controllers.cni import CniController
+from hops.lab.controllers.events import EventController
 from hops.lab.controllers.flux import FluxController
 from hops.lab.controllers.jobs import JobController
 from hops.lab.controllers.leases import NodeLeaseController
@@ -15,6 +16,6 @@ from hops.lab.controllers.workloads import WorkloadController
 
 CONTROLLERS: list[type[Controller]] = [WorkloadController, CniController, EndpointsController, JobController,
                                        SecretStoreController, FluxController,
-                                       NodeLeaseController]
+                                       NodeLeaseController, EventController]
 
 __all__ = ["CONTROLLERS", "Controller", "LabContext"]
