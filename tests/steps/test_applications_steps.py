@@ -281,6 +281,20 @@ def test_all_ready_false_and_true(world: World, broken: str) -> None:
     assert applications.all_ready(world.ctx) is True
 
 
+# --- what the live checks say they saw -------------------------------------------------------------------------
+def test_live_checks_name_what_they_saw(world: World) -> None:
+    world.cluster_exists().holds(*flux_install())
+    assert applications.all_ready_verdict(world.ctx) == (False, "no Flux Kustomization exists")
+    world.holds(*everything_but(world, podinfo(ready=0)))
+    world.store.delete(KS, "Kustomization", "longhorn", FLUX_NS)
+    assert applications.infrastructure_ready_verdict(world.ctx) == (
+        False, "Kustomization longhorn: not created yet (flux-system has not applied it)")
+    assert applications.all_ready_verdict(world.ctx) == (False, "Deployment podinfo/podinfo: 0/1 replicas available")
+    world.holds(ks(world, "longhorn"), podinfo())
+    assert applications.infrastructure_ready_verdict(world.ctx) == (True, "6 Kustomizations Ready")
+    assert applications.all_ready_verdict(world.ctx) == (True, "every Flux object Ready, every workload available")
+
+
 # --- through the step's doit action ---------------------------------------------------------------------------
 def test_ready_as_a_doit_step_returns_the_counts_doit_keeps(world: World) -> None:
     world.cluster_exists().holds(*converged(world))

@@ -303,6 +303,18 @@ def test_sync_verified_false_and_true(world: World, held) -> None:
     assert gitops.sync_verified(world.ctx) is True
 
 
+# --- what the live checks say they saw -------------------------------------------------------------------------
+def test_live_checks_name_what_they_saw(world: World) -> None:
+    world.cluster_exists().holds(*[o for o in flux_install() if o["metadata"]["name"] != "helm-controller"],
+                                 git_repository(), sync_kustomization(applied=OLD_REVISION))
+    assert gitops.controllers_ready_verdict(world.ctx) == (False, "helm-controller: not created yet")
+    assert gitops.sync_verified_verdict(world.ctx) == (
+        False, f"Kustomization flux-system applied {OLD_REVISION}, the source is at {REVISION}")
+    world.holds(*converged())
+    assert gitops.controllers_ready_verdict(world.ctx) == (True, "4 Flux controllers available")
+    assert gitops.sync_verified_verdict(world.ctx) == (True, f"revision {REVISION} applied")
+
+
 # --- through the step's doit action ---------------------------------------------------------------------------
 def test_bootstrap_as_a_doit_step_keeps_the_token_out_of_every_file(world: World, capsys) -> None:
     world.cluster_exists()

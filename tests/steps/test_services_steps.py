@@ -578,6 +578,25 @@ def test_longhorn_healthy_false_and_true(world: World, broken: dict) -> None:
     assert services.longhorn_healthy(world.ctx) is True
 
 
+# --- what the live checks say they saw -------------------------------------------------------------------------
+def test_live_checks_name_what_they_saw(world: World) -> None:
+    objects = eso()
+    controller = one(objects, "Deployment", "external-secrets")
+    world.cluster_exists().holds(*[o for o in objects if o is not controller], with_status(controller, ready=0),
+                                 *longhorn(storage_class=False))
+    assert services.external_secrets_healthy_verdict(world.ctx) == (False, (
+        "Deployment external-secrets/external-secrets: 0/1 available, Available=False MinimumReplicasUnavailable: "
+        "Deployment does not have minimum availability."))
+    assert services.connect_available_verdict(world.ctx) == (
+        False, "Deployment onepassword-connect/onepassword-connect does not exist")
+    assert services.longhorn_healthy_verdict(world.ctx) == (False, "StorageClass longhorn does not exist")
+    world.holds(with_status(controller), namespace("onepassword-connect"), connect_deployment(), *longhorn())
+    assert services.external_secrets_healthy_verdict(world.ctx) == (True, "healthy")
+    assert services.connect_available_verdict(world.ctx) == (True, "available")
+    assert services.longhorn_healthy_verdict(world.ctx) == (
+        True, "DaemonSet longhorn-system/longhorn-manager: desiredNumberScheduled=3 numberReady=3")
+
+
 # --- through the step's doit action ---------------------------------------------------------------------------
 def test_connect_secrets_as_a_doit_step_leaves_its_marker_and_no_secret_anywhere(world: World, capsys) -> None:
     world.cluster_exists()
