@@ -111,7 +111,8 @@ def test_bootstrap_reconciles_the_whole_tree_in_dependency_order(kl: KubeLab) ->
     git = kl.store.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
     assert git["spec"]["url"] == "ssh://git@github.com/example-homelab/home-ops"
     assert git["status"]["artifact"]["revision"].startswith("main@sha1:")
-    kl.wait_for(lambda: kl.ready(KS, "Kustomization", "apps", "flux-system"), timeout=60, what="apps Ready")
+    # wait for the subscriber to have seen it, not only for the store to hold it (events reach subscribers later)
+    kl.wait_for(lambda: "apps" in order, timeout=60, what="apps Ready")
     assert order.index("sources") < order.index("cilium") < order.index("apps")
     assert order.index("external-secrets") < order.index("onepassword-connect") < order.index("cluster-secret-store")
     cilium = helm_releases.latest(kl.store, "cilium", "kube-system")
