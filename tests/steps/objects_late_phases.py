@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -74,9 +75,14 @@ class Later:
 
 
 # --- workloads ---------------------------------------------------------------------------------------------------
-def rendered(chart: str, release: str, namespace: str, values: dict | None = None) -> list[dict]:
+def rendered(chart: str, release: str, namespace: str) -> list[dict]:
     """The objects `helm upgrade --install` of the lab's chart creates (CRDs first, as Helm installs them)."""
-    objects = charts.render(charts.CATALOG[chart], release, namespace, values or {})
+    return copy.deepcopy(_rendered(chart, release, namespace))
+
+
+@functools.lru_cache(maxsize=None)
+def _rendered(chart: str, release: str, namespace: str) -> list[dict]:
+    objects = charts.render(charts.CATALOG[chart], release, namespace, {})
     return sorted(objects, key=lambda o: o["kind"] != "CustomResourceDefinition")
 
 
@@ -310,9 +316,15 @@ def kustomization_status(obj: dict, applied: str | None = REVISION, reason: str 
 
 
 def declared_kustomizations(world: World) -> dict[str, dict]:
-    """The Kustomizations of the copied project's cluster folder, by name."""
+    """The Kustomizations of the copied project's cluster folder, by name (read once per world)."""
     folder = world.root / CLUSTER_PATH
-    return {d["metadata"]["name"]: d for f in sorted(folder.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
+    files = tuple((f, f.stat().st_mtime_ns) for f in sorted(folder.glob("*.yaml")))
+    return copy.deepcopy(_declared(files))
+
+
+@functools.lru_cache(maxsize=8)
+def _declared(files: tuple[tuple[Path, int], ...]) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for f, _ in files for d in yaml.safe_load_all(f.read_text())
             if isinstance(d, dict) and d.get("kind") == "Kustomization"}
 
 
