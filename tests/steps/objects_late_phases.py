@@ -80,7 +80,7 @@ def rendered(chart: str, release: str, namespace: str) -> list[dict]:
     return copy.deepcopy(_rendered(chart, release, namespace))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rendered(chart: str, release: str, namespace: str) -> list[dict]:
     objects = charts.render(charts.CATALOG[chart], release, namespace, {})
     return sorted(objects, key=lambda o: o["kind"] != "CustomResourceDefinition")
