@@ -124,12 +124,7 @@ class ToolRunner:
         self.log.write(f"$ {' '.join(argv)}")
         started = time.monotonic()
         full_env = {**self.env, **(env or {})}
-        try:
-            proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=full_env,
-                                  timeout=timeout or self.timeout)
-            code, out, err = proc.returncode, proc.stdout, proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            code, out, err = 124, _text(exc.stdout), _text(exc.stderr) + f"\ntimed out after {timeout or self.timeout:.0f}s"
+        code, out, err = _supervised(argv, input, full_env, timeout or self.timeout, self.log)
         result = Result(argv, code, out, err, time.monotonic() - started)
         self.calls.append(result)
         self.log.write(f"  exit {code} after {result.duration_s:.2f}s")
@@ -138,6 +133,35 @@ class ToolRunner:
         if err:
             self.log.write(err)
         return result
+
+
+def _supervised(argv: list[str], input: str | None, env: Mapping[str, str], limit: float,
+                log: RunLog) -> tuple[int, str, str]:
+    """Run one tool to its end: (exit code, stdout, stderr). It gets the run lock's descriptor, so the lock
+    stays held while it lives even if doit dies, and is recorded beside the lock so the next run can name it.
+    Ctrl-C/SIGTERM (hops.interrupts) is passed on to it; it gets a grace period, then is killed."""
+    from hops import interrupts
+    from hops.state import lock
+
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else None, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(env), pass_fds=lock.held_fds())
+    records = lock.record_tool(proc.pid, argv, interrupts.current_step())
+    interrupts.track(proc)
+    try:
+        out, err = proc.communicate(input, timeout=limit)
+        interrupts.raise_if_signalled(proc.returncode)  # `-P thread`: the tool ended as the run is interrupted
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return 124, _text(out), _text(err) + f"\ntimed out after {limit:.0f}s"
+    except KeyboardInterrupt as exc:
+        interrupts.stop_tool(proc, getattr(exc, "signum", interrupts.signal.SIGINT))
+        log.write(f"  interrupted: `{argv[0]}` (pid {proc.pid}) stopped, exit {proc.returncode}")
+        raise
+    finally:
+        interrupts.untrack(proc)
+        lock.forget_tool(records)
 
 
 def _command(tool: str, args: list[str]) -> str:
