@@ -22,7 +22,7 @@ from typing import Any
 from hops import invocation
 
 FILE = "phase-deadlines.json"
-_cache: dict[tuple[str, str], float] = {}   # (run id, group) -> epoch deadline
+_cache: dict[tuple[str, str, str], float] = {}   # (run id, state dir, group) -> epoch deadline
 _lock = threading.Lock()
 
 
@@ -35,16 +35,17 @@ def deadline(ctx: Any, group: str) -> float:
 def epoch_deadline(state_dir: Path, group: str, seconds: float) -> float:
     """The phase's deadline as epoch seconds, recorded on first use in this run (see the module docstring)."""
     run = invocation.run_id()
+    key = (run, str(state_dir), group)  # one cluster's phases are not another's
     with _lock:
-        if (run, group) in _cache:
-            return _cache[(run, group)]
+        if key in _cache:
+            return _cache[key]
         state_dir.mkdir(parents=True, exist_ok=True)
         with open(state_dir / f".{FILE}.lock", "a") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX)
             phases = _read(state_dir / FILE, run)
             value = phases.setdefault(group, time.time() + seconds)
             _write(state_dir / FILE, {"run": run, "phases": phases})
-        _cache[(run, group)] = value
+        _cache[key] = value
         return value
 
 

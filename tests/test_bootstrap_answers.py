@@ -82,7 +82,8 @@ def scripted_ctx(runner: ScriptedTalosctl, tmp_path: Path, timeout: float = 30.0
         runner=runner, said=said, settings=SimpleNamespace(control_plane_nodes=[node]),
         endpoints=SimpleNamespace(talosconfig=tmp_path / "talosconfig"),
         config=SimpleNamespace(bootstrap=SimpleNamespace(check_interval=0.01)),
-        log=SimpleNamespace(say=said.append, write=lambda text: None), timeout=lambda group: timeout)
+        log=SimpleNamespace(say=said.append, write=lambda text: None), timeout=lambda group: timeout,
+        state_dir=tmp_path / "state")  # the phase's deadline is kept there (hops.phase_clock)
 
 
 def test_waits_through_not_yet_and_checks_members_before_every_new_attempt(tmp_path: Path) -> None:
