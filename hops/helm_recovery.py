@@ -35,7 +35,7 @@ from hops.errors import StepError, ToolFailed, WaitTimeout
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 BUSY = (*PENDING, "uninstalling")             # an operation started and not finished: helm refuses to upgrade
 SUCCESSFUL = ("deployed", "superseded")        # revisions that were deployed once (superseded: by a later one)
-HISTORY_MAX = 10
+HISTORY_MAX = 256  # helm history's own default: the whole history helm keeps (upgrade prunes it to --history-max)
 INFLIGHT_DIR = "helm-inflight"
 OWN, STALE, FOREIGN = "own", "stale", "foreign"
 # what helm says when it refuses before writing a revision: a pending revision then is not the refused call's

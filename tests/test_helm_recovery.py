@@ -334,6 +334,6 @@ def test_settled_reads_the_newest_record_of_that_release_only() -> None:
 def test_prepare_refuses_to_guess_when_no_deployed_revision_is_in_sight(tmp_path: Path) -> None:
     ctx = fake_ctx(tmp_path, [[row(11, "failed"), row(12, "pending-upgrade", age=TIMEOUT * 2)]])
     with pytest.raises(StepError, match=r"is still pending-upgrade \(revision 12\): no deployed revision among its "
-                                        r"newest 10, so hops does not know what to roll back to\. See `helm history"):
+                                        r"newest 256, so hops does not know what to roll back to\. See `helm history"):
         hr.prepare(ctx, "kube-system", "cilium", later())
     assert [c[0] for c in ctx.runner.calls] == ["history"]

@@ -78,7 +78,7 @@ def upgrade_line(world: World) -> str:
 
 
 def history_line(world: World) -> str:
-    return f"helm history cilium -n kube-system -o json --max 10 --kubeconfig {world.endpoints.kubeconfig}"
+    return f"helm history cilium -n kube-system -o json --max 256 --kubeconfig {world.endpoints.kubeconfig}"
 
 
 # --- deploy-cilium --------------------------------------------------------------------------------------------

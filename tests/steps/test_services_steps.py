@@ -164,7 +164,7 @@ def test_helm_step_on_a_fresh_cluster_installs_the_chart_flux_manages(world: Wor
     action(world.ctx)
     kubeconfig = str(world.endpoints.kubeconfig)
     assert world.runner.lines() == [
-        f"helm history {release} -n {ns} -o json --max 10 --kubeconfig {kubeconfig}",
+        f"helm history {release} -n {ns} -o json --max 256 --kubeconfig {kubeconfig}",
         f"helm upgrade --install {release} {chart} --repo {repo} --version {version} --namespace {ns} "
         f"--create-namespace --values {world.root / folder / 'values.yaml'} --kubeconfig {kubeconfig}"]
     assert world.api_writes == [("ADDED", "Namespace", ns)]  # the folder's namespace.yaml, before helm
@@ -638,7 +638,7 @@ def test_every_step_and_live_check_of_the_phase_is_the_one_tested_here() -> None
         "connect-secrets": (services.connect_secrets, [services.connect_secrets_exist]),
         "connect": (services.connect, [services.connect_installed]),
         "connect-ready": (services.connect_ready, [services.connect_available_verdict]),
-        "connect-validated": (services.connect_validated, [services.stores_ready]),
+        "connect-validated": (services.connect_validated, [services.stores_ready_verdict]),
         "longhorn": (services.longhorn, [services.longhorn_installed]),
         "longhorn-ready": (services.longhorn_ready, [services.longhorn_healthy_verdict]),
     }
