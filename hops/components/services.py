@@ -220,8 +220,22 @@ def connect_validated(ctx: Context) -> None:
 
 
 def stores_ready(ctx: Context) -> bool:
-    stores = [ctx.kube.get("ClusterSecretStore", n) for n in _stores(ctx)]
-    return bool(stores) and all(s is not None and is_true(s) for s in stores)
+    return stores_ready_verdict(ctx)[0]
+
+
+def stores_ready_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `ClusterSecretStore Ready` live check, with what each store that is not says."""
+    names = _stores(ctx)
+    if not names:
+        return False, "no ClusterSecretStore is declared"
+    pending = []
+    for name in names:
+        store = ctx.kube.get("ClusterSecretStore", name)
+        if store is None:
+            pending.append(f"ClusterSecretStore {name} does not exist")
+        elif not is_true(store):
+            pending.append(f"ClusterSecretStore {name}: {describe_condition(store, 'Ready')}")
+    return not pending, "; ".join(pending) or f"{len(names)} ClusterSecretStore Ready"
 
 
 # --- Longhorn -------------------------------------------------------------------------------------------------
@@ -376,7 +390,7 @@ COMPONENT = Component(
         Step("connect-validated", "The ClusterSecretStore from infrastructure/ is Ready", connect_validated,
              marker="onepassword-connect-validated", would_do=connect_validated_intent, deps=("connect-ready",),
              sources=(store_sources,),
-             status=(Check("ClusterSecretStore Ready", stores_ready),)),
+             status=(Check("ClusterSecretStore Ready", stores_ready_verdict),)),
         Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", longhorn,
              marker="longhorn-deployed",
              would_do=longhorn_intent, sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),

@@ -356,10 +356,17 @@ def cluster_ready(ctx: Context) -> None:
 
 
 def cluster_registered(ctx: Context) -> bool:
+    return cluster_registered_verdict(ctx)[0]
+
+
+def cluster_registered_verdict(ctx: Context) -> tuple[bool, str]:
+    """The `kubeconfig present and every node registered` live check, naming the nodes that are not."""
     if not ctx.endpoints.kubeconfig.exists():
-        return False
+        return False, f"no kubeconfig at {ctx.endpoints.kubeconfig}"
     present = {obj["metadata"]["name"] for obj in ctx.kube.list("Node")}
-    return all(name in present for name in node_names(ctx))
+    missing = [name for name in node_names(ctx) if name not in present]
+    return not missing, (f"not registered: {', '.join(missing)}" if missing else
+                         f"{len(present)} nodes registered")
 
 
 # --- health ----------------------------------------------------------------------------------------------------
@@ -619,7 +626,7 @@ COMPONENT = Component(
              would_do=bootstrap_etcd_intent, deps=("wait-nodes-ready",), once=etcd_bootstrapped),
         Step("cluster-ready", "Fetch the kubeconfig; the Kubernetes API answers and every node is registered",
              cluster_ready, marker="cluster-ready", would_do=cluster_ready_intent, deps=("bootstrap-etcd",),
-             status=(Check("kubeconfig present and every node registered", cluster_registered),)),
+             status=(Check("kubeconfig present and every node registered", cluster_registered_verdict),)),
         Step("health", "etcd members are exactly the control-plane nodes; control-plane pods Running", health,
              marker="health-verified", would_do=health_intent, deps=("cluster-ready",),
              status=(Check("etcd and control-plane pods healthy", healthy_verdict),)),

@@ -4,9 +4,10 @@ answer (holds, why), true and false, and agree with the bool checks of the same 
 from __future__ import annotations
 
 from hops.actions import evaluate
-from hops.components import networking, talos
+from hops.components import networking, services, talos
 from tests.steps import objects_f1 as o
 from tests.steps.harness import World
+from tests.steps.test_services_steps import eso, store
 
 
 def converged_networking(world: World) -> World:
@@ -66,3 +67,22 @@ def test_kube_proxy_replaced_says_what_still_runs_it(world: World) -> None:
 def test_talos_health_says_there_is_no_kubeconfig(world: World) -> None:
     holds, seen = talos.healthy_verdict(world.ctx)
     assert holds is False and seen.startswith("no kubeconfig at ") and talos.healthy(world.ctx) is False
+
+
+def test_cluster_registered_names_the_unregistered_nodes(world: World) -> None:
+    world.cluster_exists()
+    world.holds(*o.nodes(world.ctx.settings)[:1])
+    holds, seen = talos.cluster_registered_verdict(world.ctx)
+    assert holds is False and seen == "not registered: talos-cp-2, talos-cp-3"
+    world.holds(*o.nodes(world.ctx.settings))
+    assert talos.cluster_registered_verdict(world.ctx) == (True, "3 nodes registered")
+
+
+def test_stores_ready_says_what_the_store_reports(world: World) -> None:
+    world.cluster_exists().holds(*eso())
+    assert services.stores_ready_verdict(world.ctx) == (False, "ClusterSecretStore onepassword does not exist")
+    world.holds(store(ready=False, reason="InvalidProviderConfig", message="could not get provider client"))
+    holds, seen = services.stores_ready_verdict(world.ctx)
+    assert holds is False and "Ready=False InvalidProviderConfig: could not get provider client" in seen
+    world.holds(store())
+    assert services.stores_ready_verdict(world.ctx)[0] is True and services.stores_ready(world.ctx) is True
