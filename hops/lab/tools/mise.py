@@ -1,11 +1,15 @@
 """Emulated mise: `exec -- CMD` replaces itself with CMD (so its exit code and output come through unchanged),
-`current`, `ls --current`, `--version`, `doctor`. Tool versions are the configured tools.required (lab.json)."""
+`current`, `ls --current`, `--version`, `doctor`, `install`, `use`. Tool versions are the configured
+tools.required (lab.json): the lab's shims are those versions, so `install` of exactly them is "already installed"
+and any other tool or version fails as an install mise could not perform (the lab downloads nothing)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -73,6 +77,107 @@ def cmd_ls(args: list[str]) -> int:
     return 0
 
 
+CONFIG_FILES = ("mise.toml", ".mise.toml", "mise/config.toml", ".config/mise.toml", ".config/mise/config.toml")
+SPEC = re.compile(r"^(?:[a-z]+:)?(?:[\w.-]+/)?(?P<tool>[\w.-]+)(?:@(?P<version>\S+))?$")
+ALIASES = {"talos": "talosctl", "talosctl": "talosctl", "1password-cli": "op", "1password": "op", "op": "op",
+           "fluxcd": "flux", "flux2": "flux", "flux": "flux", "cilium-cli": "cilium", "cilium": "cilium",
+           "helm": "helm", "talhelper": "talhelper"}
+
+
+def _config_pins(start: Path) -> tuple[Path | None, dict[str, str]]:
+    """[tools] of the nearest mise config file (cwd, then parents), or .tool-versions; (None, {}) without one."""
+    for folder in (start, *start.parents):
+        for name in CONFIG_FILES:
+            path = folder / name
+            if path.is_file():
+                return path, _toml_tools(path)
+        legacy = folder / ".tool-versions"
+        if legacy.is_file():
+            pairs = (line.split()[:2] for line in legacy.read_text().splitlines() if line.strip()
+                     and not line.startswith("#"))
+            return legacy, {p[0]: p[1] for p in pairs if len(p) == 2}
+    return None, {}
+
+
+def _toml_tools(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolExit(f"mise ERROR error parsing config file: {path}\nmise ERROR {exc}", 1) from None
+    tools = data.get("tools") or {}
+    pins = {}
+    for tool, value in tools.items():
+        version = value.get("version") if isinstance(value, dict) else value[0] if isinstance(value, list) else value
+        pins[str(tool)] = str(version)
+    return pins
+
+
+def _lab_tool(spec: str) -> str | None:
+    """`aqua:siderolabs/talos` / `talosctl` / `ubi:cilium/cilium-cli` -> the lab tool it names, if any."""
+    match = SPEC.match(spec)
+    return ALIASES.get(match.group("tool").lower()) if match else None
+
+
+def _check_install(spec: str, version: str, shipped: dict[str, str]) -> str:
+    """The line mise prints for a pin the lab satisfies; ToolExit for one it cannot."""
+    tool = _lab_tool(spec)
+    if tool is None or tool not in shipped:
+        raise ToolExit(f"mise ERROR Failed to install {spec}@{version}: the hops lab cannot download tools; it "
+                       f"ships only {', '.join(f'{t}@{v}' for t, v in shipped.items())}", 1)
+    wanted = version.removeprefix("v")
+    if wanted not in ("latest", shipped[tool]) and not shipped[tool].startswith(wanted + "."):
+        raise ToolExit(f"mise ERROR Failed to install {spec}@{version}: no such version in the hops lab (its "
+                       f"shim is {tool}@{shipped[tool]}; pin that version)", 1)
+    return f"{spec}@{shipped[tool]}"
+
+
+def _install_args(args: list[str]) -> list[str]:
+    specs = [a for a in args if not a.startswith("-")]
+    for flag in (a for a in args if a.startswith("-")):
+        if flag.split("=")[0] not in ("-f", "--force", "-y", "--yes", "-v", "--verbose", "-q", "--quiet",
+                                      "--raw", "-j", "--jobs", "--dry-run", "-n"):
+            raise ToolExit(f"error: unexpected argument '{flag}' found\n\nUsage: mise install [OPTIONS] "
+                           "[TOOL@VERSION]...\n\nFor more information, try '--help'.", 2)
+    return specs
+
+
+def cmd_install(args: list[str]) -> int:
+    shipped = _versions()
+    specs = _install_args(args)
+    if specs:
+        pins = {s.split("@", 1)[0]: (s.split("@", 1)[1] if "@" in s else "latest") for s in specs}
+    else:
+        _, pins = _config_pins(Path.cwd())
+    for spec, version in pins.items():
+        _check_install(spec, version, shipped)
+    # every pin is a shim the lab already has: mise reports nothing to do
+    print("mise all tools are installed", file=sys.stderr)
+    return 0
+
+
+def cmd_use(args: list[str]) -> int:
+    shipped = _versions()
+    specs = _install_args([a for a in args if a not in ("-g", "--global")])
+    if not specs:
+        raise ToolExit("error: the following required arguments were not provided:\n  <TOOL@VERSION>...\n\n"
+                       "Usage: mise use <TOOL@VERSION>...\n\nFor more information, try '--help'.", 2)
+    path = Path.home() / ".config" / "mise" / "config.toml" if {"-g", "--global"} & set(args) \
+        else Path.cwd() / "mise.toml"
+    lines = path.read_text().splitlines() if path.exists() else []
+    if "[tools]" not in lines:
+        lines.append("[tools]")
+    for spec in specs:
+        name, _, version = spec.partition("@")
+        resolved = _check_install(name, version or "latest", shipped).rsplit("@", 1)[1]
+        lines = [line for line in lines if not line.startswith(f'{name} = ') and not line.startswith(f'"{name}" = ')]
+        lines.insert(lines.index("[tools]") + 1, f'"{name}" = "{version or resolved}"')
+        shown = str(path).replace(str(Path.home()), "~", 1)
+        print(f"mise {shown} tools: {name}@{resolved}", file=sys.stderr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return 0
+
+
 def cmd_doctor(args: list[str]) -> int:
     versions = _versions()
     print(f"version: {MISE_VERSION}\nactivated: no\nshims_on_path: no\n\ndirs:\n  data: {layout().root}\n\n"
@@ -82,13 +187,13 @@ def cmd_doctor(args: list[str]) -> int:
 
 def handle(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print("mise manages dev tools (hops lab emulation)\n\nCommands: exec, current, ls, doctor, --version")
+        print("mise manages dev tools (hops lab emulation)\n\nCommands: exec, current, install, use, ls, doctor, --version")
         return 0
     if argv[0] in ("--version", "-V", "version"):
         print(MISE_VERSION)
         return 0
     commands = {"exec": cmd_exec, "x": cmd_exec, "current": cmd_current, "ls": cmd_ls, "list": cmd_ls,
-                "doctor": cmd_doctor}
+                "doctor": cmd_doctor, "install": cmd_install, "i": cmd_install, "use": cmd_use, "u": cmd_use}
     command = commands.get(argv[0])
     if command is None:
         raise ToolExit(f"mise ERROR unrecognized subcommand '{argv[0]}'\nmise ERROR Run with --verbose or "
