@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 # doit commands whose positional arguments are task names (plus, for run, the tasks' own options)
-NAMED_COMMANDS = frozenset({"run", "info", "forget", "clean", "ignore", "strace", "reset-dep", "plan"})
+NAMED_COMMANDS = frozenset({"run", "info", "list", "forget", "clean", "ignore", "strace", "reset-dep", "plan"})
 
 
 def check(command: str, names: list[str], creators: Mapping[str, Any]) -> None:

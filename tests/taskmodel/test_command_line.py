@@ -40,10 +40,11 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     (["bootstrap_stauts", "--live"], "Did you mean `doit bootstrap_status`?"),
     (["info", "force_phas"], "Did you mean `doit info force_phase`?"),
     (["forget", "demo:prepar"], "Did you mean `doit forget demo:prepare`?"),
+    (["list", "dem"], "Did you mean `doit list demo`?"),
 ])
 def test_a_misspelt_task_name_gets_a_suggestion(project: Path, args: list[str], suggestion: str) -> None:
     line = error_line(doit(project, *args))
-    assert f'Invalid parameter: "{args[1] if args[0] in ("info", "forget") else args[0]}"' in line
+    assert f'Invalid parameter: "{args[1] if args[0] in ("info", "forget", "list") else args[0]}"' in line
     assert suggestion in line
     assert not (project / "runs.log").exists()
 
