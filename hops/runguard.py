@@ -22,6 +22,11 @@ not a read-only task (a group, a step, a glob, a target, an unknown name) counts
 
 A refusal is doit's InvalidCommand: one line `ERROR: another hops run (pid N) is working on this cluster (...)`,
 exit 3, no traceback. hops.interrupts is installed here too, so Ctrl-C/SIGTERM end any of these cleanly.
+
+The same place, before doit selects a task, also checks what the user typed (each refusal one InvalidCommand
+line): unknown command-line variables (hops.cmdline), misspelt task names with a did-you-mean (hops.tasknames),
+unknown task options and values of the wrong type (hops.cmdline); it makes stdout quiet on a broken pipe
+(hops.quietpipe) and `doit info`'s reasons say "never ran" (hops.info_reasons).
 """
 
 from __future__ import annotations
