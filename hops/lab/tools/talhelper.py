@@ -44,7 +44,8 @@ def new_secrets() -> dict:
                       "os": _ca("talos")}}
 
 
-def _load_secrets(path: Path) -> dict:
+def load_secrets(path: Path) -> dict:
+    """A secrets bundle file (talhelper gensecret / talosctl gen secrets); ToolExit naming the file if it is not one."""
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -101,6 +102,9 @@ def talconfig_problems(data: Any) -> list[str]:
         for key in ("hostname", "ipAddress"):
             if not (node or {}).get(key):
                 problems.append(f"- field: 'nodes[{i}].{key}'\n  * ERROR: {key} is required")
+        if (node or {}).get("installDisk") and (node or {}).get("installDiskSelector"):
+            problems.append(f"- field: 'nodes[{i}].installDiskSelector'\n  * ERROR: installDiskSelector and "
+                            "installDisk cannot be used together")
     return problems
 
 
@@ -149,19 +153,48 @@ def machine_config(tal: dict, node: dict, bundle: dict) -> dict:
         "ca": {"crt": certs["k8s"]["crt"], "key": certs["k8s"]["key"] if control_plane else ""},
         "discovery": {"enabled": True},
     }
+    _node_fields(machine, tal, node)
     if (tal.get("cniConfig") or {}).get("name"):
         cluster["network"]["cni"] = {"name": tal["cniConfig"]["name"]}
     if control_plane:
         cluster.update({
             "secretboxEncryptionSecret": bundle["secrets"]["secretboxencryptionsecret"],
             "aggregatorCA": certs["k8saggregator"], "serviceAccount": certs["k8sserviceaccount"],
-            "apiServer": {"image": f"registry.k8s.io/kube-apiserver:{k8s_v}", "certSANs": [_host(tal["endpoint"])]},
+            "apiServer": {"image": f"registry.k8s.io/kube-apiserver:{k8s_v}",
+                          "certSANs": [_host(tal["endpoint"]), *(tal.get("additionalApiServerCertSans") or [])]},
             "controllerManager": {"image": f"registry.k8s.io/kube-controller-manager:{k8s_v}"},
             "scheduler": {"image": f"registry.k8s.io/kube-scheduler:{k8s_v}"},
             "etcd": {"ca": certs["etcd"]},
             "allowSchedulingOnControlPlanes": bool(tal.get("allowSchedulingOnControlPlanes")),
         })
     return {"version": "v1alpha1", "debug": False, "persist": True, "machine": machine, "cluster": cluster}
+
+
+# talconfig node field -> where talhelper puts it in the machine config (machine.<path>)
+NODE_FIELDS = {"installDiskSelector": ("install", "diskSelector"), "nameservers": ("network", "nameservers"),
+               "disableSearchDomain": ("network", "disableSearchDomain"), "machineDisks": ("disks",),
+               "nodeLabels": ("nodeLabels",), "nodeAnnotations": ("nodeAnnotations",), "nodeTaints": ("nodeTaints",),
+               "talosImageURL": ("install", "image")}
+
+
+def _node_fields(machine: dict, tal: dict, node: dict) -> None:
+    """Copy the documented node fields into the machine config where talhelper puts them."""
+    for key, path in NODE_FIELDS.items():
+        if node.get(key) in (None, "", [], {}):
+            continue
+        parent = machine
+        for part in path[:-1]:
+            parent = parent.setdefault(part, {})
+        value = node[key]
+        parent[path[-1]] = f"{value}:{_version(tal.get('talosVersion'), 'v1.8.3')}" if key == "talosImageURL" \
+            else copy.deepcopy(value)
+    if node.get("installDiskSelector"):
+        machine["install"].pop("disk", None)
+    modules = node.get("kernelModules") or []
+    if modules:
+        machine.setdefault("kernel", {})["modules"] = copy.deepcopy(modules)
+    sans = [*(tal.get("additionalMachineCertSans") or []), *(node.get("certSANs") or [])]
+    machine["certSANs"] = list(dict.fromkeys(map(str, sans)))
 
 
 def _host(endpoint: str) -> str:
@@ -201,7 +234,8 @@ def _patch_sources(tal: dict, node: dict) -> list[Any]:
     return [*(tal.get("patches") or []), *((tal.get(role) or {}).get("patches") or []), *(node.get("patches") or [])]
 
 
-def _read_patch(entry: Any, base_dir: Path) -> Any:
+def read_patch(entry: Any, base_dir: Path) -> Any:
+    """One patch entry: inline YAML/mapping, or `@file` relative to the cwd or the config's folder."""
     if isinstance(entry, str) and entry.startswith("@"):
         path = Path(entry[1:])
         for candidate in (path, base_dir / path):
@@ -213,7 +247,7 @@ def _read_patch(entry: Any, base_dir: Path) -> Any:
 
 def apply_patches(doc: dict, tal: dict, node: dict, base_dir: Path) -> dict:
     for entry in _patch_sources(tal, node):
-        patch = _read_patch(entry, base_dir)
+        patch = read_patch(entry, base_dir)
         doc = json_patch(doc, patch) if isinstance(patch, list) else merge(doc, patch or {})
     return doc
 
@@ -244,7 +278,7 @@ def cmd_genconfig(args: list[str]) -> int:
     env_files = opts.items("env-file")
     tal = load_talconfig(config_path, _env(env_files[-1] if env_files else None))
     secret_files = opts.items("secret-file") or ["talsecret.yaml"]
-    bundle = _load_secrets(Path(secret_files[-1])) if Path(secret_files[-1]).exists() or \
+    bundle = load_secrets(Path(secret_files[-1])) if Path(secret_files[-1]).exists() or \
         opts.values["secret-file"] != ["talsecret.yaml"] else new_secrets()
     out = str(opts.get("out-dir")).rstrip("/")
     Path(out).mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import yaml
 
 from hops.lab import pki
+from hops.lab.tools import talos_gen
 from hops.lab.tools.common import ToolExit, lab_info, run_tool
 from hops.lab.tools.flags import Flag, Parsed, parse, table
 
@@ -528,6 +529,7 @@ COMMANDS: dict[str, Callable[[Parsed, list[str]], int]] = {
     "version": cmd_version, "apply-config": cmd_apply_config, "apply": cmd_apply_config, "validate": cmd_validate,
     "bootstrap": cmd_bootstrap, "etcd": cmd_etcd, "kubeconfig": cmd_kubeconfig, "health": cmd_health,
     "get": cmd_get, "reset": cmd_reset, "dmesg": cmd_dmesg, "logs": cmd_logs, "config": cmd_config,
+    "gen": talos_gen.cmd_gen, "services": talos_gen.cmd_services, "service": talos_gen.cmd_services,
 }
 
 
