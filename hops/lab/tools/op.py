@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hops.lab import vault as store
+from hops.lab.tools import op_files
 from hops.lab.tools.common import ToolExit, lab_info, layout, run_tool
 from hops.lab.tools.flags import Flag, Parsed, parse, table
 
@@ -367,7 +368,8 @@ def cmd_read(op: Op, args: list[str]) -> int:
 
 
 COMMANDS = {"whoami": cmd_whoami, "account": cmd_account, "signin": cmd_signin, "signout": cmd_signout,
-            "vault": cmd_vault, "item": cmd_item, "read": cmd_read}
+            "vault": cmd_vault, "item": cmd_item, "read": cmd_read, "document": op_files.cmd_document,
+            "inject": op_files.cmd_inject}
 
 
 def _split_globals(argv: list[str]) -> tuple[Parsed, list[str]]:
