@@ -1,6 +1,11 @@
 """Waiting on things that offer no watch (a Talos API coming up, a tool's answer): probe with a short first
 interval that grows to the configured check_interval, until the deadline; say what is awaited and why.
 
+A wait must end soon after its condition does: the interval between probes is also capped to OVERSHOOT_FRACTION
+of the time waited so far, so a condition that becomes true after T seconds is seen by T × (1 + 0.1) plus one
+probe at the latest — not up to a whole check_interval later (the back-off alone overshoots by up to
+check_interval; at 50 nodes every Talos wait did). Probes stay sparse in long waits (one per 3 s after 30 s).
+
 Kubernetes objects are never polled: use Kube.wait, which watches. Both report through `Wait` (one per wait):
 a status line is printed when the awaited status changes (never per poll), and the live progress line
 (hops.progress) and the run history (the wait's span in the timeline) follow it.
@@ -17,6 +22,7 @@ from typing import Any
 from hops.errors import WaitTimeout
 
 FIRST_INTERVAL_S = 0.05
+OVERSHOOT_FRACTION = 0.1  # a wait ends at most this fraction of its length after its condition holds
 
 
 class Wait:
@@ -49,8 +55,12 @@ class Wait:
         self.ctx.log.say(f"  waiting for {self.what}: {detail} ({left:.0f}s left)")
 
 
-def poll_until(ctx: Any, what: str, probe: Callable[[], tuple[bool, str]], deadline: float) -> str:
-    """Call probe() -> (done, detail) until done; raise WaitTimeout naming the last detail at the deadline."""
+def poll_until(ctx: Any, what: str, probe: Callable[[], tuple[bool, str]], deadline: float, *,
+               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
+    """Call probe() -> (done, detail) until done; raise WaitTimeout naming the last detail at the deadline.
+    The pause between probes is next_interval(): it never lets the wait outlast its condition by more than
+    OVERSHOOT_FRACTION of the time waited. `clock`/`sleep` are injectable for tests."""
+    started = clock()
     interval = FIRST_INTERVAL_S
     ceiling = float(ctx.config.bootstrap.check_interval)
     with Wait(ctx, what, deadline) as wait:
@@ -58,12 +68,20 @@ def poll_until(ctx: Any, what: str, probe: Callable[[], tuple[bool, str]], deadl
             done, detail = probe()
             if done:
                 return detail
-            left = deadline - time.monotonic()
+            now = clock()
+            left = deadline - now
             if left <= 0:
                 raise WaitTimeout(f"timed out waiting for {what}: {detail}")
             wait.status(detail)
-            time.sleep(min(interval, left))  # no notification exists for this condition
-            interval = min(interval * 2, ceiling)
+            interval = next_interval(interval, ceiling, now - started)
+            sleep(min(interval, left))  # no notification exists for this condition
+
+
+def next_interval(previous: float, ceiling: float, waited: float) -> float:
+    """The back-off's next pause: double the previous one up to `ceiling`, but never more than
+    OVERSHOOT_FRACTION of the time `waited` so far (and never below FIRST_INTERVAL_S)."""
+    grown = min(previous * 2, ceiling) if previous < ceiling else ceiling
+    return max(FIRST_INTERVAL_S, min(grown, OVERSHOOT_FRACTION * waited))
 
 
 def deadline_for(ctx: Any, group: str) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-from hops import onepassword, secrets
+from hops import onepassword, parallel, secrets
 from hops.context import Context
 from hops.errors import StepError, ToolFailed, fail_all
 from hops.prompt import confirm
@@ -161,15 +161,20 @@ def generate_config(ctx: Context) -> None:
 
 # --- validate-configs ------------------------------------------------------------------------------------------
 def validate_configs(ctx: Context) -> None:
-    problems = []
-    for node in ctx.config.network.nodes:
-        path = machine_config(ctx, node.name)
-        result = ctx.runner.run("talosctl", ["validate", "--config", str(path), "--mode", "metal"], check=False,
-                                timeout=PROBE_TIMEOUT_S, retry=True)
-        if result.code != 0:
-            problems.append(f"{node.name} ({path.name}): " + (result.stderr or result.stdout).strip())
+    """`talosctl validate --mode metal` on every machine config, all at once (each is a separate process); every
+    invalid one is reported, in node order."""
+    ctx.runner  # noqa: B018 - created here, once, before the threads share it
+    problems = [p for p in parallel.each(lambda node: config_problem(ctx, node), list(ctx.config.network.nodes)) if p]
     fail_all("machine configs are invalid", problems)
     ctx.log.say(f"  {len(ctx.config.network.nodes)} machine configs valid for metal")
+
+
+def config_problem(ctx: Context, node: Any) -> str | None:
+    """Why the node's machine config is invalid for metal (talosctl's own words), or None."""
+    path = machine_config(ctx, node.name)
+    result = ctx.runner.run("talosctl", ["validate", "--config", str(path), "--mode", "metal"], check=False,
+                            timeout=PROBE_TIMEOUT_S, retry=True)
+    return None if result.code == 0 else f"{node.name} ({path.name}): " + (result.stderr or result.stdout).strip()
 
 
 # --- apply-configs ---------------------------------------------------------------------------------------------
@@ -242,13 +247,14 @@ def wait_nodes_ready(ctx: Context) -> None:
     ctx.log.say(f"  waiting for every node's Talos API to answer with the talosconfig's certificates; {EXPECTED_NOISE}")
 
     def probe() -> tuple[bool, str]:
-        for name, node in list(pending.items()):
-            result = talosctl(ctx, node, ["version"])
+        waiting = list(pending.values())  # every pending node asked at once: one round costs one call, not N
+        for node, result in zip(waiting, parallel.each(lambda n: talosctl(ctx, n, ["version"]), waiting),
+                                strict=True):
             if result.code == 0:
-                del pending[name]
-                ctx.log.say(f"  {name} ({node.address}): Talos API up")
+                del pending[node.name]
+                ctx.log.say(f"  {node.name} ({node.address}): Talos API up")
             else:
-                last[name] = _stage_hint(_error_text(result))
+                last[node.name] = _stage_hint(_error_text(result))
         return not pending, "still installing/rebooting: " + ", ".join(f"{n} ({last.get(n, '')})" for n in pending)
 
     poll_until(ctx, "nodes to finish installing and rebooting", probe, deadline_for(ctx, GROUP))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 import socket
+from typing import Any
 
+from hops import parallel
 from hops.errors import fail_all
 from hops.context import Context
 from hops.taskmodel import Check, Component, NoProblems, Step
@@ -29,23 +31,28 @@ MISE_NAMES = {"flux": ("flux", "flux2"), "cilium": ("cilium", "cilium-cli"), "op
 
 # --- tools ----------------------------------------------------------------------------------------------------
 def tool_problems(ctx: Context) -> list[str]:
-    """Every required tool must be on PATH and report the configured version."""
+    """Every required tool must be on PATH and report the configured version. The tools are asked at once (each
+    answer is a separate process, `mise exec` ones take a while): the problems come in tools.required order."""
+    ctx.runner  # noqa: B018 - created here, once, before the threads share it
+    answers = parallel.each(lambda item: tool_problem(ctx, *item), list(ctx.config.tools.required.items()))
+    return [problem for problem in answers if problem]
+
+
+def tool_problem(ctx: Context, tool: str, wanted: str) -> str | None:
+    """Why `tool` is not usable at version `wanted`, or None."""
     from hops.errors import ToolMissing
 
-    problems = []
-    for tool, wanted in ctx.config.tools.required.items():
-        try:
-            result = ctx.runner.run(tool, VERSION_ARGS.get(tool, ["--version"]), check=False, timeout=30)
-        except ToolMissing as exc:
-            problems.append(str(exc))
-            continue
-        text = result.stdout + result.stderr
-        if result.code != 0:
-            problems.append(f"`{tool}` failed to report its version (exit {result.code}): {text.strip()[:200]}")
-        elif not _version_matches(text, wanted):
-            problems.append(f"`{tool}` reports {_first_version(text) or text.strip()[:60]!r}, "
-                            f"bootstrap-config.yaml tools.required.{tool} wants {wanted}")
-    return problems
+    try:
+        result = ctx.runner.run(tool, VERSION_ARGS.get(tool, ["--version"]), check=False, timeout=30)
+    except ToolMissing as exc:
+        return str(exc)
+    text = result.stdout + result.stderr
+    if result.code != 0:
+        return f"`{tool}` failed to report its version (exit {result.code}): {text.strip()[:200]}"
+    if not _version_matches(text, wanted):
+        return (f"`{tool}` reports {_first_version(text) or text.strip()[:60]!r}, "
+                f"bootstrap-config.yaml tools.required.{tool} wants {wanted}")
+    return None
 
 
 def _first_version(text: str) -> str | None:
@@ -156,18 +163,22 @@ def tcp_reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> s
 
 
 def connectivity_problems(ctx: Context) -> list[str]:
-    problems = []
-    for node in ctx.config.network.nodes:
-        host, port = ctx.endpoints.talos_api(node.name)
-        why = tcp_reachable(host, port)
-        if why:
-            problems.append(f"node {node.name} ({node.address}): Talos API port {port} unreachable: {why}")
+    """Every node's Talos API port (all at once: an unreachable node costs CONNECT_TIMEOUT_S, not N of them)."""
+    problems = [p for p in parallel.each(lambda node: node_unreachable(ctx, node), list(ctx.config.network.nodes))
+                if p]
     api = ctx.endpoints.kubernetes_api()
     if api is not None:
         why = tcp_reachable(*api)
         if why:
             problems.append(f"Kubernetes API {api[0]}:{api[1]} (from {ctx.endpoints.kubeconfig}) unreachable: {why}")
     return problems
+
+
+def node_unreachable(ctx: Context, node: Any) -> str | None:
+    """Why the node's Talos API port does not accept a TCP connection, or None."""
+    host, port = ctx.endpoints.talos_api(node.name)
+    why = tcp_reachable(host, port)
+    return f"node {node.name} ({node.address}): Talos API port {port} unreachable: {why}" if why else None
 
 
 def connectivity(ctx: Context) -> None:

@@ -125,3 +125,26 @@ def test_live_checks_fail_after_phase1_and_only_that_step_reruns(doit, project: 
     values.write_text(text)
     assert steps_run(doit("phase1")) == ["validation:repository"]
     assert steps_run(doit("phase1")) == []
+
+
+def overlapping(calls: list[dict]) -> bool:
+    """Some call started before another one ended (serial calls never do)."""
+    spans = sorted((c["started"], c["ts"]) for c in calls)
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def test_tool_checks_run_at_once_on_the_lab(doit, lab_env: dict) -> None:
+    from hops.components.validation import VERSION_ARGS
+    from hops.lab.layout import LabLayout
+    from hops.lab.tools.common import read_calls
+
+    doit("validation:tools")
+    calls = [c for c in read_calls(LabLayout(Path(lab_env["HOPS_LAB_DIR"])))  # the tools' own records, not mise's
+             if c["tool"] != "mise" and c["argv"] == VERSION_ARGS[c["tool"]]]
+    assert {c["tool"] for c in calls} == {"talosctl", "talhelper", "helm", "flux", "cilium", "op"}
+    assert overlapping(calls), calls
+
+
+def test_overlapping_is_false_for_calls_one_after_the_other() -> None:
+    assert not overlapping([{"started": 1.0, "ts": 2.0}, {"started": 2.5, "ts": 3.0}, {"started": 3.0, "ts": 4.0}])
+    assert overlapping([{"started": 1.0, "ts": 2.0}, {"started": 1.5, "ts": 3.0}])

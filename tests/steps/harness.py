@@ -15,6 +15,7 @@ that change anything on a converged one."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ class FakeRunner:
         self.answers: list[Answer] = []
         self.calls: list[Call] = []
         self.missing: set[str] = set()
+        self._lock = threading.Lock()  # steps call tools from several threads (hops.parallel)
 
     def answer(self, tool: str, *prefix: str, code: int = 0, stdout: str = "", stderr: str = "",
                times: int | None = None, effect: "Callable[[Call], None] | None" = None) -> "FakeRunner":
@@ -122,8 +124,9 @@ class FakeRunner:
         """Record the call and answer it from the script (ToolFailed for a non-zero answer with check)."""
         self.require(tool)
         call = Call(tool, list(args), input, dict(env or {}))
-        self.calls.append(call)
-        answer = self._match(tool, list(args))
+        with self._lock:  # the effect runs outside it: concurrent calls may overlap there
+            self.calls.append(call)
+            answer = self._match(tool, list(args))
         if answer.effect is not None:
             answer.effect(call)
         result = Result([tool, *args], answer.code, answer.stdout, answer.stderr, 0.0)

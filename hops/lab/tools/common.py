@@ -37,6 +37,7 @@ def lab_info(required: bool = True) -> dict | None:
 
 def run_tool(name: str, handler: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
     """Run `handler(argv)` as tool `name`: apply an injected failure first, record the call, map ToolExit."""
+    started = time.time()  # with `ts` (its end) the log shows which calls overlapped
     args = list(sys.argv[1:] if argv is None else argv)
     where = layout()
     code = 0
@@ -58,15 +59,18 @@ def run_tool(name: str, handler: Callable[[list[str]], int | None], argv: list[s
         print(f"Error: {exc.message}", file=sys.stderr)
         code = 1
     finally:
-        _record(where, name, args, code)
+        _record(where, name, args, code, started)
     return code
 
 
-def _record(where: LabLayout, name: str, args: list[str], code: int) -> None:
-    """Append the call to calls.jsonl (argv only: hops never puts secrets on a command line)."""
+def _record(where: LabLayout, name: str, args: list[str], code: int, started: float | None = None) -> None:
+    """Append the call to calls.jsonl (argv only: hops never puts secrets on a command line): `started` (the
+    end when not given) and `ts` (its end) are wall-clock times."""
     try:
         where.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"ts": time.time(), "tool": name, "argv": args, "exit": code, "pid": os.getpid()})
+        ended = time.time()
+        line = json.dumps({"started": ended if started is None else started, "ts": ended, "tool": name,
+                           "argv": args, "exit": code, "pid": os.getpid()})
         with open(where.calls_file, "a") as log:
             log.write(line + "\n")
     except OSError:
