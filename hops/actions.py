@@ -96,6 +96,7 @@ class StepAction(_Named):
         ctx.log.write(f"[{step_id}] start")
         hooks.before(ctx, step_id)  # configured before hooks: the phase's (once per invocation), the step's
         values = deadlines.step_action(ctx, step_id, step.action) or {}  # retries end at the phase deadline
+        ctx.kube.invalidate()  # the action changed the cluster: this process's later checks list it again
         hooks.after(ctx, step_id)   # configured after hooks; one that fails leaves the step unmarked
         self._mark(ctx, started, "")
         ctx.log.say(f"[{step_id}] done in {time.monotonic() - started:.1f}s")

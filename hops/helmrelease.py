@@ -6,12 +6,16 @@ Flux's ConfigMap is generated from: one source of truth, so the bootstrap and Fl
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hops.errors import StepError, ToolFailed
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 SOURCES_DIR = "infrastructure/sources"
 
@@ -30,12 +34,35 @@ class Release:
         return self.folder / "namespace.yaml"
 
 
+# path -> ((mtime_ns, size), documents): each repository file is parsed once per process however many steps
+# and checks read it; a changed file (another mtime or size) is parsed again.
+_parsed: dict[Path, tuple[tuple[int, int], list[dict]]] = {}
+parses = 0  # files actually parsed in this process (tests: "parsed once")
+
+
 def documents(path: Path) -> list[dict]:
-    """The YAML documents (mappings) of a repository file; a missing file or bad YAML is a StepError naming it."""
+    """The YAML documents (mappings) of a repository file; a missing file or bad YAML is a StepError naming it.
+    Callers get their own copy (they may edit it); the parse is shared."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise StepError(f"{path} is missing from the repository") from None
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _parsed.get(path)
+    if cached is None or cached[0] != version:
+        cached = _parsed[path] = (version, _parse(path))
+    return copy.deepcopy(cached[1])
+
+
+def _parse(path: Path) -> list[dict]:
     import yaml  # only when a step runs: the task list never reads manifests
 
+    global parses
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: the same safe semantics
     try:
-        return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+        text = path.read_text()
+        parses += 1
+        return [d for d in yaml.load_all(text, Loader=loader) if isinstance(d, dict)]
     except FileNotFoundError:
         raise StepError(f"{path} is missing from the repository") from None
     except yaml.YAMLError as exc:
@@ -43,6 +70,7 @@ def documents(path: Path) -> list[dict]:
 
 
 def name_of(doc: dict, where: Path) -> str:
+    """metadata.name of a manifest read from `where`; a StepError naming the file when it has none."""
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     if not name:
@@ -89,14 +117,14 @@ def _mapping(parent: dict, key: str, path: Path, prefix: str = "") -> dict:
     return value
 
 
-def describe_upgrade(ctx: Any, release: Release, values: Path) -> str:
+def describe_upgrade(ctx: Context, release: Release, values: Path) -> str:
     """What upgrade_install would run, in one line (for `doit plan`)."""
     return (f"run `helm upgrade --install {release.name} {release.chart} --version {release.version} --repo "
             f"{release.repo_url} --namespace {release.namespace} --values {values.relative_to(ctx.root)}` (a release "
             "an interrupted run left pending is freed first)")
 
 
-def upgrade_install(ctx: Any, release: Release, values: Path, group: str | None = None) -> None:
+def upgrade_install(ctx: Context, release: Release, values: Path, group: str | None = None) -> None:
     """`helm upgrade --install` of the release with its values file (idempotent). Readiness is watched by the
     caller through the Kubernetes API, so no --wait here. The release's namespace.yaml (labels such as the Pod
     Security level) is applied first when the folder has one.

@@ -6,14 +6,23 @@ that a no-op re-run checks many steps with a bounded number of requests ("list o
 
 from __future__ import annotations
 
+import copy
+import importlib
+import importlib.util
 import json
 import os
+import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from hops import deadlines, failures
 from hops.errors import StepError, WaitTimeout
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 # kind -> (apiVersion, plural, namespaced)
 KINDS: dict[str, tuple[str, str, bool]] = {
@@ -41,9 +50,46 @@ KINDS: dict[str, tuple[str, str, bool]] = {
 }
 
 FIRST_PAUSE_S = 0.05
+# What kubernetes/__init__.py imports eagerly; hops needs only `client` and `config`.
+KUBERNETES_SUBMODULES = ("client", "config", "dynamic", "watch", "stream", "utils", "leaderelection", "informer")
 
 
-class ApiUnavailable(StepError):
+def kubernetes_module(name: str) -> ModuleType:
+    """`kubernetes.<name>` without running kubernetes/__init__.py, which imports every submodule eagerly —
+    `dynamic` alone pulls kubernetes_validate and jsonschema (≈0.2 s) when the test extra is installed.
+
+    How: the package's module object is created from its spec but not executed, and registered in sys.modules
+    with the package's __path__, so the import system finds `kubernetes.client` and `kubernetes.config` below it
+    as usual. A later plain `import kubernetes` in the same process (tests, user hooks) gets that object; its
+    module __getattr__ (PEP 562) imports any other submodule on first use, so `kubernetes.watch.Watch` and
+    `from kubernetes import dynamic` still work."""
+    if "kubernetes" not in sys.modules:
+        spec = importlib.util.find_spec("kubernetes")
+        if spec is None or spec.submodule_search_locations is None:
+            raise StepError("the kubernetes Python client is not installed (pip install kubernetes)")
+        package = importlib.util.module_from_spec(spec)  # a module object; its __init__ is never executed
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__dict__.update(__project__="kubernetes", __getattr__=_lazy_submodule)
+        sys.modules["kubernetes"] = package
+    return importlib.import_module(f"kubernetes.{name}")
+
+
+def _lazy_submodule(name: str) -> ModuleType:
+    """Module __getattr__ of the un-executed kubernetes package: its submodules on first attribute access."""
+    if name in KUBERNETES_SUBMODULES:
+        return importlib.import_module(f"kubernetes.{name}")
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("kubernetes")  # type: ignore[return-value]
+    raise AttributeError(f"module 'kubernetes' has no attribute {name!r}")
+
+
+def _api_exception() -> type:
+    return kubernetes_module("client.exceptions").ApiException
+
+
+class ApiUnavailable(StepError):  # noqa: N818 -- a name steps and tests across the project use
     """The API server could not be reached or kept failing (after retries)."""
 
 
@@ -84,6 +130,7 @@ def _certificate_problem(exc: BaseException) -> bool:
 
 
 def path(kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+    """The API URL path of a kind (one of KINDS), optionally of one object and its subresource."""
     api_version, plural, namespaced = KINDS[kind]
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     if namespaced and namespace:
@@ -97,6 +144,7 @@ def path(kind: str, namespace: str | None = None, name: str | None = None, subre
 
 
 def condition(obj: dict, kind: str = "Ready") -> dict | None:
+    """The status condition of type `kind`; None when the object has none (yet)."""
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
             return cond
@@ -104,6 +152,7 @@ def condition(obj: dict, kind: str = "Ready") -> dict | None:
 
 
 def is_true(obj: dict, kind: str = "Ready") -> bool:
+    """The condition `kind` is present and "True" (a missing condition counts as not true)."""
     cond = condition(obj, kind)
     return bool(cond and cond.get("status") == "True")
 
@@ -114,6 +163,7 @@ def observed(obj: dict) -> bool:
 
 
 def describe_condition(obj: dict, kind: str = "Ready") -> str:
+    """The condition in one line (status, reason, message) for progress and error messages."""
     cond = condition(obj, kind)
     if cond is None:
         return f"no {kind} condition yet"
@@ -122,8 +172,16 @@ def describe_condition(obj: dict, kind: str = "Ready") -> str:
 
 @dataclass
 class Kube:
-    ctx: Any
+    ctx: Context
     sleep: Callable[[float], None] = time.sleep  # the retry back-off's (tests record it instead)
+
+    def __post_init__(self) -> None:
+        self._lists: dict[tuple[str, str | None, str | None], list[dict]] = {}
+        self._client: Any = None
+        self._pid = os.getpid()
+        self._unreachable = False
+        self._state_token: int | None = None
+        self.requests = 0
 
     @property
     def client(self) -> Any:
@@ -142,20 +200,11 @@ class Kube:
             self._lists.clear()
 
     def _new_client(self) -> Any:
-        from kubernetes import config
-
         kubeconfig = self.ctx.endpoints.kubeconfig
-        if not kubeconfig.exists():
+        if not kubeconfig.exists():  # checked first: a check that cannot succeed does not pay for the client
             raise StepError(f"no kubeconfig at {kubeconfig}: the cluster is not bootstrapped yet "
                             "(run `doit talos` first, or `doit talos_recover_kubeconfig`)")
-        return config.new_client_from_config(config_file=str(kubeconfig))
-
-    def __post_init__(self) -> None:
-        self._lists: dict[tuple[str, str | None], list[dict]] = {}
-        self._client: Any = None
-        self._pid = os.getpid()
-        self._unreachable = False
-        self.requests = 0
+        return kubernetes_module("config").new_client_from_config(config_file=str(kubeconfig))
 
     # --- raw requests --------------------------------------------------------------------------------------
     def request(self, method: str, url: str, body: Any = None, query: dict | None = None,
@@ -164,7 +213,8 @@ class Kube:
         Conflict on a write; connection errors and read timeouts) is retried with back-off until the running
         step's deadline (hops.deadlines), outside a step for bootstrap.retry.attempts tries; retry=False: one
         attempt. A permanent answer raises the client's ApiException at once (callers handle 404 and such)."""
-        from kubernetes.client.exceptions import ApiException
+        self.client  # noqa: B018 - without a kubeconfig this fails before the client package is imported
+        ApiException = _api_exception()
 
         deadline = deadlines.current()
         # Outside a step, once the API could not be reached even with retries, later calls of this process try
@@ -202,8 +252,13 @@ class Kube:
             pause = min(pause * 2, float(self.ctx.config.bootstrap.check_interval))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
-        from kubernetes.client.exceptions import ApiException
-
+        """One object, None when it does not exist. Outside a step's action (live checks, reports) it is read
+        from the kind's shared list, so checking many objects costs one request per kind; inside an action,
+        which may have just changed the cluster through a tool, from the API."""
+        if deadlines.current() is None and (namespace or not KINDS[kind][2]):
+            found = next((o for o in self.list(kind, namespace) if o["metadata"].get("name") == name), None)
+            return copy.deepcopy(found)  # callers may edit what they get; the shared list stays as listed
+        ApiException = _api_exception()
         try:
             return self.request("GET", path(kind, namespace, name))
         except ApiException as exc:
@@ -213,16 +268,33 @@ class Kube:
 
     def list(self, kind: str, namespace: str | None = None, fresh: bool = False,
              labels: str | None = None) -> list[dict]:
-        """Objects of a kind (cached per process unless fresh=True)."""
+        """Objects of a kind, shared per process: every live check of a run reads the same lists (one request
+        per kind however many nodes, apps or releases there are). `fresh=True` re-reads inside a step's action
+        only; outside one the lists are dropped whenever they may be out of date instead: after any write or
+        wait through this object, after each step's action (hops.actions), and when the state folder changed
+        (a step of another process — a `doit -n` worker — wrote its marker)."""
         key = (kind, namespace, labels)
         self._leave_parent()
-        if fresh or key not in self._lists:
+        self._drop_if_state_changed()
+        if (fresh and deadlines.current() is not None) or key not in self._lists:
             query = {"labelSelector": labels} if labels else None
             self._lists[key] = items(kind, self.request("GET", path(kind, namespace), query=query))
         return self._lists[key]
 
     def invalidate(self) -> None:
+        """Forget every shared list: the next read of each kind asks the API again."""
         self._lists.clear()
+
+    def _drop_if_state_changed(self) -> None:
+        """Markers are written into the state folder (by rename), so its mtime moves when any step finished."""
+        folder = getattr(self.ctx, "state_dir", None)  # a bare context (tests, tools) has no state folder
+        try:
+            token = os.stat(folder).st_mtime_ns if folder is not None else None
+        except OSError:
+            token = None
+        if token != self._state_token:
+            self._lists.clear()
+            self._state_token = token
 
     def apply(self, obj: dict, field_manager: str = "hops") -> dict:
         """Server-side apply (creates or updates)."""
@@ -233,7 +305,7 @@ class Kube:
                             query={"fieldManager": field_manager, "force": "true"})
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
-        from kubernetes.client.exceptions import ApiException
+        ApiException = _api_exception()
 
         self.invalidate()
         try:
@@ -255,7 +327,7 @@ class Kube:
               timeout: Any) -> Any:
         """One HTTP call through the client (kubernetes >= 30 API: param_serialize + call_api); returns the
         unread urllib3 response, raises ApiException for a non-2xx answer."""
-        from kubernetes.client.exceptions import ApiException
+        ApiException = _api_exception()
 
         serialized = self.client.param_serialize(method, url, query_params=list((query or {}).items()),
                                                  header_params=headers, body=body, auth_settings=["BearerToken"])
@@ -327,7 +399,7 @@ class Kube:
 
     def _watch(self, kind: str, namespace: str | None, name: str | None, version: str,
                remaining: float) -> Iterator[tuple[str, dict]]:
-        from kubernetes.client.exceptions import ApiException
+        ApiException = _api_exception()
 
         query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": str(max(1, int(remaining)))}
         if name:
@@ -375,7 +447,7 @@ def _key(kind: str, namespace: str | None, obj: dict) -> str:
     return meta["name"] if namespace or not KINDS[kind][2] else f"{meta.get('namespace')}/{meta['name']}"
 
 
-class WatchExpired(Exception):
+class WatchExpired(Exception):  # noqa: N818 -- a name steps and tests across the project use
     """The watch's resourceVersion is too old (410) or the stream ended: list again and resume."""
 
 

@@ -133,12 +133,11 @@ def deploy(ctx: Context) -> dict:
     if not names:
         raise StepError(f"no Kustomization declared in {ctx.config.gitops.path}/{APPS_FILE}: nothing to deploy")
     request_reconcile(ctx, "GitRepository", SYNC_NAME, ns)
-    missing = []
+    existing = {k["metadata"]["name"] for k in ctx.kube.list("Kustomization", ns, fresh=True)}  # one request
+    missing = [name for name in names if name not in existing]
     for name in names:
-        if ctx.kube.get("Kustomization", name, ns) is None:
-            missing.append(name)
-            continue
-        request_reconcile(ctx, "Kustomization", name, ns)
+        if name in existing:
+            request_reconcile(ctx, "Kustomization", name, ns)
     if missing:
         raise StepError(f"Kustomization(s) {', '.join(missing)} declared in {APPS_FILE} do not exist in {ns}: "
                         f"has flux-system applied {ctx.config.gitops.path}? (`doit gitops_debug`)")
@@ -150,12 +149,14 @@ def apps_applied(ctx: Context) -> bool:
     """Every apps Kustomization exists, is not suspended, and applied the source's current revision."""
     ns = ctx.config.gitops.namespace
     revision, _ = source_revision(ctx)
-    for name in apps_names(ctx):
-        obj = ctx.kube.get("Kustomization", name, ns)
+    names = apps_names(ctx)
+    objects = {k["metadata"]["name"]: k for k in ctx.kube.list("Kustomization", ns)}  # one list for every app
+    for name in names:
+        obj = objects.get(name)
         if obj is None or (obj.get("spec") or {}).get("suspend") or revision is None or \
                 (obj.get("status") or {}).get("lastAppliedRevision") != revision:
             return False
-    return bool(apps_names(ctx))
+    return bool(names)
 
 
 # --- everything ready ---------------------------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""A no-op's cost is per kind, not per object: the live checks read shared per-kind lists (hops.kube.Kube), so the
+number of API requests of checking a converged cluster does not grow with its apps, releases and nodes; the
+lists are dropped when they may be out of date (a write, a step's marker in the state folder); inside a step's
+action reads go to the API; and the cluster folder is parsed once per process (hops.helmrelease.documents)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from hops import deadlines, helmrelease
+from hops.components import applications
+from hops.state import markers
+from tests.steps.harness import World
+from tests.steps.objects_late_phases import (
+    CLUSTER_PATH,
+    FLUX_NS,
+    INFRASTRUCTURE,
+    REVISION,
+    declared_kustomizations,
+    flux_install,
+    git_repository,
+    helm_release,
+    kustomization_status,
+    namespace,
+    sync_kustomization,
+)
+
+RELEASES = [("cilium", "kube-system"), ("external-secrets", "external-secrets"),
+            ("onepassword-connect", "onepassword-connect"), ("longhorn", "longhorn-system"), ("podinfo", "podinfo")]
+
+
+def add_apps(world: World, count: int) -> list[str]:
+    """`count` more apps Kustomizations declared in the cluster folder's apps.yaml."""
+    apps_file = world.root / CLUSTER_PATH / applications.APPS_FILE
+    docs = [d for d in yaml.safe_load_all(apps_file.read_text()) if d]
+    names = [f"app-{n:03d}" for n in range(count)]
+    for name in names:
+        docs.append({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                     "metadata": {"name": name, "namespace": FLUX_NS},
+                     "spec": {"interval": "30m", "path": f"./apps/{name}", "prune": True,
+                              "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}})
+    apps_file.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return names
+
+
+def converged_with(world: World, apps: int) -> None:
+    """Flux synced, every declared Kustomization and HelmRelease Ready, plus `apps` more apps and their releases."""
+    extra = add_apps(world, apps)
+    declared = declared_kustomizations(world)
+    releases = RELEASES + [(name, "apps") for name in extra]
+    world.cluster_exists().holds(
+        *flux_install(), *(namespace(n) for n in sorted({ns for _, ns in releases} - {"kube-system"})),
+        git_repository(), sync_kustomization(),
+        *(kustomization_status(declared[n], REVISION) for n in [*INFRASTRUCTURE, "apps", *extra]),
+        *(helm_release(n, ns) for n, ns in releases))
+
+
+def check_everything(world: World) -> int:
+    """Run phase 6's live checks as a no-op does (one process, lists shared); the API requests they made."""
+    kube = world.ctx.kube
+    kube.invalidate()
+    before = kube.requests
+    assert applications.infrastructure_ready_verdict(world.ctx)[0]
+    assert applications.apps_applied(world.ctx)
+    assert applications.all_ready_verdict(world.ctx)[0]
+    return kube.requests - before
+
+
+def test_the_checks_requests_do_not_grow_with_the_number_of_apps(tmp_path: Path) -> None:
+    counts = []
+    for apps in (0, 40):
+        world = World(tmp_path / str(apps))
+        try:
+            converged_with(world, apps)
+            counts.append(check_everything(world))
+        finally:
+            world.close()
+    assert counts[0] == counts[1]
+    # one list per kind and scope read: Kustomization and GitRepository in flux-system and in every namespace,
+    # HelmRepository, HelmRelease, Deployment, DaemonSet, StatefulSet
+    assert counts[0] == 9
+
+
+def test_apps_applied_is_false_when_one_of_many_apps_has_not_applied_the_revision(world: World) -> None:
+    converged_with(world, 20)
+    stale = kustomization_status(declared_kustomizations(world)["app-007"], "main@sha1:0ld")
+    world.holds(stale)
+    assert not applications.apps_applied(world.ctx)
+
+
+def test_gets_outside_a_step_share_one_list_per_kind(world: World) -> None:
+    world.cluster_exists().holds(namespace("one"), namespace("two"))
+    kube = world.ctx.kube
+    before = kube.requests
+    assert kube.get("Namespace", "one") is not None
+    assert kube.get("Namespace", "two") is not None
+    assert kube.get("Namespace", "three") is None
+    assert kube.requests - before == 1
+
+
+def test_a_get_gives_its_own_copy_of_the_listed_object(world: World) -> None:
+    world.cluster_exists().holds(namespace("one"))
+    world.ctx.kube.get("Namespace", "one")["metadata"]["name"] = "edited"
+    assert world.ctx.kube.get("Namespace", "one")["metadata"]["name"] == "one"
+
+
+def test_inside_a_step_action_reads_go_to_the_api(world: World) -> None:
+    world.cluster_exists().holds(namespace("one"))
+    kube = world.ctx.kube
+    kube.list("Namespace")
+    world.store.apply(namespace("made-by-a-tool"))  # as helm would, behind the client's back
+
+    def action(ctx: object) -> None:
+        before = kube.requests
+        assert kube.get("Namespace", "made-by-a-tool") is not None
+        assert "made-by-a-tool" in {n["metadata"]["name"] for n in kube.list("Namespace", fresh=True)}
+        assert kube.requests - before == 2
+
+    deadlines.step_action(world.ctx, "applications:deploy", action)
+
+
+def test_a_marker_written_into_the_state_folder_drops_the_lists(world: World) -> None:
+    world.cluster_exists().holds(namespace("one"))
+    kube = world.ctx.kube
+    assert kube.get("Namespace", "later") is None
+    world.store.apply(namespace("later"))  # another process's step made it...
+    assert kube.get("Namespace", "later") is None  # ...unseen until that step is marked done
+    markers.write(world.ctx.state_dir / "applications-deployed", "applications:deploy", 0.1, "run-1")
+    assert kube.get("Namespace", "later") is not None
+
+
+def test_a_write_through_the_client_drops_the_lists(world: World) -> None:
+    world.cluster_exists().holds(namespace("one"))
+    kube = world.ctx.kube
+    assert kube.get("Namespace", "two") is None
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "two"}})
+    assert kube.get("Namespace", "two") is not None
+
+
+def test_a_get_of_a_namespaced_kind_across_namespaces_asks_the_api(world: World) -> None:
+    """No namespace given for a namespaced kind: no list to take it from (the object's own path is asked)."""
+    world.cluster_exists()
+    before = world.ctx.kube.requests
+    assert world.ctx.kube.get("HelmRelease", "nowhere") is None
+    assert world.ctx.kube.requests - before == 1
+
+
+def test_the_cluster_folder_is_parsed_once_per_process(world: World) -> None:
+    files = len(list((world.root / CLUSTER_PATH).glob("*.y*ml")))
+    applications.declared(world.ctx)  # this test's files are new paths: parsed now
+    before = helmrelease.parses
+    for _ in range(5):
+        applications.infrastructure_names(world.ctx)
+        applications.apps_names(world.ctx)
+    assert helmrelease.parses == before
+    add_apps(world, 1)  # apps.yaml changed (size and mtime): read again, the other files not
+    assert "app-000" in applications.apps_names(world.ctx)
+    assert helmrelease.parses == before + 1
+    assert files > 1
+
+
+def test_a_parsed_file_is_copied_for_each_caller(world: World) -> None:
+    path = world.root / CLUSTER_PATH / applications.APPS_FILE
+    helmrelease.documents(path)[0]["metadata"]["name"] = "edited"
+    assert helmrelease.documents(path)[0]["metadata"]["name"] == "apps"
