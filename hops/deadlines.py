@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 T = TypeVar("T")
 _local = threading.local()
@@ -31,7 +35,7 @@ def current() -> float | None:
         return max(_active) if _active else None
 
 
-def within(seconds: float, action: Callable[[Any], T], ctx: Any) -> T:
+def within(seconds: float, action: Callable[[Context], T], ctx: Context) -> T:
     """Run action(ctx) with a deadline `seconds` from now (restoring the previous one afterwards)."""
     previous = getattr(_local, "deadline", None)
     deadline = time.monotonic() + seconds
@@ -46,7 +50,7 @@ def within(seconds: float, action: Callable[[Any], T], ctx: Any) -> T:
             _active.remove(deadline)
 
 
-def step_action(ctx: Any, step_id: str, action: Callable[[Any], T]) -> T:
+def step_action(ctx: Context, step_id: str, action: Callable[[Context], T]) -> T:
     """Run a step's action until its phase's deadline (hops.phase_clock: bootstrap.timeouts.<group of step_id>,
     counted from the phase's first step in this run). A group without a timeout of its own (none among hops's
     phases) runs without one."""

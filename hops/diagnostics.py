@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hops import secrets
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 CLUSTER_KINDS = (("Node", None), ("Pod", None), ("Event", None), ("Kustomization", None), ("HelmRelease", None),
                  ("GitRepository", None), ("Deployment", None), ("DaemonSet", None))
 
 
-def collect_on_failure(ctx: Any, step_id: str, message: str) -> Path | None:
+def collect_on_failure(ctx: Context, step_id: str, message: str) -> Path | None:
     """Write the bundle and return its folder (None if nothing could be written)."""
     folder = ctx.state_dir / "diagnostics" / f"{ctx.log.run_id}-{step_id.replace(':', '-')}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -26,7 +29,7 @@ def collect_on_failure(ctx: Any, step_id: str, message: str) -> Path | None:
     return folder
 
 
-def _cluster_snapshot(ctx: Any, folder: Path) -> None:
+def _cluster_snapshot(ctx: Context, folder: Path) -> None:
     try:
         if not ctx.endpoints.kubeconfig.exists():
             return

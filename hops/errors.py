@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class StepError(Exception):
     """A failure the user can act on: says what failed, why, and what to do."""
 
 
-class ToolMissing(StepError):
+class ToolMissing(StepError):  # noqa: N818 -- a name steps and tests across the project use
     """A command-line tool is not installed or not on PATH."""
 
 
-class ToolFailed(StepError):
+class ToolFailed(StepError):  # noqa: N818 -- a name steps and tests across the project use
     """A command exited non-zero; carries its (redacted) output."""
 
     def __init__(self, argv: list[str], code: int, stdout: str, stderr: str) -> None:
@@ -22,7 +22,7 @@ class ToolFailed(StepError):
         super().__init__(f"`{' '.join(argv)}` exited {code}:\n{output}" if output else f"`{' '.join(argv)}` exited {code}")
 
 
-class WaitTimeout(StepError):
+class WaitTimeout(StepError):  # noqa: N818 -- a name steps and tests across the project use
     """A deadline passed while waiting for a condition; the message names what was not ready and why."""
 
 

@@ -4,7 +4,8 @@ for the previous phase's `complete`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from hops.taskmodel import Model
 
@@ -49,6 +50,6 @@ def dot(model: Model) -> str:
     return "\n".join(lines + ["}"]) + "\n"
 
 
-def show(ctx: "Context", model: Model, format: str = "mermaid") -> None:
+def show(ctx: Context, model: Model, format: str = "mermaid") -> None:
     """`bootstrap_graph [--format mermaid|dot]`: print the graph."""
     print(dot(model) if format == "dot" else mermaid(model), end="")

@@ -24,13 +24,17 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from hops.errors import StepError, ToolFailed, WaitTimeout
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 BUSY = (*PENDING, "uninstalling")             # an operation started and not finished: helm refuses to upgrade
@@ -168,10 +172,12 @@ def decide(revisions: list[Revision] | None, owner: str | None) -> Plan:
 
 # --- notes of hops's own helm operations -----------------------------------------------------------------------
 def note_path(state_dir: Path, namespace: str, name: str) -> Path:
+    """Where the note of hops's helm operation on release namespace/name lives in the state folder."""
     return state_dir / INFLIGHT_DIR / f"{namespace}.{name}.json"
 
 
 def read_note(path: Path) -> dict | None:
+    """The note at `path`; None when there is none or it is unreadable (a write cut short), i.e. no claim."""
     try:
         note = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -191,7 +197,7 @@ class Flight:
 
 
 @contextmanager
-def in_flight(ctx: Any, namespace: str, name: str, revision: int) -> Iterator[Flight]:
+def in_flight(ctx: Context, namespace: str, name: str, revision: int) -> Iterator[Flight]:
     """Note that this process runs a helm operation creating `revision`, for as long as helm runs.
 
     When helm succeeds, or refuses before writing anything (another operation in progress), the note goes. When
@@ -229,7 +235,7 @@ def _write_note(path: Path, note: dict) -> None:
 
 
 # --- the whole preparation -------------------------------------------------------------------------------------
-def prepare(ctx: Any, namespace: str, name: str, deadline: float) -> int:
+def prepare(ctx: Context, namespace: str, name: str, deadline: float) -> int:
     """Bring release namespace/name to a state `helm upgrade --install` accepts; returns the revision number the
     upgrade will create. Waits (until `deadline`) on a release someone else is working on; a StepError when it
     stays pending."""
@@ -258,7 +264,7 @@ def prepare(ctx: Any, namespace: str, name: str, deadline: float) -> int:
         _free(ctx, namespace, name, plan, _why(ctx, owner, plan.latest, note))
 
 
-def history(ctx: Any, namespace: str, name: str) -> list[Revision] | None:
+def history(ctx: Context, namespace: str, name: str) -> list[Revision] | None:
     """The newest HISTORY_MAX revisions through `helm history`; None when the release does not exist."""
     done = ctx.runner.run("helm", ["history", name, "-n", namespace, "-o", "json", "--max", str(HISTORY_MAX),
                                    "--kubeconfig", str(ctx.endpoints.kubeconfig)], check=False, retry=True)
@@ -270,7 +276,7 @@ def history(ctx: Any, namespace: str, name: str) -> list[Revision] | None:
     return parse_history(done.stdout, f"{name} -n {namespace}")
 
 
-def _why(ctx: Any, owner: str | None, latest: Revision | None, note: dict | None) -> str:
+def _why(ctx: Context, owner: str | None, latest: Revision | None, note: dict | None) -> str:
     if owner == OWN and note is not None and "finished_at" in note:
         return f"by a helm command of hops that failed (exit {note.get('exit')})"
     if owner == OWN:
@@ -279,7 +285,7 @@ def _why(ctx: Any, owner: str | None, latest: Revision | None, note: dict | None
             f"({ctx.config.bootstrap.command_timeout:.0f}s)")
 
 
-def _free(ctx: Any, namespace: str, name: str, plan: Plan, why: str) -> None:
+def _free(ctx: Context, namespace: str, name: str, plan: Plan, why: str) -> None:
     """Roll back / uninstall a release left pending by hops (or stale), saying so in one line."""
     latest = plan.latest
     assert latest is not None
@@ -301,11 +307,11 @@ def _free(ctx: Any, namespace: str, name: str, plan: Plan, why: str) -> None:
                 f"{done}")
 
 
-def _age(rev: Revision) -> str:
-    return f"{time.time() - rev.updated:.0f}s" if rev.updated is not None else "an unknown time"
+def _age(rev: Revision | None) -> str:
+    return f"{time.time() - rev.updated:.0f}s" if rev is not None and rev.updated is not None else "an unknown time"
 
 
-def _wait_for_other(ctx: Any, namespace: str, name: str, latest: Revision | None, deadline: float,
+def _wait_for_other(ctx: Context, namespace: str, name: str, latest: Revision | None, deadline: float,
                     way_out: Plan) -> None:
     """Watch the release's Secrets (Helm's storage) until its newest revision leaves pending."""
     assert latest is not None

@@ -4,28 +4,32 @@ written to a log, a marker, a command line or stdout; values go to 1Password thr
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hops import secrets
 from hops.errors import StepError
 
+if TYPE_CHECKING:
+    from hops.context import Context
 
-def _account(ctx: Any) -> list[str]:
+
+def _account(ctx: Context) -> list[str]:
     return ["--account", ctx.config.onepassword.account]
 
 
-def item_title(ctx: Any, key: str) -> str:
+def item_title(ctx: Context, key: str) -> str:
     """The configured title of an item, by its key in onepassword.items (talos_secrets, connect_token, …)."""
     return getattr(ctx.config.onepassword.items, key)
 
 
-def item_exists(ctx: Any, key: str) -> bool:
+def item_exists(ctx: Context, key: str) -> bool:
+    """The configured item `key` exists in the vault (listing titles only: no value is read)."""
     vault = ctx.config.onepassword.vault
     result = ctx.runner.run("op", ["item", "list", "--vault", vault, *_account(ctx), "--format", "json"], retry=True)
     return item_title(ctx, key) in {item.get("title") for item in json.loads(result.stdout or "[]")}
 
 
-def read(ctx: Any, key: str, field: str) -> str:
+def read(ctx: Context, key: str, field: str) -> str:
     """The value of `field` in the configured item `key`; registered for redaction before anything can log it."""
     op = ctx.config.onepassword
     reference = f"op://{op.vault}/{item_title(ctx, key)}/{field}"
@@ -40,7 +44,7 @@ def read(ctx: Any, key: str, field: str) -> str:
     return secrets.register(result.stdout)
 
 
-def store(ctx: Any, key: str, fields: dict[str, str], category: str = "Secure Note") -> None:
+def store(ctx: Context, key: str, fields: dict[str, str], category: str = "Secure Note") -> None:
     """Create the configured item `key` with concealed fields, piping the item JSON through stdin."""
     for value in fields.values():
         secrets.register(value)

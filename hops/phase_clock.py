@@ -17,16 +17,19 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hops import invocation
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 FILE = "phase-deadlines.json"
 _cache: dict[tuple[str, str, str], float] = {}   # (run id, state dir, group) -> epoch deadline
 _lock = threading.Lock()
 
 
-def deadline(ctx: Any, group: str) -> float:
+def deadline(ctx: Context, group: str) -> float:
     """The monotonic deadline of phase `group` in this invocation (started now if the phase has none yet)."""
     epoch = epoch_deadline(ctx.state_dir, group, ctx.timeout(group))
     return time.monotonic() + (epoch - time.time())

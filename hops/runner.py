@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from hops import deadlines, failures
 from hops.errors import ToolFailed, ToolMissing

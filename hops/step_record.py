@@ -4,10 +4,13 @@ ended, result, attempt, retries, redacted failure message) around its progress d
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hops import context, history, phase_clock, progress, run_end
 from hops.results import message_of
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 T = TypeVar("T")
 
@@ -35,7 +38,7 @@ def recorded(step_id: str, fn: Callable[..., T], *args: Any) -> T:
         progress.set_current(previous)
 
 
-def _prepare(ctx: Any, state: progress.StepState) -> None:
+def _prepare(ctx: Context, state: progress.StepState) -> None:
     """Start the step's history row; find the phase deadline and the estimate (best effort: a broken
     configuration is reported by the step itself)."""
     try:

@@ -37,7 +37,7 @@ def speed() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SystemExit(f"HOPS_LAB_SPEED={raw!r} is not a number; set it to e.g. 1 (realistic) or 200 (tests)")
+        raise SystemExit(f"HOPS_LAB_SPEED={raw!r} is not a number; set it to e.g. 1 (realistic) or 200 (tests)") from None
     if value <= 0:
         raise SystemExit(f"HOPS_LAB_SPEED={raw!r} must be greater than 0")
     return value

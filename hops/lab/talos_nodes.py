@@ -21,9 +21,10 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -357,6 +358,7 @@ class TalosCluster:
         if problems:
             raise RpcError("rpc error: code = InvalidArgument desc = configuration validation failed: "
                            + "; ".join(problems))
+        assert doc is not None  # validate_machine_config returns no document only with problems
         mode = req.get("mode", "auto")
         if req.get("dry_run"):
             return {"message": f"Dry run summary:\nApplied configuration without a reboot (mode {mode}, dry run)"}
@@ -504,12 +506,14 @@ class TalosCluster:
         deadline = time.time() + float(req.get("wait_timeout", 1200))
         lines = []
         for title, check in self._health_checks():
-            ok = self.wait_for(lambda: check() is None, max(0.0, deadline - time.time()))
+            ok = self.wait_for(_passes(check), max(0.0, deadline - time.time()))
             with self.cv:
                 reason = check()
-            lines.append(f"waiting for {title}: " + ("OK" if ok else reason))
-            if not ok:
-                return {"lines": lines, "error": "rpc error: code = DeadlineExceeded desc = context deadline exceeded"}
+            if ok or reason is None:  # None: it passed between the timed-out wait and this look
+                lines.append(f"waiting for {title}: OK")
+                continue
+            lines.append(f"waiting for {title}: {reason}")
+            return {"lines": lines, "error": "rpc error: code = DeadlineExceeded desc = context deadline exceeded"}
         return {"lines": lines}
 
     def _health_checks(self) -> list[tuple[str, Callable[[], str | None]]]:
@@ -585,11 +589,16 @@ def kubeconfig_text(cluster_name: str, api_url: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def _passes(check: Callable[[], str | None]) -> Callable[[], bool]:
+    """A predicate for wait_for: the health check reports no problem."""
+    return lambda: check() is None
+
+
 def dmesg_text(node: NodeState, version: str) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(node.booted_at or time.time()))
     return "\n".join(f"{node.address}: kern:    info: [{stamp}.000000Z]: {line}" for line in (
         f"Linux version 6.6.60-talos (hops lab) Talos {version}",
-        "[talos] setting hostname {\"hostname\": \"%s\"}" % node.k8s_name,
+        f'[talos] setting hostname {{"hostname": "{node.k8s_name}"}}',
         f"[talos] phase {node.phase} (hops lab)")) + "\n"
 
 
@@ -601,7 +610,7 @@ class NodeEndpoint:
 
     def __init__(self, cluster: TalosCluster, name: str, port: int = 0) -> None:
         self.cluster, self.name = cluster, name
-        self.server = self._serve(port)
+        self.server: ThreadingHTTPServer | None = self._serve(port)  # None while the node is down
         self.port = self.server.server_address[1]
         self.listening = False
 
@@ -647,7 +656,7 @@ def _handler_for(cluster: TalosCluster, name: str) -> type[BaseHTTPRequestHandle
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 req = json.loads(self.rfile.read(length) or b"{}")
-                body = {"result": cluster.call(name, rpc, req)}
+                body: dict[str, Any] = {"result": cluster.call(name, rpc, req)}
             except RpcError as exc:
                 body = {"error": str(exc)}
             except (ValueError, KeyError) as exc:

@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -324,18 +324,22 @@ def _wait(kube: KubeClient, objects: list[dict], timeout: float) -> tuple[bool, 
     for obj in objects:
         if obj["kind"] not in readiness.WORKLOAD_KINDS:
             continue
-        meta = obj["metadata"]
-
-        def current() -> tuple[bool, str]:
-            live = kube.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-            return readiness.check(live) if live else (False, f"{obj['kind']} {meta['name']} not found")
-
-        ok, why = kubetools.wait_until(current, lambda s: kube.watch(obj["apiVersion"], obj["kind"],
-                                                                     meta.get("namespace"), meta["name"], s),
-                                       max(0.0, deadline - time.monotonic()))
+        ok, why = _wait_one(kube, obj, max(0.0, deadline - time.monotonic()))
         if not ok:
             return False, why
     return True, ""
+
+
+def _wait_one(kube: KubeClient, obj: dict, timeout: float) -> tuple[bool, str]:
+    """Watch one workload until it is ready or `timeout` passes; (ready, why not)."""
+    meta = obj["metadata"]
+
+    def current() -> tuple[bool, str]:
+        live = kube.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        return readiness.check(live) if live else (False, f"{obj['kind']} {meta['name']} not found")
+
+    return kubetools.wait_until(current, lambda s: kube.watch(obj["apiVersion"], obj["kind"],
+                                                              meta.get("namespace"), meta["name"], s), timeout)
 
 
 # -- inspection ------------------------------------------------------------------------------------------------
@@ -348,7 +352,7 @@ def _ns(p: kubetools.Parsed, kube: KubeClient) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _stamp(iso: str, style: str = "ansic") -> str:
@@ -470,7 +474,7 @@ def _history(args: list[str], p: kubetools.Parsed) -> int:
         print(yaml.safe_dump(rows, sort_keys=False), end="")
     else:
         table = [[str(r["revision"]), _stamp(rel["info"]["last_deployed"]), r["status"], r["chart"], r["app_version"],
-                  r["description"]] for r, rel in zip(rows, revisions[-keep:])]
+                  r["description"]] for r, rel in zip(rows, revisions[-keep:], strict=True)]
         print(kubetools.table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], table))
     return 0
 

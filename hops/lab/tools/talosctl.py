@@ -12,9 +12,10 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -47,7 +48,7 @@ def load_talosconfig(path: Path) -> dict:
     except FileNotFoundError:
         return {}
     except yaml.YAMLError as exc:
-        raise ToolExit(f"error constructing client: failed to parse config: {str(exc).splitlines()[0]}")
+        raise ToolExit(f"error constructing client: failed to parse config: {str(exc).splitlines()[0]}") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -74,8 +75,8 @@ class Client:
         self.flags, self.insecure = flags, insecure
         self.info = lab_info() or {}
         self.creds: dict[str, str] = {}
-        nodes = list(flags.get("nodes") or [])
-        endpoints = list(flags.get("endpoints") or [])
+        nodes = flags.items("nodes")
+        endpoints = flags.items("endpoints")
         if not insecure:
             _, ctx = current_context(flags, load_talosconfig(talosconfig_path(flags)))
             nodes = nodes or list(ctx.get("nodes") or [])
@@ -137,7 +138,7 @@ class Client:
             return False
 
     def each(self, rpc: str, verb: str, body: dict | None = None, timeout: float = 30.0,
-             on_result: Callable[[Target, dict], None] = lambda t, r: None) -> None:
+             on_result: Callable[[Target, dict], object] = lambda t, r: None) -> None:
         """Call every target; collect errors like talosctl's multierror and exit 1 if any failed."""
         errors = []
         for target in self.targets:
@@ -208,7 +209,7 @@ def cmd_apply_config(flags: Parsed, args: list[str]) -> int:
     try:
         config = Path(str(path)).read_text()
     except OSError as exc:
-        raise ToolExit(f"error applying new configuration: open {path}: {exc.strerror.lower()}")
+        raise ToolExit(f"error applying new configuration: open {path}: {_reason(exc)}") from None
     client = Client(flags, insecure=bool(extra.get("insecure")))
 
     def show(target: Target, result: dict) -> None:
@@ -218,6 +219,11 @@ def cmd_apply_config(flags: Parsed, args: list[str]) -> int:
     client.each("apply_config", "applying new configuration",
                 {"config": config, "mode": mode, "dry_run": bool(extra.get("dry-run"))}, on_result=show)
     return 0
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's reason in Go's lower-case wording ("no such file or directory")."""
+    return (exc.strerror or str(exc)).lower()
 
 
 def cmd_validate(flags: Parsed, args: list[str]) -> int:
@@ -231,7 +237,7 @@ def cmd_validate(flags: Parsed, args: list[str]) -> int:
     try:
         text = Path(str(path)).read_text()
     except OSError as exc:
-        raise ToolExit(f"open {path}: {exc.strerror.lower()}")
+        raise ToolExit(f"open {path}: {_reason(exc)}") from None
     _, problems = validate_machine_config(text, mode)
     if problems:
         listed = "".join(f"\t* {p}\n" for p in problems)
@@ -270,7 +276,7 @@ def _etcd_members(client: Client) -> int:
             result = client.call(target, "etcd_members")
         except RuntimeError as exc:
             if str(exc).startswith("rpc error: code = Unavailable desc = connection error"):
-                raise ToolExit(f"error getting members: {exc}")
+                raise ToolExit(f"error getting members: {exc}") from None
             node_errors.append((target.address, str(exc)))
             continue
         rows.extend([target.address, m["id"], m["hostname"], ",".join(m["peer_urls"]), ",".join(m["client_urls"]),
@@ -375,7 +381,7 @@ def cmd_health(flags: Parsed, args: list[str]) -> int:
         result = client.call(target, "health", {"wait_timeout": timeout, "server": bool(extra.get("server"))},
                              timeout=timeout + 30)
     except RuntimeError as exc:
-        raise ToolExit(f"healthcheck error: {exc}")
+        raise ToolExit(f"healthcheck error: {exc}") from None
     for line in result["lines"]:
         print(line)
     if result.get("error"):
