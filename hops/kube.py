@@ -22,6 +22,8 @@ from hops import deadlines, failures
 from hops.errors import StepError, WaitTimeout
 
 if TYPE_CHECKING:
+    from kubernetes.client.exceptions import ApiException
+
     from hops.context import Context
 
 # kind -> (apiVersion, plural, namespaced)
@@ -85,7 +87,8 @@ def _lazy_submodule(name: str) -> ModuleType:
     raise AttributeError(f"module 'kubernetes' has no attribute {name!r}")
 
 
-def _api_exception() -> type:
+def _api_exception() -> type[ApiException]:
+    """The client's ApiException class, imported on first use (the task list never loads the client)."""
     return kubernetes_module("client.exceptions").ApiException
 
 
@@ -214,7 +217,7 @@ class Kube:
         step's deadline (hops.deadlines), outside a step for bootstrap.retry.attempts tries; retry=False: one
         attempt. A permanent answer raises the client's ApiException at once (callers handle 404 and such)."""
         self.client  # noqa: B018 - without a kubeconfig this fails before the client package is imported
-        ApiException = _api_exception()
+        api_exception = _api_exception()
 
         deadline = deadlines.current()
         # Outside a step, once the API could not be reached even with retries, later calls of this process try
@@ -230,7 +233,7 @@ class Kube:
                                                            "Content-Type": content_type}, body, timeout)
                 self._unreachable = False
                 return json.loads(response.data or b"{}")
-            except ApiException as exc:
+            except api_exception as exc:
                 verdict = failures.classify_http(exc.status, _status_reason(exc), method)
                 if not verdict.transient:
                     raise
@@ -258,10 +261,10 @@ class Kube:
         if deadlines.current() is None and (namespace or not KINDS[kind][2]):
             found = next((o for o in self.list(kind, namespace) if o["metadata"].get("name") == name), None)
             return copy.deepcopy(found)  # callers may edit what they get; the shared list stays as listed
-        ApiException = _api_exception()
+        api_exception = _api_exception()
         try:
             return self.request("GET", path(kind, namespace, name))
-        except ApiException as exc:
+        except api_exception as exc:
             if exc.status == 404:
                 return None
             raise
@@ -305,13 +308,13 @@ class Kube:
                             query={"fieldManager": field_manager, "force": "true"})
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
-        ApiException = _api_exception()
+        api_exception = _api_exception()
 
         self.invalidate()
         try:
             self.request("DELETE", path(kind, namespace, name))
             return True
-        except ApiException as exc:
+        except api_exception as exc:
             if exc.status == 404:
                 return False
             raise
@@ -327,13 +330,13 @@ class Kube:
               timeout: Any) -> Any:
         """One HTTP call through the client (kubernetes >= 30 API: param_serialize + call_api); returns the
         unread urllib3 response, raises ApiException for a non-2xx answer."""
-        ApiException = _api_exception()
+        api_exception = _api_exception()
 
         serialized = self.client.param_serialize(method, url, query_params=list((query or {}).items()),
                                                  header_params=headers, body=body, auth_settings=["BearerToken"])
         response = self.client.call_api(*serialized, _request_timeout=timeout).response
         if not 200 <= response.status < 300:
-            raise ApiException(status=response.status, reason=response.reason,
+            raise api_exception(status=response.status, reason=response.reason,
                                body=response.data.decode(errors="replace"))
         return response
 
@@ -399,7 +402,7 @@ class Kube:
 
     def _watch(self, kind: str, namespace: str | None, name: str | None, version: str,
                remaining: float) -> Iterator[tuple[str, dict]]:
-        ApiException = _api_exception()
+        api_exception = _api_exception()
 
         query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": str(max(1, int(remaining)))}
         if name:
@@ -408,7 +411,7 @@ class Kube:
         try:
             response = self._call("GET", path(kind, namespace), query, {"Accept": "application/json"}, None,
                                   (10, remaining + 5))
-        except ApiException as exc:
+        except api_exception as exc:
             if exc.status == 410:
                 raise WatchExpired() from exc
             if failures.classify_http(exc.status).transient:

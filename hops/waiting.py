@@ -4,7 +4,8 @@ interval that grows to the configured check_interval, until the deadline; say wh
 A wait must end soon after its condition does: the interval between probes is also capped to OVERSHOOT_FRACTION
 of the time waited so far, so a condition that becomes true after T seconds is seen by T × (1 + 0.1) plus one
 probe at the latest — not up to a whole check_interval later (the back-off alone overshoots by up to
-check_interval; at 50 nodes every Talos wait did). Probes stay sparse in long waits (one per 3 s after 30 s).
+check_interval). Long waits still probe sparsely: the pause grows to check_interval once the wait is ten
+times as long.
 
 Kubernetes objects are never polled: use Kube.wait, which watches. Both report through `Wait` (one per wait):
 a status line is printed when the awaited status changes (never per poll), and the live progress line
@@ -17,9 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hops.errors import WaitTimeout
+
+if TYPE_CHECKING:
+    from hops.context import Context
 
 FIRST_INTERVAL_S = 0.05
 OVERSHOOT_FRACTION = 0.1  # a wait ends at most this fraction of its length after its condition holds
@@ -28,7 +32,7 @@ OVERSHOOT_FRACTION = 0.1  # a wait ends at most this fraction of its length afte
 class Wait:
     """One wait for `what` until `deadline`: `with Wait(ctx, what, deadline) as wait: ... wait.status(detail)`."""
 
-    def __init__(self, ctx: Any, what: str, deadline: float) -> None:
+    def __init__(self, ctx: Context, what: str, deadline: float) -> None:
         self.ctx, self.what, self.deadline = ctx, what, deadline
         self.shown = ""
 
@@ -55,7 +59,7 @@ class Wait:
         self.ctx.log.say(f"  waiting for {self.what}: {detail} ({left:.0f}s left)")
 
 
-def poll_until(ctx: Any, what: str, probe: Callable[[], tuple[bool, str]], deadline: float, *,
+def poll_until(ctx: Context, what: str, probe: Callable[[], tuple[bool, str]], deadline: float, *,
                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
     """Call probe() -> (done, detail) until done; raise WaitTimeout naming the last detail at the deadline.
     The pause between probes is next_interval(): it never lets the wait outlast its condition by more than
@@ -84,7 +88,7 @@ def next_interval(previous: float, ceiling: float, waited: float) -> float:
     return max(FIRST_INTERVAL_S, min(grown, OVERSHOOT_FRACTION * waited))
 
 
-def deadline_for(ctx: Any, group: str) -> float:
+def deadline_for(ctx: Context, group: str) -> float:
     """The monotonic deadline of a wait in phase `group`: the phase's one deadline in this run
     (bootstrap.timeouts.<group> from the phase's first step; hops.phase_clock)."""
     from hops import phase_clock
