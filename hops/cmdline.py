@@ -20,9 +20,10 @@ def check_variables(variables: Mapping[str, str]) -> None:
     """Refuse command-line variables that are not override variables."""
     if not variables:
         return
+    from hops.clusters import CLUSTER_VAR
     from hops.config.overrides import unknown_variables
 
-    problems = unknown_variables(variables)
+    problems = unknown_variables(name for name in variables if name != CLUSTER_VAR)  # CLUSTER=: hops.clusters
     if problems:
         from doit.exceptions import InvalidCommand
 

@@ -6,6 +6,7 @@
     ctx.runner      external tools: talosctl, helm, flux, ... (hops.runner.ToolRunner)
     ctx.endpoints   where things are: node addresses, kubeconfig, talosconfig, the lab (hops.endpoints.Endpoints)
     ctx.log         the run log; `say` also tells the user (hops.runlog.RunLog)
+    ctx.cluster     which cluster: the root pair or clusters/<name>/ (hops.clusters.Cluster)
     ctx.root        the project folder; ctx.state_dir the markers/DB/logs folder; ctx.timeout(group) a phase's
 
 Built lazily on first use in a doit process (so `doit list` never loads configuration) and cached; doit
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from hops import endpoints as endpoints_mod
 
 if TYPE_CHECKING:
+    from hops.clusters import Cluster
     from hops.config import Settings
     from hops.config.model import BootstrapConfig
     from hops.kube import Kube
@@ -74,9 +76,16 @@ class Context:
         return self.settings.config
 
     @cached_property
+    def cluster(self) -> Cluster:
+        """The cluster this run works on: doit's CLUSTER= > HOPS_CLUSTER > the root pair (hops.clusters)."""
+        from hops import clusters
+
+        return clusters.select(self.root, self.env, self.cli_vars)
+
+    @cached_property
     def state_dir(self) -> Path:
         """Markers, doit DB and logs of this cluster."""
-        return endpoints_mod.state_dir(self.root, self.env)
+        return endpoints_mod.state_dir(self.root, self.env, self.cluster)
 
     @cached_property
     def log(self) -> RunLog:
@@ -89,7 +98,7 @@ class Context:
     @cached_property
     def endpoints(self) -> endpoints_mod.Endpoints:
         """Real or lab: addresses, generated files, tool environment."""
-        return endpoints_mod.Endpoints(self.root, self.settings, self.env)
+        return endpoints_mod.Endpoints(self.root, self.settings, self.env, self.cluster)
 
     @cached_property
     def runner(self) -> ToolRunner:

@@ -25,6 +25,8 @@ PHASE_PARAM = {"name": "phase", "long": "phase", "short": "p", "type": int, "def
                "help": "phase number 1-6"}
 LIVE_PARAM = {"name": "live", "long": "live", "type": bool, "default": False,
               "help": "also run each step's live checks and show drift"}
+ALL_CLUSTERS_PARAM = {"name": "all_clusters", "long": "all-clusters", "type": bool, "default": False,
+                      "help": "one line per cluster of the project: phases complete, next step, last run"}
 READ_ONLY = {"hops_read_only": True}  # may run beside a bootstrap (no run lock)
 
 
@@ -46,7 +48,8 @@ def control_tasks(model: Model) -> dict[str, dict[str, Any]]:
                              "actions": action("bootstrap_resume", announce_done, False),
                              "task_dep": ["_resume_plan", last], "params": INTERACTIVE_PARAMS},
         "bootstrap_status": {"doc": "Table of every phase and step: marker, completion time, duration (--live: drift)",
-                             "actions": action("bootstrap_status", show_status, False), "params": [LIVE_PARAM],
+                             "actions": action("bootstrap_status", show_status, False),
+                             "params": [LIVE_PARAM, ALL_CLUSTERS_PARAM],
                              "uptodate": [False], "meta": READ_ONLY},
         "bootstrap_reset": {"doc": "Remove every marker and forget the doit DB (asks first; never touches the cluster)",
                             "actions": action("bootstrap_reset", reset_all, False), "params": [YES_PARAM],
@@ -129,11 +132,19 @@ def status_rows(ctx: Context, model: Model, live: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def show_status(ctx: Context, model: Model, live: bool) -> None:
+def show_status(ctx: Context, model: Model, live: bool, all_clusters: bool = False) -> None:
     """`bootstrap_status`: the table, laid out to fit the terminal (hops.status_view); live checks need a valid
-    configuration: it is loaded once, first."""
+    configuration: it is loaded once, first. --all-clusters: one summary line per cluster (hops.cluster_status)."""
     from hops import status_view
     from hops.fitting import say
+
+    if all_clusters:
+        if live:
+            raise StepError("--all-clusters shows the markers of every cluster; --live checks one cluster: "
+                            "run `doit bootstrap_status --live CLUSTER=<name>` for it")
+        from hops import cluster_status
+
+        return cluster_status.show(ctx, model)
 
     if live:
         ctx.settings  # noqa: B018 - a bad configuration is reported once, not once per live check

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from hops import clusters
+from hops.clusters import Cluster
+
 TALOS_API_PORT = 50000
 
 
@@ -23,17 +26,31 @@ def is_lab(env: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def state_dir(root: Path, env: Mapping[str, str] | None = None) -> Path:
-    """Markers, doit DB and logs: `.bootstrap-state/` for a real cluster, `<lab>/state/` for the lab.
-    Cheap (no configuration is read): doit needs it to load the task list."""
+def state_dir(root: Path, env: Mapping[str, str] | None = None, cluster: Cluster | None = None) -> Path:
+    """Markers, doit DB, lock, logs and history of the selected cluster: `.bootstrap-state/` (default cluster) or
+    `.bootstrap-state/<name>/` for a real cluster, `<its lab>/state/` for the lab. Cheap (no configuration is
+    read): doit needs it to load the task list. Raises hops.clusters.ClusterError for an unknown cluster."""
     env = env if env is not None else os.environ
+    cluster = cluster or clusters.current(root, env)
     if env.get("HOPS_STATE_DIR"):
         return Path(env["HOPS_STATE_DIR"]).resolve()
     if is_lab(env):
         from hops.lab.layout import LabLayout
 
-        return LabLayout.from_env(root, env).state_dir
-    return (root / ".bootstrap-state").resolve()
+        layout = LabLayout.from_env(root, env, cluster)
+        layout.claim(cluster.key)  # one lab folder, one cluster: a shared HOPS_LAB_DIR would mix two clusters
+        return layout.state_dir
+    return cluster.state_dir(root)
+
+
+def other_state_dir(root: Path, cluster: Cluster, env: Mapping[str, str]) -> Path:
+    """Where another cluster of the project keeps its state when it runs without HOPS_STATE_DIR/HOPS_LAB_DIR
+    (those name one cluster's folders: this process's). Reads nothing, writes nothing."""
+    if is_lab(env):
+        from hops.lab.layout import LabLayout
+
+        return LabLayout(cluster.lab_dir(root)).state_dir
+    return cluster.state_dir(root)
 
 
 @dataclass
@@ -41,17 +58,27 @@ class Endpoints:
     root: Path
     settings: Any  # hops.config.Settings
     env: Mapping[str, str]
+    selected: Cluster | None = None  # None: the process's selection (hops.clusters)
 
     @property
     def lab(self) -> bool:
         return is_lab(self.env)
 
     @cached_property
+    def cluster(self) -> Cluster:
+        """The cluster these endpoints belong to."""
+        return self.selected or clusters.current(self.root, self.env)
+
+    def config_file(self, name: str) -> Path:
+        """The cluster's `bootstrap-config.yaml` or `talconfig.yaml` (the root pair or clusters/<name>/)."""
+        return self.cluster.config_file(name)
+
+    @cached_property
     def lab_layout(self) -> Any:
-        """hops.lab.layout.LabLayout: where the lab of this project keeps its files (lab mode only)."""
+        """hops.lab.layout.LabLayout: where the lab of this cluster keeps its files (lab mode only)."""
         from hops.lab.layout import LabLayout
 
-        return LabLayout.from_env(self.root, self.env)
+        return LabLayout.from_env(self.root, self.env, self.cluster)
 
     @cached_property
     def lab_info(self) -> dict:

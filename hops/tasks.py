@@ -6,6 +6,7 @@ Loading must stay cheap: `doit list --all` reads no configuration and imports no
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskActi
 from hops.config import targets as config_targets
 from hops.custom_checks import is_configured_entry, with_configured_checks
 from hops.reporter import HopsReporter
+from hops.clusters import CONFIG_FILES, Cluster
 from hops.taskmodel import Component, Model, Operation, Step
 
 TaskDict = dict[str, Any]
@@ -24,7 +26,7 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task, for `phases` in order
     (hops.phases.PHASES; a test dodo passes its own components)."""
     context.set_root(root)
-    state = endpoints.state_dir(root)
+    cluster, state = _cluster_and_state(root)
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
     model = with_configured_checks(Model.of(phases))  # + each step's lazy entry for configured status checks
     config_targets.declare_steps(model.step_ids())  # the names bootstrap-config.yaml hooks:/checks: may use
@@ -36,7 +38,7 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
         "reporter": HopsReporter,
     }}
     for comp in model.phases:
-        creators[f"task_{comp.group}"] = _group_creator(comp, root, state)
+        creators[f"task_{comp.group}"] = _group_creator(comp, root, state, cluster.config_dir)
         for op in comp.operations:
             creators[f"task_{comp.task_name(op)}"] = _fixed(comp.task_name(op), operation_task(comp, op))
         creators[f"task_phase{comp.phase}"] = _fixed(f"phase{comp.phase}", phase_task(comp))
@@ -47,8 +49,27 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     return creators
 
 
-def step_task(comp: Component, step: Step, root: Path, state_dir: Path) -> TaskDict:
-    """The doit task dict of one step (a subtask of the component's group)."""
+def _cluster_and_state(root: Path) -> tuple[Cluster, Path]:
+    """The selected cluster and its state folder; an unknown `CLUSTER=`/HOPS_CLUSTER is doit's InvalidCommand
+    (one line, exit 3). A cluster chosen on the command line is put in HOPS_CLUSTER so that what this process
+    starts (the lab daemon, the tools, a nested doit) and every later lookup in it selects the same cluster."""
+    from hops.clusters import CLUSTER_ENV, ClusterError, current, requested
+
+    try:
+        cluster = current(root)
+        state = endpoints.state_dir(root, cluster=cluster)
+    except ClusterError as exc:
+        from doit.exceptions import InvalidCommand
+
+        raise InvalidCommand(str(exc)) from None
+    if requested({}, context.cli_vars()):  # from the command line, not the environment
+        os.environ[CLUSTER_ENV] = cluster.key
+    return cluster, state
+
+
+def step_task(comp: Component, step: Step, root: Path, state_dir: Path, config_dir: Path | None = None) -> TaskDict:
+    """The doit task dict of one step (a subtask of the component's group); `config_dir`: where the cluster's
+    bootstrap-config.yaml and talconfig.yaml are (default: the root)."""
     step_id = comp.step_id(step.name)
     targets = [str(p) for p in static_paths(step.generates, root)]
     if step.marker:
@@ -63,7 +84,7 @@ def step_task(comp: Component, step: Step, root: Path, state_dir: Path) -> TaskD
         "doc": step.doc,
         "actions": [StepAction(step_id, step)],
         "task_dep": [comp.step_id(d) for d in step.deps],
-        "file_dep": [str(p) for p in static_paths(step.sources, root)],
+        "file_dep": [str(p) for p in static_paths(step.sources, root, config_dir)],
         "targets": targets,
         "uptodate": uptodate,
         "meta": {"runs": describe(step.action),
@@ -94,22 +115,27 @@ def phase_task(comp: Component) -> TaskDict:
     }
 
 
-def static_paths(entries: tuple[Any, ...], root: Path) -> list[Path]:
-    """The str entries of `sources`/`generates` as paths under root (globs expanded); callables are skipped."""
+def static_paths(entries: tuple[Any, ...], root: Path, config_dir: Path | None = None) -> list[Path]:
+    """The str entries of `sources`/`generates` as paths under root (globs expanded); callables are skipped.
+    The configuration pair's names are the selected cluster's files (in `config_dir`)."""
     paths: list[Path] = []
     for entry in entries:
         if callable(entry):
+            continue
+        if config_dir is not None and entry in CONFIG_FILES:
+            paths.append(config_dir / entry)
             continue
         matches = sorted(glob.glob(str(root / entry))) if glob.has_magic(entry) else [str(root / entry)]
         paths += [Path(m) for m in matches]
     return paths
 
 
-def _group_creator(comp: Component, root: Path, state: Path) -> Callable[[], Iterator[TaskDict]]:
+def _group_creator(comp: Component, root: Path, state: Path,
+                   config_dir: Path | None = None) -> Callable[[], Iterator[TaskDict]]:
     def creator() -> Iterator[TaskDict]:
         yield {"basename": comp.group, "name": None, "doc": f"Phase {comp.phase}: {comp.title} (all steps)"}
         for step in comp.steps:
-            yield step_task(comp, step, root, state)
+            yield step_task(comp, step, root, state, config_dir)
 
     creator.__name__ = f"task_{comp.group}"
     creator.__doc__ = f"Phase {comp.phase}: {comp.title}"

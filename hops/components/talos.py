@@ -142,7 +142,7 @@ def secrets_file_private(ctx: Context) -> bool:
 # --- generate-config -------------------------------------------------------------------------------------------
 def generate_config(ctx: Context) -> None:
     out = ctx.endpoints.cluster_dir
-    ctx.runner.run("talhelper", ["genconfig", "-c", str(ctx.root / "talconfig.yaml"),
+    ctx.runner.run("talhelper", ["genconfig", "-c", str(ctx.cluster.config_file("talconfig.yaml")),
                                  "-s", str(ctx.endpoints.secrets_file), "-o", str(out), "--no-gitignore"],
                    env=ctx.settings.env_for_tools(), retry=True)
     ensure_gitignore(out)

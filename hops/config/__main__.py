@@ -48,7 +48,7 @@ def check(root: Path, pairs: list[str]) -> int:
         return 2
     from hops.config.overrides import unknown_variables
 
-    unknown = unknown_variables(cli_vars)  # a typo would be ignored, as doit would (hops.cmdline refuses it)
+    unknown = unknown_variables(n for n in cli_vars if n != "CLUSTER")  # CLUSTER= picks the cluster; a typo would be ignored, as doit would (hops.cmdline refuses it)
     if unknown:
         print("unknown override variable" + ("s" if len(unknown) > 1 else "") + ":", file=sys.stderr)
         for line in unknown:

@@ -63,7 +63,8 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
     merged: dict[str, Any] = {}
     applied: list[overrides.AppliedOverride] = []
     config = None
-    text = _read(root, BOOTSTRAP_FILE, problems)
+    folder = _cluster_folder(root, env, cli_vars)
+    text = _read(folder, BOOTSTRAP_FILE, problems)
     if text is not None:
         raw, yaml_problems = parse_yaml(text, BOOTSTRAP_FILE)
         problems += yaml_problems
@@ -80,7 +81,7 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
         if override_problems:
             config = None
     tal = None
-    tal_text = _read(root, TALCONFIG_FILE, problems)
+    tal_text = _read(folder, TALCONFIG_FILE, problems)
     if tal_text is not None:
         variables = _substitution_variables(env, merged, config)
         # with an invalid bootstrap-config an override variable may be unresolvable: that is not talconfig's fault
@@ -96,6 +97,16 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
     if problems or config is None or tal is None:
         raise ConfigError(problems)
     return Settings(root, config, tal, sources_of(config, raw or {}, applied), applied)
+
+
+def _cluster_folder(root: Path, env: Mapping[str, str], cli_vars: Mapping[str, str] | None) -> Path:
+    """Where the selected cluster's two files are: the root, or clusters/<name>/ (hops.clusters)."""
+    from hops import clusters
+
+    try:
+        return clusters.select(root, env, cli_vars).config_dir
+    except clusters.ClusterError as exc:
+        raise ConfigError([Problem(clusters.CLUSTER_VAR, "", str(exc))]) from None
 
 
 def _read(root: Path, name: str, problems: list[Problem]) -> str | None:

@@ -7,6 +7,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hops.clusters import Cluster
 
 
 @dataclass(frozen=True)
@@ -16,11 +20,35 @@ class LabLayout:
     root: Path
 
     @classmethod
-    def from_env(cls, project_root: Path | None = None, env: Mapping[str, str] | None = None) -> LabLayout:
-        explicit = (os.environ if env is None else env).get("HOPS_LAB_DIR")
+    def from_env(cls, project_root: Path | None = None, env: Mapping[str, str] | None = None,
+                 cluster: Cluster | None = None) -> LabLayout:
+        """HOPS_LAB_DIR (the lab's tools and daemon always get it), else the cluster's own `.lab/` folder:
+        `.lab/` for the default cluster, `.lab/<name>/` for the others (hops.clusters)."""
+        env = os.environ if env is None else env
+        explicit = env.get("HOPS_LAB_DIR")
         if explicit:
             return cls(Path(explicit).resolve())
-        return cls(((project_root or Path.cwd()) / ".lab").resolve())
+        root = project_root or Path.cwd()
+        if cluster is None:
+            from hops.clusters import current
+
+            cluster = current(root, env)
+        return cls(cluster.lab_dir(root))
+
+    def claim(self, cluster_key: str) -> None:
+        """Record which cluster this lab belongs to; raise hops.clusters.ClusterError if it is another's."""
+        from hops.clusters import ClusterError
+
+        owner_file = self.root / "cluster"
+        try:
+            owner = owner_file.read_text().strip()
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            owner_file.write_text(cluster_key + "\n")
+            return
+        if owner != cluster_key:
+            raise ClusterError(f"the lab in {self.root} belongs to cluster {owner!r}, not {cluster_key!r}: give each "
+                               "cluster its own HOPS_LAB_DIR (or unset it: each cluster then has .lab/<name>/)")
 
     @property
     def info_file(self) -> Path:          # written by the running daemon: pid, ports, node endpoints

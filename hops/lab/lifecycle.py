@@ -240,6 +240,8 @@ def reset(layout: LabLayout) -> None:
     down(layout)
     if layout.root.exists():
         for entry in layout.root.iterdir():
+            if (entry / "cluster").is_file():
+                continue  # .lab/<name>/: another cluster's lab inside the default one's (hops.clusters)
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

@@ -1,0 +1,143 @@
+"""Which cluster a doit command works on: the configuration pair at the project root (the default cluster) or
+`clusters/<name>/bootstrap-config.yaml` + `talconfig.yaml`.
+
+Selection: the doit command-line variable `CLUSTER=<name>` > the environment's `HOPS_CLUSTER` > the default.
+Cheap on purpose: doit needs the selected cluster's state folder to load the task list, before any configuration
+is read (only the root file's `cluster.name` is looked at, and only when a name has to be matched or listed).
+Relative paths inside a cluster's files (talos patches, infrastructure, values files) resolve from the project
+root, as for the default cluster: the cluster folder holds only its two configuration files."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CLUSTER_VAR = "CLUSTER"          # doit bootstrap_phased CLUSTER=staging
+CLUSTER_ENV = "HOPS_CLUSTER"     # HOPS_CLUSTER=staging doit bootstrap_phased
+CLUSTERS_DIR = "clusters"
+DEFAULT = "default"              # always names the root pair, whatever its cluster.name
+CONFIG_FILES = ("bootstrap-config.yaml", "talconfig.yaml")
+# a cluster's state and lab live inside the default's folders: names those folders already use are refused
+RESERVED = frozenset({DEFAULT, "logs", "state", "bin", "op", "clusterconfig"})
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ClusterError(ValueError):
+    """An unknown or unusable cluster selection; the message lists the known clusters."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One cluster of the project: its name, where its configuration pair is, whether it is the root pair."""
+
+    name: str
+    config_dir: Path
+    is_default: bool
+
+    @property
+    def key(self) -> str:
+        """A stable name for the cluster's folders: `default` for the root pair (its cluster.name may change)."""
+        return DEFAULT if self.is_default else self.name
+
+    def config_file(self, name: str) -> Path:
+        """`bootstrap-config.yaml` or `talconfig.yaml` of this cluster."""
+        return self.config_dir / name
+
+    def state_dir(self, root: Path) -> Path:
+        """`.bootstrap-state/` for the default cluster, `.bootstrap-state/<name>/` for the others."""
+        base = root / ".bootstrap-state"
+        return (base if self.is_default else base / self.name).resolve()
+
+    def lab_dir(self, root: Path) -> Path:
+        """`.lab/` for the default cluster, `.lab/<name>/` for the others (HOPS_LAB_DIR overrides both)."""
+        base = root / ".lab"
+        return (base if self.is_default else base / self.name).resolve()
+
+
+def requested(env: Mapping[str, str] | None = None, cli_vars: Mapping[str, str] | None = None) -> str:
+    """The cluster name asked for (command line > environment), or "" for the default."""
+    env = os.environ if env is None else env
+    given = str((cli_vars or {}).get(CLUSTER_VAR, "")).strip()
+    return given or str(env.get(CLUSTER_ENV, "")).strip()
+
+
+def current(root: Path, env: Mapping[str, str] | None = None) -> Cluster:
+    """The cluster this process works on: `select` with the doit command line's variables."""
+    return select(root, env, command_line())
+
+
+def command_line() -> dict[str, str]:
+    """doit's command-line variables (hops.context.cli_vars reads the same table; empty outside a doit run)."""
+    from doit import doit_cmd
+
+    return dict(doit_cmd._CMDLINE_VARS or {})
+
+
+def default_cluster(root: Path) -> Cluster:
+    """The root pair, named by its cluster.name (or `default` when the file is missing or has none)."""
+    return Cluster(_root_name(root), root.resolve(), True)
+
+
+def known(root: Path) -> list[Cluster]:
+    """The default cluster, then every `clusters/<name>/` holding a bootstrap-config.yaml, by name."""
+    found = [default_cluster(root)]
+    folder = root / CLUSTERS_DIR
+    if folder.is_dir():
+        found += [Cluster(p.name, p.resolve(), False) for p in sorted(folder.iterdir())
+                  if p.is_dir() and (p / CONFIG_FILES[0]).is_file()]
+    return found
+
+
+def select(root: Path, env: Mapping[str, str] | None = None, cli_vars: Mapping[str, str] | None = None) -> Cluster:
+    """The selected cluster; raises ClusterError naming the known clusters when the name matches none."""
+    name = requested(env, cli_vars)
+    if not name or name == DEFAULT:
+        return default_cluster(root)
+    folder = root / CLUSTERS_DIR / name
+    if (folder / CONFIG_FILES[0]).is_file():
+        _check_name(name, folder)
+        return Cluster(name, folder.resolve(), False)
+    default = default_cluster(root)
+    if name == default.name:
+        return default
+    raise ClusterError(f"unknown cluster {name!r} ({_origin(env, cli_vars)}); known clusters: {describe(root)}"
+                       f" — a cluster is the root bootstrap-config.yaml or {CLUSTERS_DIR}/<name>/bootstrap-config.yaml"
+                       " with its talconfig.yaml")
+
+
+def describe(root: Path) -> str:
+    """`homelab (default, ./bootstrap-config.yaml), staging (clusters/staging/)`."""
+    parts = []
+    for cluster in known(root):
+        where = "default, root bootstrap-config.yaml" if cluster.is_default else f"{CLUSTERS_DIR}/{cluster.name}/"
+        parts.append(f"{cluster.name} ({where})")
+    return ", ".join(parts)
+
+
+def _check_name(name: str, folder: Path) -> None:
+    if not _LABEL.match(name) or name in RESERVED:
+        why = f"{name!r} is reserved" if name in RESERVED else f"{name!r} is not a DNS-1123 label"
+        raise ClusterError(f"{folder}: {why} (its state lives in .bootstrap-state/{name}/ beside the default "
+                           "cluster's files); rename the folder to a lowercase name such as 'staging'")
+
+
+def _origin(env: Mapping[str, str] | None, cli_vars: Mapping[str, str] | None) -> str:
+    if str((cli_vars or {}).get(CLUSTER_VAR, "")).strip():
+        return f"command line {CLUSTER_VAR}"
+    return f"environment {CLUSTER_ENV}"
+
+
+def _root_name(root: Path) -> str:
+    """cluster.name of the root bootstrap-config.yaml, read without validating it (the loader validates)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((root / CONFIG_FILES[0]).read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return DEFAULT
+    name = data.get("cluster", {}).get("name") if isinstance(data, dict) and isinstance(data.get("cluster"), dict) \
+        else None
+    return name if isinstance(name, str) and name.strip() else DEFAULT
