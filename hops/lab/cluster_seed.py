@@ -174,11 +174,16 @@ def renew_lease(store: Any, name: str) -> None:
     node = _get_node(store, name)
     if node is None or store.get("v1", "Namespace", LEASE_NAMESPACE) is None:
         return
-    lease = store.get("coordination.k8s.io/v1", "Lease", name, LEASE_NAMESPACE)
-    if lease is None:
-        store.create(lease_object(node))
-    else:
-        store.patch("coordination.k8s.io/v1", "Lease", name, LEASE_NAMESPACE, {"spec": {"renewTime": micro_now()}})
+    from hops.lab.apiserver.errors import ApiError
+
+    if store.get("coordination.k8s.io/v1", "Lease", name, LEASE_NAMESPACE) is None:
+        try:
+            store.create(lease_object(node))
+            return
+        except ApiError as exc:  # the lease controller's thread created it in between: renew it instead
+            if exc.code != 409:
+                raise
+    store.patch("coordination.k8s.io/v1", "Lease", name, LEASE_NAMESPACE, {"spec": {"renewTime": micro_now()}})
 
 
 def node_stopped(store: Any, name: str) -> None:

@@ -88,3 +88,16 @@ def test_kubectl_describe_node_shows_allocation_and_lease(kl, tmp_path):
     assert "HolderIdentity:  talos-cp-1" in described
     assert "Allocatable:" in described and "cpu:                3950m" in described
     assert "cpu                0 (0%)" in described
+
+
+def test_a_lease_created_by_another_thread_in_between_is_renewed_not_a_crash(kl, monkeypatch):
+    """The lease controller and a node's registration both renew leases: the one that loses the race to create
+    the Lease renews it (the lab's daemon thread crashed on `already exists`, and the node never registered)."""
+    from hops.lab.cluster_seed import renew_lease
+
+    register(kl)
+    real_get = kl.store.get
+    monkeypatch.setattr(kl.store, "get", lambda *a, **k: None if a[:2] == (LEASE, "Lease") else real_get(*a, **k))
+    kl.store.patch(LEASE, "Lease", "talos-cp-1", LEASE_NAMESPACE, {"spec": {"renewTime": OLD}})
+    renew_lease(kl.store, "talos-cp-1")  # its look-up misses the lease; the create finds it
+    assert real_get(LEASE, "Lease", "talos-cp-1", LEASE_NAMESPACE)["spec"]["renewTime"] != OLD
