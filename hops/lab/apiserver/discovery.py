@@ -70,6 +70,8 @@ def _resource_entries(rt: ResourceType) -> list[dict]:
             entry.update(group="autoscaling", version="v1", kind="Scale")
         elif sub == "log":
             entry["verbs"] = ["get"]
+        elif sub == "exec":
+            entry.update(kind="PodExecOptions", verbs=["create", "get"])
         out.append(entry)
     return out
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qs, parse_qsl, unquote
 
 import yaml
 
@@ -273,6 +273,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self._log(rt, namespace or "", name, params)
         if sub == "scale":
             return self._scale(method, rt, namespace or "", name, params, body)
+        if sub == "exec":       # the exec protocol lives in its own module (hops.lab.apiserver.exec)
+            return self._exec(method, rt, namespace or "", name)
         return self._item(method, rt, namespace or "", name, params, body, sub)
 
     def _openapi(self, path: str) -> None:
@@ -480,6 +482,14 @@ class ApiHandler(BaseHTTPRequestHandler):
         if limit and limit.isdigit():
             data = data[:int(limit)]
         self._send(200, data, "text/plain")
+
+    def _exec(self, method: str, rt: ResourceType, namespace: str, name: str) -> None:
+        from hops.lab.apiserver import exec as pod_exec
+
+        if method not in ("GET", "POST"):
+            raise errors.method_not_allowed()
+        pod = self.api.store.read(rt, namespace, name).obj
+        pod_exec.serve(self, pod, parse_qs(self.path.partition("?")[2]))
 
     def _scale(self, method: str, rt: ResourceType, namespace: str, name: str, params: dict, body: bytes) -> None:
         store = self.api.store

@@ -74,7 +74,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("v1", "Namespace", "namespaces", False, ("ns",), ("status",),
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _r("v1", "Node", "nodes", False, ("no",), ("status",)),
-    _r("v1", "Pod", "pods", True, ("po",), ("status", "log"), ALL),
+    _r("v1", "Pod", "pods", True, ("po",), ("status", "log", "exec"), ALL),
     _r("v1", "Service", "services", True, ("svc",), ("status",), ALL,
        verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
     _r("v1", "Endpoints", "endpoints", True, ("ep",)),

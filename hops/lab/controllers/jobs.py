@@ -1,6 +1,7 @@
 """Jobs and bare Pods that run to completion.
 
-A pod runs for `job.run` once a node can host it (a Ready node, or any node for hostNetwork pods). A pod that
+A pod runs its command's simulated time (`sleep N`: N lab seconds, see controllers.commands; otherwise
+`job.run`) once a node can host it (a Ready node, or any node for hostNetwork pods). A pod that
 resolves names (nslookup, dig, host, getent) succeeds only when CoreDNS is available; otherwise it fails with
 busybox's "can't resolve" log. Jobs retry failed pods up to spec.backoffLimit, then fail like the job controller.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hops.lab.controllers import pods
+import math
+
+from hops.lab.controllers import commands, pods
 from hops.lab.controllers.loop import LoopController, soonest
 from hops.lab.controllers.workloads import write_pod_status
 from hops.lab.readiness import check, condition
@@ -29,6 +32,7 @@ class JobController(LoopController):
         super().__init__(lab)
         self._mine: set[tuple[str, str]] = set()    # bare pods this controller runs
         self._skip: set[tuple[str, str]] = set()    # pods found already running (static / seeded)
+        self._restarts: dict[tuple, int] = {}       # container restarts of bare pods (restartPolicy Always/OnFailure)
 
     def reconcile(self) -> float | None:
         nodes = self.store.list("v1", "Node")
@@ -119,15 +123,20 @@ class JobController(LoopController):
                                                                   "10.244.0.0/16")
         if spec.get("nodeName") != node["metadata"]["name"]:
             self.store.patch("v1", "Pod", meta["name"], meta["namespace"], {"spec": {"nodeName": node["metadata"]["name"]}})
-        left = self.remaining(key, self.duration("job.run"))
+        run = _simulated(spec)
+        left = self.remaining(key, self._run_seconds(run))
         if left > 0:
-            if phase != "Running":
-                self._write(pod, pods.status_running(pod, node_ip, ip, ready=True))
-            return "Running", left
-        if spec.get("restartPolicy", "Always") == "Always":
-            return "Running", None                   # a long-running bare pod: it just keeps running
-        code, log = self._outcome(spec)
+            self._write(pod, _restarted(pods.status_running(pod, node_ip, ip, ready=True), self._restarts.get(key, 0)))
+            return "Running", None if math.isinf(left) else left
+        policy = spec.get("restartPolicy", "Always")
+        if policy == "Always" and run is None:
+            return "Running", None                   # the image's own long-running process: it keeps running
+        code, log = self._outcome(spec, run)
         self.store.set_pod_log(meta["namespace"], meta["name"], log)
+        if (meta["namespace"], meta["name"]) in self._mine and (policy == "Always" or (policy == "OnFailure" and code)):
+            self._restarts[key] = self._restarts.get(key, 0) + 1    # the kubelet restarts the container in place
+            self.forget(key)
+            return "Running", 0.0
         self._write(pod, pods.status_terminated(pod, node_ip, ip, code))
         return ("Succeeded" if code == 0 else "Failed"), None
 
@@ -139,11 +148,17 @@ class JobController(LoopController):
             candidates = [n for n in candidates if pods.node_ready(n)]
         return candidates[0] if candidates else None
 
-    def _outcome(self, spec: dict) -> tuple[int, str]:
+    def _run_seconds(self, run: commands.Run | None) -> float:
+        """Wall seconds the command runs: its own `sleep`s scaled by the lab speed, else the drawn job.run."""
+        if run is None or run.seconds == 0:
+            return self.duration("job.run")
+        return run.seconds / self.lab.speed
+
+    def _outcome(self, spec: dict, run: commands.Run | None = None) -> tuple[int, str]:
         words = " ".join(str(x) for c in spec.get("containers", []) for x in (c.get("command") or []) +
                          (c.get("args") or []))
         if not any(tool in words + " " for tool in DNS_TOOLS):
-            return 0, ""
+            return (run.exit_code, run.output) if run else (0, "")
         target = words.split()[-1] if words.split() else "kubernetes.default"
         if self._coredns_ready():
             return 0, DNS_OK_LOG.format(name=target)
@@ -156,3 +171,16 @@ class JobController(LoopController):
     def _write(self, pod: dict, status: dict) -> None:
         if pods.signature(pod.get("status") or {}) != pods.signature(status):
             write_pod_status(self.store, pod["metadata"]["namespace"], pod["metadata"]["name"], status)
+
+
+def _simulated(spec: dict) -> commands.Run | None:
+    """What the pod's first container's command does (None: the image's default process, run by job.run)."""
+    containers = spec.get("containers") or [{}]
+    text = commands.script(containers[0])
+    return None if text is None else commands.simulate(text)
+
+
+def _restarted(status: dict, restarts: int) -> dict:
+    for container in status.get("containerStatuses") or []:
+        container["restartCount"] = restarts
+    return status
