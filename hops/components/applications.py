@@ -7,16 +7,15 @@ every object that is not Ready with its condition message."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
-
+from datetime import UTC, datetime
 
 from hops import helmrelease
-from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, source_revision
-from hops.errors import StepError, WaitTimeout, fail_all, problem_list
-from hops.kube import describe_condition, is_true, observed
 from hops.context import Context
+from hops.errors import StepError, WaitTimeout, fail_all, problem_list
+from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, source_revision
+from hops.kube import describe_condition, is_true, observed
 from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_counts, replica_counts, workload_ready
@@ -43,10 +42,12 @@ def declared(ctx: Context) -> dict[str, list[dict]]:
 
 
 def infrastructure_names(ctx: Context) -> list[str]:
+    """Names of the infrastructure Kustomizations: every one declared outside apps.yaml."""
     return [d["metadata"]["name"] for file, docs in declared(ctx).items() if file != APPS_FILE for d in docs]
 
 
 def apps_names(ctx: Context) -> list[str]:
+    """Names of the apps Kustomizations (declared in apps.yaml)."""
     return [d["metadata"]["name"] for d in declared(ctx).get(APPS_FILE, [])]
 
 
@@ -57,6 +58,7 @@ def flux_ready(obj: dict) -> bool:
 
 
 def why_not(obj: dict) -> str:
+    """Why a Flux object is not Ready, in one line (suspended, or its Ready condition)."""
     if (obj.get("spec") or {}).get("suspend"):
         return "suspended"
     return describe_condition(obj)
@@ -80,6 +82,7 @@ def kustomizations_state(objects: dict[str, dict], names: list[str]) -> tuple[bo
 
 
 def wait_kustomizations(ctx: Context, names: list[str], what: str, group: str = "applications") -> None:
+    """Watch the named Kustomizations until every one is Ready; a passed deadline names every problem."""
     ns = ctx.config.gitops.namespace
     with full_report(ctx):
         ctx.kube.wait("Kustomization", what, lambda objs: kustomizations_state(objs, names),
@@ -103,6 +106,7 @@ def full_report(ctx: Context) -> Iterator[None]:
 
 
 def infrastructure(ctx: Context) -> None:
+    """The `infrastructure` step: wait until every infrastructure Kustomization is Ready."""
     names = infrastructure_names(ctx)
     ctx.log.say(f"  infrastructure Kustomizations: {', '.join(names)}")
     wait_kustomizations(ctx, names, f"the infrastructure Kustomizations ({len(names)}) to be Ready")
@@ -110,6 +114,7 @@ def infrastructure(ctx: Context) -> None:
 
 
 def infrastructure_ready(ctx: Context) -> bool:
+    """Every infrastructure Kustomization is Ready (the verdict without its detail)."""
     return infrastructure_ready_verdict(ctx)[0]
 
 
@@ -122,12 +127,14 @@ def infrastructure_ready_verdict(ctx: Context) -> tuple[bool, str]:
 
 # --- deploy -------------------------------------------------------------------------------------------------
 def request_reconcile(ctx: Context, kind: str, name: str, namespace: str) -> str:
-    stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    """Annotate a Flux object so its controller reconciles it now; returns the annotation's timestamp."""
+    stamp = datetime.now(UTC).isoformat(timespec="microseconds")
     ctx.kube.annotate(kind, name, namespace, {REQUESTED: stamp})
     return stamp
 
 
 def deploy(ctx: Context) -> dict:
+    """The `deploy` step: ask Flux to fetch the repository and apply every apps Kustomization now."""
     ns = ctx.config.gitops.namespace
     names = apps_names(ctx)
     if not names:
@@ -165,6 +172,7 @@ def _key(obj: dict) -> str:
 
 
 def releases_state(objects: dict[str, dict]) -> tuple[bool, str]:
+    """Every HelmRelease Ready, else the ones that are not with their conditions."""
     problems = [f"HelmRelease {key}: {why_not(obj)}" for key, obj in sorted(objects.items()) if not flux_ready(obj)]
     return (not problems), "; ".join(problems) or f"{len(objects)} HelmReleases Ready"
 
@@ -182,17 +190,20 @@ def workload_problem(obj: dict) -> str | None:
 
 
 def managed(obj: dict) -> bool:
+    """The workload was applied by Flux (a helm-controller or kustomize-controller label)."""
     labels = obj["metadata"].get("labels") or {}
     return any(label in labels for label in MANAGED_BY)
 
 
 def workloads_state(objects: dict[str, dict]) -> tuple[bool, str]:
+    """Every Flux-managed workload available, else the ones that are not with their counts."""
     problems = [p for _, obj in sorted(objects.items()) if managed(obj) for p in [workload_problem(obj)] if p]
     count = sum(managed(o) for o in objects.values())
     return (not problems), "; ".join(problems) or f"{count} workloads available"
 
 
 def ready(ctx: Context) -> dict:
+    """The `ready` step: wait for every Kustomization, HelmRelease and Flux-managed workload."""
     ns = ctx.config.gitops.namespace
     names = [k["metadata"]["name"] for k in ctx.kube.list("Kustomization", ns, fresh=True)]
     names = sorted(set(names) | set(infrastructure_names(ctx)) | set(apps_names(ctx)))
@@ -217,6 +228,7 @@ def problems(ctx: Context) -> list[str]:
 
 
 def all_ready(ctx: Context) -> bool:
+    """Every Flux object Ready and workload available (the verdict without its detail)."""
     return all_ready_verdict(ctx)[0]
 
 
@@ -268,6 +280,7 @@ def debug(ctx: Context) -> None:
 
 
 def node_problems(ctx: Context) -> tuple[list[str], int]:
+    """Nodes not Ready, and a mismatch with the configured node count; with the number registered."""
     nodes = ctx.kube.list("Node", fresh=True)
     found = [f"Node {n['metadata']['name']}: {describe_condition(n)}" for n in nodes if not is_true(n)]
     expected = len(ctx.config.network.nodes)
