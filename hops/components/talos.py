@@ -378,6 +378,9 @@ def cluster_registered_verdict(ctx: Context) -> tuple[bool, str]:
 # --- health ----------------------------------------------------------------------------------------------------
 def etcd_problem(ctx: Context) -> str | None:
     """None when etcd's members are exactly the control-plane nodes (by name and address)."""
+    # Kept a talosctl call (≈0.1 s of a no-op): on Talos etcd is a machine service started before the kubelet,
+    # not a static pod, so the Kubernetes API has no etcd pods and no member list; control-plane Node objects
+    # say which nodes should be members, not which are (a removed member or a learner looks the same there).
     members = etcd_members(ctx, first_control_plane(ctx))
     if members is None:
         return "etcd members cannot be listed yet"
