@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kube_lab import KubeLab
 
 from hops.lab import charts, helm_releases
 from hops.lab.controllers import commands
-from kube_lab import KubeLab
 
 KUBECTL = "/usr/bin/kubectl"
 needs_kubectl = pytest.mark.skipif(shutil.which(KUBECTL) is None, reason=f"the real kubectl ({KUBECTL}) is missing")

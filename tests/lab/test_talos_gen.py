@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from lab_helpers import wait_running
 
 CP1 = "172.29.51.11"

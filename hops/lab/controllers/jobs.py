@@ -8,9 +8,8 @@ busybox's "can't resolve" log. Jobs retry failed pods up to spec.backoffLimit, t
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from hops.lab.controllers import commands, pods
 from hops.lab.controllers.loop import LoopController, soonest
