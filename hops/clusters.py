@@ -21,7 +21,7 @@ CLUSTERS_DIR = "clusters"
 DEFAULT = "default"              # always names the root pair, whatever its cluster.name
 CONFIG_FILES = ("bootstrap-config.yaml", "talconfig.yaml")
 # a cluster's state and lab live inside the default's folders: names those folders already use are refused
-RESERVED = frozenset({DEFAULT, "logs", "state", "bin", "op", "clusterconfig"})
+RESERVED = frozenset({DEFAULT, "logs", "diagnostics", "state", "bin", "op", "flux", "clusterconfig"})
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -45,6 +45,10 @@ class Cluster:
     def config_file(self, name: str) -> Path:
         """`bootstrap-config.yaml` or `talconfig.yaml` of this cluster."""
         return self.config_dir / name
+
+    def repository_file(self, root: Path, relative: str) -> Path:
+        """A file of the repository: the cluster's own for the configuration pair, else under the project root."""
+        return self.config_file(relative) if relative in CONFIG_FILES else root / relative
 
     def state_dir(self, root: Path) -> Path:
         """`.bootstrap-state/` for the default cluster, `.bootstrap-state/<name>/` for the others."""
@@ -98,8 +102,9 @@ def select(root: Path, env: Mapping[str, str] | None = None, cli_vars: Mapping[s
         return default_cluster(root)
     folder = root / CLUSTERS_DIR / name
     if (folder / CONFIG_FILES[0]).is_file():
-        _check_name(name, folder)
-        return Cluster(name, folder.resolve(), False)
+        cluster = Cluster(name, folder.resolve(), False)
+        _check_name(name, folder, [cluster.state_dir(root), cluster.lab_dir(root)])
+        return cluster
     default = default_cluster(root)
     if name == default.name:
         return default
@@ -117,9 +122,11 @@ def describe(root: Path) -> str:
     return ", ".join(parts)
 
 
-def _check_name(name: str, folder: Path) -> None:
-    if not _LABEL.match(name) or name in RESERVED:
-        why = f"{name!r} is reserved" if name in RESERVED else f"{name!r} is not a DNS-1123 label"
+def _check_name(name: str, folder: Path, own_folders: list[Path]) -> None:
+    """Its state and lab folders sit beside the default cluster's files: a name one of those uses is refused."""
+    taken = any(p.exists() and not p.is_dir() for p in own_folders)  # e.g. a marker file of the default cluster
+    if not _LABEL.match(name) or name in RESERVED or taken:
+        why = f"{name!r} is not a DNS-1123 label" if not _LABEL.match(name) else f"{name!r} is reserved"
         raise ClusterError(f"{folder}: {why} (its state lives in .bootstrap-state/{name}/ beside the default "
                            "cluster's files); rename the folder to a lowercase name such as 'staging'")
 

@@ -63,6 +63,10 @@ PARAMS: list[dict[str, Any]] = [
 
 def bootstrap_init(ctx: Context, model: Any, yes: bool, node: list[str], answers: str, **flags: str) -> None:
     """`doit bootstrap_init`: see the module docstring."""
+    if not ctx.cluster.is_default:  # it writes the root pair; another cluster's pair is a copy in its folder
+        raise StepError(f"bootstrap_init writes the root {BOOTSTRAP_FILE} and {TALCONFIG_FILE} (the default cluster);"
+                        f" for cluster {ctx.cluster.name}, edit {ctx.cluster.config_dir}/{BOOTSTRAP_FILE} and "
+                        f"{TALCONFIG_FILE} (copied from the root pair), or run bootstrap_init without CLUSTER=")
     given = _given(ctx.root, answers, flags, node)
     base, defaults = existing(ctx.root)
     terminal = bool(sys.stdin) and sys.stdin.isatty()

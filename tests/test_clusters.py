@@ -86,6 +86,15 @@ def test_reserved_or_invalid_folder_names_are_refused(project: Path, name: str) 
         clusters.select(project, {}, {"CLUSTER": name})
 
 
+def test_a_name_the_default_clusters_state_uses_is_refused(project: Path) -> None:
+    add_cluster(project, "tools-validated")
+    assert clusters.select(project, {}, {"CLUSTER": "tools-validated"}).name == "tools-validated"
+    (project / ".bootstrap-state").mkdir()
+    (project / ".bootstrap-state" / "tools-validated").write_text("marker of the default cluster")
+    with pytest.raises(ClusterError, match="'tools-validated' is reserved"):
+        clusters.select(project, {}, {"CLUSTER": "tools-validated"})
+
+
 # --- folders ---------------------------------------------------------------------------------------------------
 def test_state_folders_default_unchanged_others_nested(project: Path) -> None:
     assert endpoints.state_dir(project, {}, clusters.select(project, {}, {})) == project / ".bootstrap-state"
@@ -197,3 +206,33 @@ def test_table_marks_the_selected_cluster(project: Path, tmp_path: Path) -> None
                                     f"0/{len(model.phases)}"]
     shutil.rmtree(project / "clusters")
     assert [c.name for c in clusters.known(project)] == ["home-ops"]
+
+
+def test_another_clusters_problems_name_its_own_files(project: Path) -> None:
+    path = project / "clusters" / "staging" / "bootstrap-config.yaml"
+    path.write_text(path.read_text().replace("  name: staging", "  name: Not_A_Label", 1))
+    with pytest.raises(ConfigError) as raised:
+        load_settings(project, cli_vars={"CLUSTER": "staging"}, env={})
+    assert any(str(p).startswith("clusters/staging/bootstrap-config.yaml: cluster.name:") for p in raised.value.problems)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(project, cli_vars={}, env={"CLUSTER_NAME": "Not_A_Label"})  # the default: as before
+    assert any(str(p).startswith("bootstrap-config.yaml: cluster.name:") for p in raised.value.problems)
+
+
+def test_repository_files_of_the_pair_are_the_clusters(project: Path) -> None:
+    staging = clusters.select(project, {}, {"CLUSTER": "staging"})
+    assert staging.repository_file(project, "talconfig.yaml") == project / "clusters" / "staging" / "talconfig.yaml"
+    assert staging.repository_file(project, ".mise.toml") == project / ".mise.toml"
+
+
+def test_bootstrap_init_refuses_to_write_the_root_pair_for_another_cluster(project: Path) -> None:
+    from hops.context import Context
+    from hops.errors import StepError
+    from hops.init import bootstrap_init
+
+    before = (project / "bootstrap-config.yaml").read_text()
+    ctx = Context(project, {"HOPS_CLUSTER": "staging"}, {})
+    with pytest.raises(StepError, match="for cluster staging, edit .*clusters/staging/bootstrap-config.yaml"):
+        bootstrap_init(ctx, None, yes=True, node=[], answers="")
+    assert (project / "bootstrap-config.yaml").read_text() == before
+    assert Context(project, {}, {}).cluster.is_default  # the default cluster is not refused by this check

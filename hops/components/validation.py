@@ -191,7 +191,8 @@ def repository_problems(ctx: Context) -> list[str]:
     """Required files exist; both config files already loaded valid and consistent (ctx.settings raised if not)."""
     cfg = ctx.config
     needed = [*REQUIRED_FILES, cfg.networking.cilium_values, cfg.gitops.path]
-    return [f"{rel} is missing from the repository" for rel in needed if not (ctx.root / rel).exists()]
+    return [f"{rel} is missing from the repository" for rel in needed
+            if not ctx.cluster.repository_file(ctx.root, rel).exists()]  # the pair: the cluster's (hops.clusters)
 
 
 def repository(ctx: Context) -> None:

@@ -95,7 +95,7 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
 
         problems += talconfig_rules.problems(tal_text, tal, config, raw or {}, applied)
     if problems or config is None or tal is None:
-        raise ConfigError(problems)
+        raise ConfigError(_located(problems, root, folder))
     return Settings(root, config, tal, sources_of(config, raw or {}, applied), applied)
 
 
@@ -107,6 +107,17 @@ def _cluster_folder(root: Path, env: Mapping[str, str], cli_vars: Mapping[str, s
         return clusters.select(root, env, cli_vars).config_dir
     except clusters.ClusterError as exc:
         raise ConfigError([Problem(clusters.CLUSTER_VAR, "", str(exc))]) from None
+
+
+def _located(problems: list[Problem], root: Path, folder: Path) -> list[Problem]:
+    """Another cluster's problems name its own files (`clusters/staging/talconfig.yaml: ...`)."""
+    if folder.resolve() == root.resolve():
+        return problems
+    from dataclasses import replace
+
+    where = folder.resolve().relative_to(root.resolve())
+    return [replace(p, file=f"{where}/{p.file}") if p.file in (BOOTSTRAP_FILE, TALCONFIG_FILE) else p
+            for p in problems]
 
 
 def _read(root: Path, name: str, problems: list[Problem]) -> str | None:

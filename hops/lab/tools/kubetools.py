@@ -70,10 +70,12 @@ def tool_version(tool: str, default: str) -> str:
     info = lab_info(required=False) or {}
     versions = info.get("tool_versions") or {}
     if tool not in versions:
-        try:
-            config = yaml.safe_load((Path.cwd() / "bootstrap-config.yaml").read_text()) or {}
+        from hops.clusters import ClusterError, current
+
+        try:  # the selected cluster's file (HOPS_CLUSTER: hops.clusters)
+            config = yaml.safe_load(current(Path.cwd()).config_file("bootstrap-config.yaml").read_text()) or {}
             versions = ((config.get("tools") or {}).get("required") or {})
-        except (FileNotFoundError, yaml.YAMLError):
+        except (FileNotFoundError, yaml.YAMLError, ClusterError):
             versions = {}
     return str(versions.get(tool, default)).lstrip("v")
 

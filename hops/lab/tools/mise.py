@@ -24,9 +24,11 @@ def _versions() -> dict[str, str]:
     info = lab_info(required=False) or {}
     if info.get("tool_versions"):
         return dict(info["tool_versions"])
-    try:
-        config = yaml.safe_load((Path.cwd() / "bootstrap-config.yaml").read_text()) or {}
-    except (FileNotFoundError, yaml.YAMLError):
+    from hops.clusters import ClusterError, current
+
+    try:  # the selected cluster's file (HOPS_CLUSTER: hops.clusters)
+        config = yaml.safe_load(current(Path.cwd()).config_file("bootstrap-config.yaml").read_text()) or {}
+    except (FileNotFoundError, yaml.YAMLError, ClusterError):
         return {}
     return {str(k): str(v) for k, v in ((config.get("tools") or {}).get("required") or {}).items()}
 
