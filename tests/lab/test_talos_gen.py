@@ -59,6 +59,14 @@ def test_gen_config_bootstraps_a_lab_node_and_services_show_etcd(lab, run_tool, 
     assert etcd.returncode == 0 and etcd.stdout.splitlines()[1].split() == ["ID", "etcd"]
     unknown = run_tool("talosctl", *tc, "-n", CP1, "service", "nope")
     assert unknown.returncode == 1 and 'service "nope" not found' in unknown.stderr
+    resources = run_tool("talosctl", *tc, "-n", CP1, "get", "services")
+    assert resources.returncode == 0, resources.stderr
+    lines = resources.stdout.splitlines()
+    assert lines[0].split() == ["NODE", "NAMESPACE", "TYPE", "ID", "VERSION", "RUNNING", "HEALTHY", "HEALTH",
+                                "UNKNOWN"]
+    assert [CP1, "v1alpha1", "Service", "machined", "1", "true", "false", "true"] in [line.split() for line in lines]
+    in_maintenance = run_tool("talosctl", "-n", "172.29.51.12", "get", "services", "--insecure")
+    assert in_maintenance.returncode == 1 and "not implemented in maintenance mode" in in_maintenance.stderr
 
 
 def _talconfig(project: Path, node_extra: dict) -> None:
