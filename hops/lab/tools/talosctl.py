@@ -399,7 +399,8 @@ def parse_duration(text: str) -> float:
 
 
 RESOURCES = {"machinestatus": "machinestatus", "machinestatuses": "machinestatus", "disks": "disks",
-             "disk": "disks", "members": "members", "member": "members"}
+             "disk": "disks", "members": "members", "member": "members", "services": "services",
+             "service": "services"}
 
 
 def cmd_get(flags: Parsed, args: list[str]) -> int:
@@ -410,7 +411,7 @@ def cmd_get(flags: Parsed, args: list[str]) -> int:
     kind = RESOURCES.get(extra.positionals[0].lower())
     if kind is None:
         raise ToolExit(f'error getting resources: resource "{extra.positionals[0]}" is not known '
-                       "to the hops lab (supported: machinestatus, disks, members)")
+                       "to the hops lab (supported: machinestatus, disks, members, services)")
     output = str(extra.get("output"))
     if output not in ("table", "json", "yaml"):
         raise ToolExit(f'error getting resources: output format "{output}" is not supported')
@@ -436,6 +437,10 @@ def _resources(kind: str, node: str, result: dict) -> list[dict]:
                     {"dev_path": d["dev_path"], "size": d["size"], "pretty_size": f"{d['size'] / 1e9:.0f} GB",
                      "model": d["model"], "serial": d["serial"], "transport": "virtio", "rotational": False,
                      "readonly": False}) for d in result["disks"]]
+    if kind == "services":      # the machined service list as v1alpha1 Service resources
+        return [res("v1alpha1", "Services.v1alpha1.talos.dev", s["id"],
+                    {"running": s["state"] == "Running", "healthy": s["health"] == "OK",
+                     "unknown": s["health"] == "?"}) for s in result["services"]]
     return [res("cluster", "Members.cluster.talos.dev", m["id"], {"hostname": m["hostname"],
                 "machineType": m["machine_type"], "operatingSystem": m["os"], "addresses": m["addresses"]})
             for m in result["members"]]
@@ -462,12 +467,15 @@ def _print_resources(resources: list[dict], output: str) -> None:
 
 
 SHORT_TYPES = {"MachineStatuses.runtime.talos.dev": "MachineStatus", "Disks.block.talos.dev": "Disk",
-               "Members.cluster.talos.dev": "Member"}
+               "Members.cluster.talos.dev": "Member", "Services.v1alpha1.talos.dev": "Service"}
 
 
 def _table_columns(rtype: str) -> list[tuple[str, Callable[[dict], str]]]:
     if rtype.startswith("MachineStatus"):
         return [("STAGE", lambda s: s["stage"]), ("READY", lambda s: str(s["status"]["ready"]).lower())]
+    if rtype.startswith("Services"):
+        return [("RUNNING", lambda s: str(s["running"]).lower()), ("HEALTHY", lambda s: str(s["healthy"]).lower()),
+                ("HEALTH UNKNOWN", lambda s: str(s["unknown"]).lower())]
     if rtype.startswith("Disks"):
         return [("SIZE", lambda s: s["pretty_size"]), ("READ ONLY", lambda s: str(s["readonly"]).lower()),
                 ("TRANSPORT", lambda s: s["transport"]), ("ROTATIONAL", lambda s: str(s["rotational"]).lower()),
