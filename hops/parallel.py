@@ -8,7 +8,6 @@ still reports every problem, in the order of its configuration. Threads started 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -21,6 +20,8 @@ def each(fn: Callable[[T], R], items: Sequence[T], limit: int = LIMIT) -> list[R
     every call has ended, so no call is left running behind the step."""
     if len(items) <= 1:
         return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # only when needed: `doit list` imports every component
+
     with ThreadPoolExecutor(max_workers=min(len(items), limit)) as pool:
         futures = [pool.submit(fn, item) for item in items]
     return [future.result() for future in futures]
