@@ -3,9 +3,12 @@ the command simulation itself."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,24 @@ def test_command_simulation() -> None:
     assert math.isinf(commands.simulate("sleep infinity").seconds)
     assert commands.script({"command": ["/bin/sh", "-c", "sleep 2"]}) == "sleep 2"
     assert commands.script({"image": "nginx"}) is None
+
+
+@needs_kubectl
+def test_exec_into_a_pending_pod_is_refused(kl: KubeLab) -> None:
+    kl.store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stuck", "namespace": "default"},
+                     "spec": {"nodeSelector": {"no-such": "label"},
+                              "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "100"]}]}})
+    kl.wait_for(lambda: phase(kl, "stuck") == "Pending", what="pod pending")
+    refused = kubectl(kl, "exec", "stuck", "--", "echo", "hi")
+    assert refused.returncode == 1 and 'unable to upgrade connection: container not found ("c")' in refused.stderr
+
+
+def test_exec_without_an_upgrade_is_a_bad_request(kl: KubeLab) -> None:
+    kl.store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain", "namespace": "default"},
+                     "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "infinity"]}]}})
+    kl.wait_for(lambda: phase(kl, "plain") == "Running", what="pod running")
+    url = f"{kl.server.url}/api/v1/namespaces/default/pods/plain/exec?command=true&stdout=true"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["message"] == "Upgrade request required"
