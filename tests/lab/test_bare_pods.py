@@ -127,3 +127,24 @@ def test_exec_without_an_upgrade_is_a_bad_request(kl: KubeLab) -> None:
         urllib.request.urlopen(url, timeout=10)
     assert refused.value.code == 400
     assert json.loads(refused.value.read())["message"] == "Upgrade request required"
+
+
+@needs_kubectl
+def test_exec_nslookup_answers_only_once_coredns_runs(kl: KubeLab) -> None:
+    from hops.lab.readiness import check
+
+    assert kubectl(kl, "run", "dns", "--image=busybox:1.36", "--restart=Never", "--", "sleep", "infinity").returncode == 0
+    assert kubectl(kl, "wait", "--for=condition=Ready", "pod/dns", "--timeout=30s").returncode == 0
+    early = kubectl(kl, "exec", "dns", "--", "nslookup", "kubernetes.default")
+    assert early.returncode == 1 and "can't resolve 'kubernetes.default'" in early.stdout + early.stderr
+    labels = {"k8s-app": "kube-dns"}
+    kl.store.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                     "metadata": {"name": "coredns", "namespace": "kube-system"},
+                     "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                              "template": {"metadata": {"labels": labels},
+                                           "spec": {"containers": [{"name": "coredns", "image": "coredns"}]}}}})
+    kl.wait_for(lambda: (d := kl.store.get("apps/v1", "Deployment", "coredns", "kube-system")) and check(d)[0],
+                what="coredns available")
+    late = kubectl(kl, "exec", "dns", "--", "nslookup", "kubernetes.default")
+    assert late.returncode == 0, late.stderr
+    assert "Name:      kubernetes.default" in late.stdout

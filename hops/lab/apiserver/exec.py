@@ -32,8 +32,9 @@ class Result:
     exit_code: int
 
 
-def run_in_pod(pod: dict, container: str, argv: list[str]) -> Result:
-    """What `argv` prints and returns inside the lab's pod: echo, cat of a few files, hostname, sh -c, ..."""
+def run_in_pod(pod: dict, container: str, argv: list[str], dns_up: bool = False) -> Result:
+    """What `argv` prints and returns inside the lab's pod: echo, cat of a few files, hostname, sh -c, and
+    nslookup (answered only while CoreDNS is available: `dns_up`)."""
     name = pod["metadata"]["name"]
     files = {"/etc/hostname": f"{name}\n",
              "/etc/resolv.conf": "search default.svc.cluster.local svc.cluster.local cluster.local\n"
@@ -47,6 +48,12 @@ def run_in_pod(pod: dict, container: str, argv: list[str]) -> Result:
         out = "".join(files[f] for f in argv[1:] if f in files)
         return Result(out, "".join(f"cat: can't open '{f}': No such file or directory\n" for f in missing),
                       1 if missing else 0)
+    if head == "nslookup":
+        from hops.lab.controllers.jobs import DNS_FAIL_LOG, DNS_OK_LOG
+
+        target = argv[-1] if len(argv) > 1 else "kubernetes.default"
+        return Result(DNS_OK_LOG.format(name=target), "", 0) if dns_up else \
+            Result("", DNS_FAIL_LOG.format(name=target), 1)
     if head == "hostname":
         return Result(f"{name}\n", "", 0)
     if head == "env":
@@ -124,7 +131,7 @@ def serve(handler: Any, pod: dict, params: dict[str, list[str]]) -> None:
     if upgrade is None:
         raise errors.bad_request("Upgrade request required")
     key, protocol = upgrade
-    result = run_in_pod(pod, container, params["command"])
+    result = run_in_pod(pod, container, params["command"], _dns_up(handler.api.store))
     out = handler.wfile
     out.write((f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Accept: {key}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n").encode("latin-1"))
@@ -136,6 +143,14 @@ def serve(handler: Any, pod: dict, params: dict[str, list[str]]) -> None:
     out.write(frame(bytes([ERROR]) + status_message(result)))
     out.write(frame(struct.pack("!H", 1000), opcode=0x8))
     handler.close_connection = True
+
+
+def _dns_up(store: Any) -> bool:
+    """CoreDNS answers once its Deployment is available (as the lab's DNS test pods see it)."""
+    from hops.lab.readiness import check
+
+    coredns = store.get("apps/v1", "Deployment", "coredns", "kube-system")
+    return coredns is not None and check(coredns)[0]
 
 
 def _wanted(params: dict[str, list[str]], stream: str) -> bool:
