@@ -144,7 +144,8 @@ def show_status(ctx: Context, model: Model, live: bool, all_clusters: bool = Fal
                             "run `doit bootstrap_status --live CLUSTER=<name>` for it")
         from hops import cluster_status
 
-        return cluster_status.show(ctx, model)
+        cluster_status.show(ctx, model)
+        return
 
     if live:
         ctx.settings  # noqa: B018 - a bad configuration is reported once, not once per live check

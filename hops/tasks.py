@@ -13,10 +13,10 @@ from typing import Any
 
 from hops import context, controls, endpoints, interactive, lab_tasks, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
+from hops.clusters import CONFIG_FILES, Cluster
 from hops.config import targets as config_targets
 from hops.custom_checks import is_configured_entry, with_configured_checks
 from hops.reporter import HopsReporter
-from hops.clusters import CONFIG_FILES, Cluster
 from hops.taskmodel import Component, Model, Operation, Step
 
 TaskDict = dict[str, Any]

@@ -236,3 +236,23 @@ def test_bootstrap_init_refuses_to_write_the_root_pair_for_another_cluster(proje
         bootstrap_init(ctx, None, yes=True, node=[], answers="")
     assert (project / "bootstrap-config.yaml").read_text() == before
     assert Context(project, {}, {}).cluster.is_default  # the default cluster is not refused by this check
+
+
+def test_all_clusters_and_live_together_are_refused(project: Path) -> None:
+    from hops.context import Context
+    from hops.controls import show_status
+    from hops.errors import StepError
+
+    ctx = Context(project, {"HOPS_STATE_DIR": str(project / "state")}, {})
+    with pytest.raises(StepError, match="--all-clusters shows the markers of every cluster; --live checks one"):
+        show_status(ctx, Model.of(PHASES), live=True, all_clusters=True)
+
+
+def test_all_clusters_prints_every_cluster(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hops.context import Context
+    from hops.controls import show_status
+
+    show_status(Context(project, {}, {"CLUSTER": "staging"}), Model.of(PHASES), live=False, all_clusters=True)
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == ["home-ops", "staging*"]
+    assert "2 clusters; * = selected" in out

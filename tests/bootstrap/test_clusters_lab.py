@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -71,6 +71,17 @@ def test_unknown_cluster_is_one_line_listing_the_known_clusters(project: Path, e
     assert not (project / ".lab" / "staging").exists()
 
 
+def test_a_shared_lab_folder_is_refused_for_the_second_cluster(project: Path, env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    shared = {**env, "HOPS_LAB_DIR": str(tmp_path / "shared-lab")}
+    assert doit(project, shared, "list").returncode == 0
+    refused = doit(project, shared, "list", "CLUSTER=staging")
+    output = (refused.stdout + refused.stderr).strip()
+    assert refused.returncode == 3 and len(output.splitlines()) == 1 and "Traceback" not in output, output
+    assert "belongs to cluster 'default', not 'staging': give each cluster its own HOPS_LAB_DIR" in output
+    assert doit(project, {**shared, "HOPS_CLUSTER": "home-ops"}, "list").returncode == 0  # its own cluster
+
+
 def test_command_line_cluster_wins_over_the_environment(project: Path, env: dict[str, str]) -> None:
     staging_state = project / ".lab" / "staging" / "state"
     default_state = project / ".lab" / "state"
@@ -98,7 +109,8 @@ def test_two_clusters_bootstrap_at_the_same_time_without_touching_each_other(pro
     for name, layout in labs.items():
         state = layout.state_dir
         assert [m for m in MARKERS if not (state / m).exists()] == [], name
-        assert (state / "doit.sqlite").is_file() and (state / "history.sqlite").is_file(), name
+        assert all((state / f).is_file() for f in ("doit.sqlite", "history.sqlite", "run.lock")), name
+        assert list((state / "logs").glob("*-bootstrap_phased-*.log")), name
         assert (layout.root / "cluster").read_text().strip() == name
     assert labs["default"].read_info()["pid"] != labs["staging"].read_info()["pid"]
     assert labs["default"].read_info()["api_url"] != labs["staging"].read_info()["api_url"]
