@@ -162,11 +162,12 @@ def test_validate_reports_every_failing_node(project, doit) -> None:
 
 
 def false_uptodate(info: str) -> list[str]:
-    """The uptodate objects `doit info` lists as false (`    - <status 'check' of step> (args=...)`)."""
+    """The up-to-date checks `doit info` lists as not holding (`    - <status 'check' of step>`)."""
+    heading = " * These up-to-date checks do not hold:"  # hops.info_reasons' wording of doit's list
     lines = info.splitlines()
-    if " * The following uptodate objects evaluate to false:" not in lines:
+    if heading not in lines:
         return []
-    start = lines.index(" * The following uptodate objects evaluate to false:") + 1
+    start = lines.index(heading) + 1
     found = []
     for line in lines[start:]:
         if not line.startswith("    - "):
