@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hops import deadlines, helmrelease
@@ -165,3 +166,28 @@ def test_a_parsed_file_is_copied_for_each_caller(world: World) -> None:
     path = world.root / CLUSTER_PATH / applications.APPS_FILE
     helmrelease.documents(path)[0]["metadata"]["name"] = "edited"
     assert helmrelease.documents(path)[0]["metadata"]["name"] == "apps"
+
+
+def test_a_step_action_drops_the_lists_when_it_returns(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one invalidation after each step's action (hops.actions.StepAction): a step without a marker changes
+    the cluster behind the client's back (as a tool does); this process's next check sees the change. (The
+    state-folder watch is switched off here: the run lock and history files the step writes would move it.)"""
+    from hops.actions import StepAction
+    from hops.kube import Kube
+    from hops.state import lock
+    from hops.taskmodel import Step
+
+    monkeypatch.setattr(Kube, "_drop_if_state_changed", lambda self: None)
+    world.cluster_exists().holds(namespace("one"))
+    kube = world.ctx.kube
+    assert kube.get("Namespace", "made-by-the-step") is None
+
+    def action(ctx: object) -> None:
+        world.store.apply(namespace("made-by-the-step"))
+
+    step = Step("probe", "A step that changes the cluster through a tool", action)
+    try:
+        assert StepAction("applications:probe", step)() == {}
+    finally:
+        lock.release(world.ctx.state_dir)
+    assert kube.get("Namespace", "made-by-the-step") is not None
