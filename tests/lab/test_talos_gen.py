@@ -104,3 +104,19 @@ def test_talhelper_rejects_disk_and_selector_together(lab, run_tool, lab_project
     assert done.returncode == 1
     assert "- field: 'nodes[0].installDiskSelector'\n  * ERROR: installDiskSelector and installDisk cannot be used " \
            "together" in done.stderr
+
+
+def test_gen_config_single_output_type_to_stdout_and_unknown_types(lab_layout, run_tool, tmp_path: Path) -> None:
+    from hops.lab import lifecycle
+
+    lifecycle.install_launchers(lab_layout)        # an offline generator: no running lab needed
+    work = tmp_path / "work"
+    work.mkdir()
+    out = run_tool("talosctl", "gen", "config", "home", "https://172.29.51.10:6443", "-t", "worker", "-o", "-",
+                   cwd=work)
+    assert out.returncode == 0, out.stderr
+    doc = yaml.safe_load(out.stdout)
+    assert doc["machine"]["type"] == "worker" and doc["machine"]["ca"]["key"] == ""
+    assert list(work.iterdir()) == []
+    bogus = run_tool("talosctl", "gen", "config", "home", "https://172.29.51.10:6443", "-t", "bogus", cwd=work)
+    assert (bogus.returncode, bogus.stderr.strip()) == (1, 'Error: unknown output type: "bogus"')

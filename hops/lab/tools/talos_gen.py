@@ -21,7 +21,7 @@ from hops.lab.tools.flags import Flag, Parsed, parse, table
 
 OUTPUT_TYPES = ("controlplane", "worker", "talosconfig")
 GEN_CONFIG_FLAGS = [
-    Flag("output", "o"), Flag("output-types", "t", "list", list(OUTPUT_TYPES)), Flag("with-secrets"),
+    Flag("output", "o"), Flag("output-types", "t", "list"), Flag("with-secrets"),     # -t replaces the default
     Flag("install-disk", default="/dev/sda"), Flag("install-image"), Flag("kubernetes-version"),
     Flag("talos-version"), Flag("config-patch", kind="list"), Flag("config-patch-control-plane", kind="list"),
     Flag("config-patch-worker", kind="list"), Flag("additional-sans", kind="list"), Flag("dns-domain"),
@@ -70,7 +70,7 @@ def _gen_config(args: list[str]) -> int:
     if not re.match(r"^https://[^/\s]+(:\d+)?/?$", endpoint):
         raise ToolExit(f'Error: failed to generate config bundle: invalid endpoint URL "{endpoint}": '
                        'the endpoint must be an https:// URL, e.g. https://192.168.0.10:6443')
-    types = opts.items("output-types")
+    types = opts.items("output-types") or list(OUTPUT_TYPES)
     unknown = [t for t in types if t not in OUTPUT_TYPES]
     if unknown:
         raise ToolExit(f'Error: unknown output type: "{unknown[0]}"')
