@@ -122,10 +122,17 @@ def describe(root: Path) -> str:
     return ", ".join(parts)
 
 
-def _check_name(name: str, folder: Path, own_folders: list[Path]) -> None:
+def refuse_reserved(cluster: Cluster, names: set[str]) -> None:
+    """Raise ClusterError when a non-default cluster is called like one of `names` (the default cluster's marker
+    files, which share the folder its state lives in)."""
+    if not cluster.is_default and cluster.name in names:
+        _check_name(cluster.name, cluster.config_dir, [], reserved=True)
+
+
+def _check_name(name: str, folder: Path, own_folders: list[Path], reserved: bool = False) -> None:
     """Its state and lab folders sit beside the default cluster's files: a name one of those uses is refused."""
     taken = any(p.exists() and not p.is_dir() for p in own_folders)  # e.g. a marker file of the default cluster
-    if not _LABEL.match(name) or name in RESERVED or taken:
+    if not _LABEL.match(name) or name in RESERVED or taken or reserved:
         why = f"{name!r} is not a DNS-1123 label" if not _LABEL.match(name) else f"{name!r} is reserved"
         raise ClusterError(f"{folder}: {why} (its state lives in .bootstrap-state/{name}/ beside the default "
                            "cluster's files); rename the folder to a lowercase name such as 'staging'")

@@ -26,9 +26,9 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     """The names dodo.py exposes: DOIT_CONFIG and one task_* creator per task, for `phases` in order
     (hops.phases.PHASES; a test dodo passes its own components)."""
     context.set_root(root)
-    cluster, state = _cluster_and_state(root)
-    state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
     model = with_configured_checks(Model.of(phases))  # + each step's lazy entry for configured status checks
+    cluster, state = _cluster_and_state(root, {step.marker for _, step in model.steps() if step.marker})
+    state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
     config_targets.declare_steps(model.step_ids())  # the names bootstrap-config.yaml hooks:/checks: may use
     creators: dict[str, Any] = {"DOIT_CONFIG": {
         "backend": "hops-sqlite",
@@ -49,14 +49,15 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     return creators
 
 
-def _cluster_and_state(root: Path) -> tuple[Cluster, Path]:
+def _cluster_and_state(root: Path, markers: set[str]) -> tuple[Cluster, Path]:
     """The selected cluster and its state folder; an unknown `CLUSTER=`/HOPS_CLUSTER is doit's InvalidCommand
     (one line, exit 3). A cluster chosen on the command line is put in HOPS_CLUSTER so that what this process
     starts (the lab daemon, the tools, a nested doit) and every later lookup in it selects the same cluster."""
-    from hops.clusters import CLUSTER_ENV, ClusterError, current, requested
+    from hops.clusters import CLUSTER_ENV, ClusterError, current, refuse_reserved, requested
 
     try:
         cluster = current(root)
+        refuse_reserved(cluster, markers)  # .bootstrap-state/<name>/ must not be one of the default's markers
         state = endpoints.state_dir(root, cluster=cluster)
     except ClusterError as exc:
         from doit.exceptions import InvalidCommand

@@ -95,6 +95,15 @@ def test_a_name_the_default_clusters_state_uses_is_refused(project: Path) -> Non
         clusters.select(project, {}, {"CLUSTER": "tools-validated"})
 
 
+def test_a_marker_name_is_refused_before_the_default_cluster_wrote_it(project: Path) -> None:
+    named = clusters.select(project, {}, {"CLUSTER": "staging"})
+    clusters.refuse_reserved(named, {"tools-validated"})  # no clash: nothing raised
+    clusters.refuse_reserved(clusters.select(project, {}, {}), {"home-ops"})  # the default is never refused
+    add_cluster(project, "tools-validated")
+    with pytest.raises(ClusterError, match="'tools-validated' is reserved"):
+        clusters.refuse_reserved(clusters.select(project, {}, {"CLUSTER": "tools-validated"}), {"tools-validated"})
+
+
 # --- folders ---------------------------------------------------------------------------------------------------
 def test_state_folders_default_unchanged_others_nested(project: Path) -> None:
     assert endpoints.state_dir(project, {}, clusters.select(project, {}, {})) == project / ".bootstrap-state"

@@ -71,6 +71,15 @@ def test_unknown_cluster_is_one_line_listing_the_known_clusters(project: Path, e
     assert not (project / ".lab" / "staging").exists()
 
 
+def test_a_cluster_named_like_a_marker_is_refused_at_load(project: Path, env: dict[str, str]) -> None:
+    shutil.copytree(project / "clusters" / "staging", project / "clusters" / "phase-1-complete")
+    refused = doit(project, env, "list", "CLUSTER=phase-1-complete")
+    output = (refused.stdout + refused.stderr).strip()
+    assert refused.returncode == 3 and len(output.splitlines()) == 1, output
+    assert "'phase-1-complete' is reserved" in output and "rename the folder" in output
+    assert not (project / ".lab" / "phase-1-complete").exists()  # refused before any folder was made
+
+
 def test_a_shared_lab_folder_is_refused_for_the_second_cluster(project: Path, env: dict[str, str],
                                                              tmp_path: Path) -> None:
     shared = {**env, "HOPS_LAB_DIR": str(tmp_path / "shared-lab")}
