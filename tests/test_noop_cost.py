@@ -125,3 +125,18 @@ def test_doit_list_imports_neither_kubernetes_nor_pydantic(command: list[str]) -
     assert result.returncode == 0, result.stderr
     assert "applications:ready" in result.stdout
     assert result.stdout.splitlines()[-1] == "LOADED []"
+
+
+def test_doit_info_without_a_cluster_does_not_import_the_client(tmp_path: Path) -> None:
+    """The step's live check fails at once (no kubeconfig yet): the Kubernetes client is never imported."""
+    from tests.projects import copy_project, lab_env
+
+    project, env = copy_project(tmp_path), lab_env(tmp_path)
+    script = ("import runpy, sys; sys.argv = ['doit', *sys.argv[1:]]\n"
+              "try:\n    runpy.run_module('doit', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+              "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))")
+    result = subprocess.run([sys.executable, "-c", script, "-f", str(project / "dodo.py"), "info",
+                             "networking:deploy-cilium"], cwd=project, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert "could not run (StepError: no kubeconfig at" in result.stdout, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "LOADED []"
