@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from hops import secrets
 from hops.errors import WaitTimeout
 from hops.kube import describe_condition, is_true, observed
 
@@ -112,3 +113,19 @@ def naming_waiting_pods(kube: Any, ns: str, labels: str | None = None) -> Iterat
         yield
     except WaitTimeout as exc:
         raise WaitTimeout(f"{exc}{waiting_pods(kube, ns, labels)}") from None
+
+
+# --- logs -------------------------------------------------------------------------------------------------------
+def print_pod_logs(kube: Any, groups: dict[str, str], tail: int) -> None:
+    """For each `title: namespace`, the last `tail` log lines of every container of every pod there (redacted);
+    a pod whose log cannot be read says why instead of hiding the others."""
+    for title, ns in groups.items():
+        print(f"== {title} ({ns})")
+        for pod in kube.list("Pod", ns, fresh=True):
+            for container in pod["spec"].get("containers") or []:
+                name = f"{pod['metadata']['name']}/{container['name']}"
+                try:
+                    text = kube.log(pod["metadata"]["name"], ns, container["name"], tail=tail)
+                except Exception as exc:  # noqa: BLE001 - one pod's missing log must not hide the others
+                    text = f"(no log: {type(exc).__name__})"
+                print(f"-- {name}\n{secrets.redact(text.rstrip()) or '(empty)'}")

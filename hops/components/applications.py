@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from hops import helmrelease
 from hops.context import Context
 from hops.errors import StepError, WaitTimeout, fail_all, problem_list
-from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, source_revision
+from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, source_revision
 from hops.kube import describe_condition, is_true, observed
 from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
-from hops.workloads import daemonset_counts, replica_counts, workload_ready
+from hops.workloads import daemonset_counts, print_pod_logs, replica_counts, workload_ready
 
 APPS_FILE = "apps.yaml"
 REQUESTED = "reconcile.fluxcd.io/requestedAt"
@@ -254,15 +254,38 @@ def health(ctx: Context) -> None:
 
 def redeploy(ctx: Context, name: str = "") -> None:
     """Ask Flux to fetch the repository and re-apply the apps now (and force one HelmRelease with --name)."""
+    namespace, _, release = name.rpartition("/")
+    ns = namespace or release
+    if name and ctx.kube.get("HelmRelease", release, ns) is None:  # before asking Flux for anything
+        raise StepError(f"HelmRelease {ns}/{release} not found (use --name namespace/name); nothing was requested")
     deploy(ctx)
     if name:
-        namespace, _, release = name.rpartition("/")
-        ns = namespace or release
-        if ctx.kube.get("HelmRelease", release, ns) is None:
-            raise StepError(f"HelmRelease {ns}/{release} not found (use --name namespace/name)")
         stamp = request_reconcile(ctx, "HelmRelease", release, ns)
         ctx.kube.annotate("HelmRelease", release, ns, {"reconcile.fluxcd.io/forceAt": stamp})
     ready(ctx)
+
+
+def app_namespaces(ctx: Context) -> dict[str, str]:
+    """`Kustomization/HelmRelease name: namespace` of what the apps Kustomizations applied (their workloads'
+    namespaces, from the kustomize-controller's labels), in name order."""
+    apps = set(apps_names(ctx))
+    found: dict[str, str] = {}
+    for kind in ("HelmRelease", *WORKLOAD_KINDS):
+        for obj in ctx.kube.list(kind):
+            meta = obj["metadata"]
+            if (meta.get("labels") or {}).get("kustomize.toolkit.fluxcd.io/name") in apps:
+                found.setdefault(f"{kind} {meta['name']}", meta["namespace"])
+    return dict(sorted(found.items()))
+
+
+def logs(ctx: Context, tail: int = 100) -> None:
+    """The applications' own logs: every container of the pods in the namespaces the apps Kustomizations
+    deployed to (--tail N per container). Flux's controller logs are `doit gitops_logs`."""
+    namespaces = app_namespaces(ctx)
+    if not namespaces:
+        raise StepError(f"the apps Kustomizations ({', '.join(apps_names(ctx)) or 'none declared'}) have applied "
+                        "nothing yet: `doit applications` deploys them")
+    print_pod_logs(ctx.kube, namespaces, tail)
 
 
 def debug(ctx: Context) -> None:
@@ -303,7 +326,8 @@ def cluster_health(ctx: Context) -> None:
     for kind in WORKLOAD_KINDS:
         objects = ctx.kube.list(kind)
         print(f"{kind}: {sum(workload_problem(o) is None for o in objects)}/{len(objects)} available")
-    fail_all("the cluster is not healthy", found)
+    if found:  # the problems are listed above, first: say so once instead of listing them again
+        raise StepError(f"the cluster is not healthy: {len(found)} problem(s), listed above")
 
 
 # --- what each step would do (`doit plan`) ---------------------------------------------------------------------
@@ -344,7 +368,8 @@ COMPONENT = Component(
                   read_only=True),
         Operation("redeploy", "Fetch and re-apply the apps now (--name ns/release also forces a HelmRelease)",
                   redeploy, (NAME_PARAM,)),
-        Operation("logs", "Flux controller logs (--tail N)", logs, (TAIL_PARAM,), read_only=True),
+        Operation("logs", "The applications' pod logs (--tail N per container; Flux's own: gitops_logs)", logs,
+                  (TAIL_PARAM,), read_only=True),
         Operation("debug", "Every problem, Warning events of the affected namespaces, Flux error logs", debug,
                   read_only=True),
         Operation("cluster_health", "Whole-cluster report: nodes, Flux objects, workloads (problems first)",

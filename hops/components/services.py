@@ -13,13 +13,13 @@ import base64
 import json
 from pathlib import Path
 
-from hops import helmrelease, onepassword, secrets
+from hops import helmrelease, onepassword
 from hops.context import Context
 from hops.errors import StepError
 from hops.kube import describe_condition, is_true
 from hops.taskmodel import TAIL_PARAM, Check, Component, Operation, Step
 from hops.waiting import deadline_for
-from hops.workloads import daemonset_state, deployment_state, naming_waiting_pods
+from hops.workloads import daemonset_state, deployment_state, naming_waiting_pods, print_pod_logs
 
 ESO_DIR, ESO_NS = "infrastructure/services/external-secrets", "external-secrets"
 ESO_DEPLOYMENTS = ("external-secrets", "external-secrets-webhook", "external-secrets-cert-controller")
@@ -293,16 +293,7 @@ def status(ctx: Context) -> None:
 
 def logs(ctx: Context, tail: int = 50) -> None:
     """Recent log lines of every container of each core service (--tail N per container)."""
-    for service, ns in SERVICE_NAMESPACES.items():
-        print(f"== {service} ({ns})")
-        for pod in ctx.kube.list("Pod", ns, fresh=True):
-            for container in pod["spec"].get("containers") or []:
-                name = f"{pod['metadata']['name']}/{container['name']}"
-                try:
-                    text = ctx.kube.log(pod["metadata"]["name"], ns, container["name"], tail=tail)
-                except Exception as exc:  # noqa: BLE001 - one pod's missing log must not hide the others
-                    text = f"(no log: {type(exc).__name__})"
-                print(f"-- {name}\n{secrets.redact(text.rstrip()) or '(empty)'}")
+    print_pod_logs(ctx.kube, SERVICE_NAMESPACES, tail)
 
 
 TAIL = {**TAIL_PARAM, "default": 50, "help": "log lines per container"}  # the same --tail as every logs task

@@ -65,6 +65,8 @@ def test_live_checks_false_then_true(lab: Lab) -> None:
     assert said(failed, INFRASTRUCTURE_FAIL), failed
     unhealthy = lab.doit("cluster_health", check=False)
     assert unhealthy.returncode != 0 and "Kustomization flux-system/longhorn: suspended" in unhealthy.stdout
+    text = unhealthy.stdout + unhealthy.stderr  # the problem is listed once, first; the failure only counts them
+    assert text.count("Kustomization flux-system/longhorn: suspended") == 1 and "problem(s), listed above" in text
     for name in ("apps", "longhorn"):
         lab.tool("kubectl", "-n", "flux-system", "patch", KS, name, "--type", "merge", "-p",
                  '{"spec":{"suspend":false}}')

@@ -35,7 +35,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ("gitops_status", r"flux-system\s+kustomization/flux-system\s+main@sha1:[0-9a-f]{40}\s+False\s+True\s"),
     ("gitops_logs", r"GitRepository/flux-system\.flux-system - stored artifact"),
     ("gitops_debug", r"4 Flux controllers available"),
-    ("applications_logs", r"Kustomization/apps\.flux-system - Reconciliation finished"),
+    ("applications_logs", r"== HelmRelease podinfo \(podinfo\)\n-- podinfo-\S+/podinfo\n\S+ level=info "
+                          r"msg=\"started container\(s\) podinfo; ready\""),
     ("applications_debug", r"no problems: every Flux object Ready"),
 ])
 def test_read_only_operation_reports(lab: Lab, task: str, expected: str) -> None:
@@ -61,6 +62,7 @@ def test_redeploy_forces_one_release(lab: Lab) -> None:
     assert "reconcile.fluxcd.io/forceAt" in annotations
     missing = lab.doit("applications_redeploy", "--name", "podinfo/nope", check=False)
     assert missing.returncode == 1 and "HelmRelease podinfo/nope not found" in missing.stdout
+    assert "requested reconciliation" not in missing.stdout  # refused before asking Flux for anything
     assert "0 problems" in lab.doit("applications_health").stdout
 
 
