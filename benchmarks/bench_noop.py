@@ -1,7 +1,7 @@
 """What a no-op costs: against the cluster's size, against doit's own floor, and for the commands that need no
 cluster at all. Prints each ratio and whether its target is met; exits non-zero when one is missed.
 
-    unshare -n bash -c 'ip link set lo up; python benchmarks/bench_noop.py [--runs 5]'
+    unshare -n bash -c 'ip link set lo up; python benchmarks/bench_noop.py [--runs 7]'
 
 1. `doit bootstrap_phased` no-op on a converged lab at 50 nodes (3 control planes + 47 workers) and 208
    Kustomizations vs at 3 nodes and the example's Kustomizations: wall time (target ≤ 1.3×) and Kubernetes API
@@ -10,19 +10,22 @@ cluster at all. Prints each ratio and whether its target is met; exits non-zero 
 3. `doit list --all` vs `python -c "import doit"`: target ≤ 1.25×.
 4. `doit info networking:deploy-cilium` without a cluster (its live check fails at once) vs `doit list --all`:
    target ≤ 2×.
-Not part of the test suite (tests/test_noop_cost.py checks the request counts and imports, not timings)."""
+The commands run in rounds (each once per round, medians compared) so that a change of the machine's load
+affects every measurement alike. Not part of the test suite: tests/steps/test_noop_requests.py checks that the
+request count does not grow, tests/test_noop_cost.py what is imported and the floor's graph; no timings."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,65 +71,78 @@ def run(argv: list[str], cwd: Path, env: dict | None = None, expect: str = "") -
     return took
 
 
-def doit(project: Path, env: dict | None, *args: str) -> list[str]:
+def doit(project: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "doit", "-f", str(project / "dodo.py"), *args]
 
 
-def median(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs))
-
-
 def api_requests(env: dict) -> int:
+    """Requests the lab's API server has answered so far (its status)."""
     info = json.loads((Path(env["HOPS_LAB_DIR"]) / "lab.json").read_text())
     with urllib.request.urlopen(f"{info['control_url']}/status", timeout=10) as reply:
         return int(json.loads(reply.read())["api_requests"])
 
 
-def noop(base: Path, nodes: int, apps: int, runs: int) -> tuple[float, int]:
-    """(median wall time, API requests) of a converged `doit bootstrap_phased`."""
+@dataclass
+class Subject:
+    """One command measured; for a no-op on a lab (`counted`), also the API requests it made."""
+
+    label: str
+    argv: list[str]
+    cwd: Path
+    env: dict
+    expect: str = ""
+    counted: bool = False
+    times: list[float] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+
+    def measure(self) -> None:
+        before = api_requests(self.env) if self.counted else 0
+        self.times.append(run(self.argv, self.cwd, self.env, self.expect))
+        if self.counted:
+            self.requests.append(api_requests(self.env) - before)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def converged(base: Path, nodes: int, apps: int) -> tuple[Path, dict]:
+    """A project bootstrapped on its own lab (left running) and warmed up by one no-op."""
     project, env = copy_project(base), lab_env(base, 1000)
     if nodes > 3:
         add_nodes(project, nodes)
     if apps:
         add_apps(project, apps)
-    argv = doit(project, env, "bootstrap_phased")
-    try:
-        run(argv, project, env)  # the bootstrap itself
-        run(argv, project, env)  # warm: caches of the first no-op (settings, bytecode) are in place
-        before = api_requests(env)
-        took = median(runs, lambda: run(argv, project, env))
-        calls = (api_requests(env) - before) // runs
-    finally:
-        subprocess.run([sys.executable, "-m", "hops.lab", "down"], env=env, cwd=project, capture_output=True)
-    print(f"no-op at {nodes} nodes, {apps} extra apps: median {took:.2f} s, {calls} API requests")
-    return took, calls
+    for _ in range(2):  # the bootstrap itself, then a warm-up no-op (bytecode, caches)
+        run(doit(project, "bootstrap_phased"), project, env)
+    return project, env
 
 
-def floor(base: Path, runs: int) -> float:
-    env = {**_plain_env(), "FLOOR_DEP_FILE": str(base / "floor.sqlite3")}
-    argv = [sys.executable, "-m", "doit", "-f", str(ROOT / "benchmarks/floor_dodo.py"), "bootstrap_phased"]
-    run(argv, base, env)
-    took = median(runs, lambda: run(argv, base, env))
-    print(f"doit's own no-op (benchmarks/floor_dodo.py): median {took:.2f} s")
-    return took
-
-
-def _plain_env() -> dict:
-    import os
-
+def plain_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith("HOPS_")}
 
 
-def without_cluster(base: Path, runs: int) -> tuple[float, float, float]:
-    """(import doit, doit list --all, doit info networking:deploy-cilium) on a project whose lab never started."""
-    project, env = copy_project(base), lab_env(base, 1000)
-    importing = median(runs, lambda: run([sys.executable, "-c", "import doit"], project, env))
-    listing = median(runs, lambda: run(doit(project, env, "list", "--all"), project, env))
-    info = median(runs, lambda: run(doit(project, env, "info", "networking:deploy-cilium"), project, env,
-                                    expect="could not run (StepError: no kubeconfig at"))
-    print(f"import doit {importing * 1000:.0f} ms, doit list --all {listing * 1000:.0f} ms, "
-          f"doit info networking:deploy-cilium {info * 1000:.0f} ms")
-    return importing, listing, info
+def subjects(base: Path) -> list[Subject]:
+    small, small_env = converged(base / "small", 3, 0)
+    big, big_env = converged(base / "big", 50, EXTRA_APPS)
+    bare, bare_env = copy_project(base / "bare"), lab_env(base / "bare", 1000)  # its lab never starts
+    floor_env = {**plain_env(), "FLOOR_DEP_FILE": str(base / "floor" / "floor.sqlite3")}
+    floor = [sys.executable, "-m", "doit", "-f", str(ROOT / "benchmarks/floor_dodo.py"), "bootstrap_phased"]
+    run(floor, base / "floor", floor_env)  # the first run executes every task; the measured ones are no-ops
+    return [Subject("no-op 3 nodes", doit(small, "bootstrap_phased"), small, small_env, counted=True),
+            Subject("no-op 50 nodes", doit(big, "bootstrap_phased"), big, big_env, counted=True),
+            Subject("floor no-op", floor, base / "floor", floor_env),
+            Subject("import doit", [sys.executable, "-c", "import doit"], bare, bare_env),
+            Subject("doit list --all", doit(bare, "list", "--all"), bare, bare_env),
+            Subject("doit info", doit(bare, "info", "networking:deploy-cilium"), bare, bare_env,
+                    expect="could not run (StepError: no kubeconfig at")]
+
+
+def labs_down(base: Path) -> None:
+    for name in ("small", "big"):
+        if (base / name / "project").exists():
+            subprocess.run([sys.executable, "-m", "hops.lab", "down"], env=lab_env(base / name, 1000),
+                           cwd=base / name / "project", capture_output=True)
 
 
 def verdict(label: str, ratio: float, limit: float) -> bool:
@@ -135,26 +151,38 @@ def verdict(label: str, ratio: float, limit: float) -> bool:
     return met
 
 
+def report(measured: dict[str, Subject], runs: int) -> bool:
+    for subject in measured.values():
+        extra = f", {statistics.median(subject.requests):.0f} API requests" if subject.requests else ""
+        print(f"{subject.label}: median {subject.median * 1000:.0f} ms over {runs} runs{extra}")
+    m = {label: subject.median for label, subject in measured.items()}
+    ok = verdict("no-op 50 nodes/208 Kustomizations vs 3 nodes", m["no-op 50 nodes"] / m["no-op 3 nodes"], 1.3)
+    small_calls, big_calls = (max(measured[k].requests) for k in ("no-op 3 nodes", "no-op 50 nodes"))
+    same = abs(big_calls - small_calls) <= KINDS_SLACK
+    print(f"API requests of a no-op: {big_calls} at 50 nodes vs {small_calls} at 3 "
+          f"({'equal ± kinds: met' if same else 'GROWS: MISSED'})")
+    ok &= same
+    ok &= verdict("3-node no-op vs doit's floor", m["no-op 3 nodes"] / m["floor no-op"], 3.0)
+    ok &= verdict("doit list --all vs import doit", m["doit list --all"] / m["import doit"], 1.25)
+    return verdict("doit info (no cluster) vs doit list --all", m["doit info"] / m["doit list --all"], 2.0) and ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         for name in ("small", "big", "floor", "bare"):
             (base / name).mkdir()
-        small, small_calls = noop(base / "small", 3, 0, args.runs)
-        big, big_calls = noop(base / "big", 50, EXTRA_APPS, args.runs)
-        floor_s = floor(base / "floor", args.runs)
-        importing, listing, info = without_cluster(base / "bare", args.runs)
-    ok = verdict("no-op 50 nodes/208 apps vs 3 nodes", big / small, 1.3)
-    same = abs(big_calls - small_calls) <= KINDS_SLACK
-    print(f"API requests of a no-op: {big_calls} vs {small_calls} ({'equal ± kinds' if same else 'GROWS'})")
-    ok &= same
-    ok &= verdict("3-node no-op vs doit's floor", small / floor_s, 3.0)
-    ok &= verdict("doit list --all vs import doit", listing / importing, 1.25)
-    ok &= verdict("doit info (no cluster) vs doit list --all", info / listing, 2.0)
-    return 0 if ok else 1
+        try:
+            measured = {s.label: s for s in subjects(base)}
+            for _ in range(args.runs):  # rounds, each command once per round: a change of load hits all alike
+                for subject in measured.values():
+                    subject.measure()
+        finally:
+            labs_down(base)
+    return 0 if report(measured, args.runs) else 1
 
 
 if __name__ == "__main__":
