@@ -127,6 +127,12 @@ def test_live_checks_fail_after_phase1_and_only_that_step_reruns(doit, project: 
     assert steps_run(doit("phase1")) == []
 
 
+def tool_calls(log: list[dict]) -> list[dict]:
+    """The tools' own records (not `mise exec` handing over: it execs the tool, whose record starts when the
+    process did)."""
+    return [c for c in log if c["tool"] != "mise"]
+
+
 def overlapping(calls: list[dict]) -> bool:
     """Some call started before another one ended (serial calls never do)."""
     spans = sorted((c["started"], c["ts"]) for c in calls)
@@ -139,8 +145,8 @@ def test_tool_checks_run_at_once_on_the_lab(doit, lab_env: dict) -> None:
     from hops.lab.tools.common import read_calls
 
     doit("validation:tools")
-    calls = [c for c in read_calls(LabLayout(Path(lab_env["HOPS_LAB_DIR"])))  # the tools' own records, not mise's
-             if c["tool"] != "mise" and c["argv"] == VERSION_ARGS[c["tool"]]]
+    calls = [c for c in tool_calls(read_calls(LabLayout(Path(lab_env["HOPS_LAB_DIR"]))))
+             if c["argv"] == VERSION_ARGS[c["tool"]]]
     assert {c["tool"] for c in calls} == {"talosctl", "talhelper", "helm", "flux", "cilium", "op"}
     assert overlapping(calls), calls
 

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from hops.lab import faults, tool_failures
 from hops.lab.layout import LabLayout
@@ -37,7 +38,7 @@ def lab_info(required: bool = True) -> dict | None:
 
 def run_tool(name: str, handler: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
     """Run `handler(argv)` as tool `name`: apply an injected failure first, record the call, map ToolExit."""
-    started = time.time()  # with `ts` (its end) the log shows which calls overlapped
+    started = process_started()  # with `ts` (its end) the log shows which calls overlapped
     args = list(sys.argv[1:] if argv is None else argv)
     where = layout()
     code = 0
@@ -61,6 +62,17 @@ def run_tool(name: str, handler: Callable[[list[str]], int | None], argv: list[s
     finally:
         _record(where, name, args, code, started)
     return code
+
+
+def process_started() -> float:
+    """Wall-clock time this process began (before the interpreter started, and before `mise exec` replaced
+    itself with this tool: same process), from /proc; now where /proc is not there."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5): starttime
+        return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time()
 
 
 def _record(where: LabLayout, name: str, args: list[str], code: int, started: float | None = None) -> None:
