@@ -84,8 +84,7 @@ def poll_until(ctx: Context, what: str, probe: Callable[[], tuple[bool, str]], d
 def next_interval(previous: float, ceiling: float, waited: float) -> float:
     """The back-off's next pause: double the previous one up to `ceiling`, but never more than
     OVERSHOOT_FRACTION of the time `waited` so far (and never below FIRST_INTERVAL_S)."""
-    grown = min(previous * 2, ceiling) if previous < ceiling else ceiling
-    return max(FIRST_INTERVAL_S, min(grown, OVERSHOOT_FRACTION * waited))
+    return max(FIRST_INTERVAL_S, min(previous * 2, ceiling, OVERSHOOT_FRACTION * waited))
 
 
 def deadline_for(ctx: Context, group: str) -> float:
