@@ -126,7 +126,10 @@ def begin_run(state_dir: Path) -> None:
 
 
 def end_run(state_dir: Path, result: str, message: str = "") -> RunRecord | None:
-    """Record the end of the current run (once); returns it with its steps."""
+    """Record the end of the current run (once); returns it with its steps. Nothing to record (and nothing is
+    created) when the history does not exist: this invocation recorded no run, or removed the state (lab_reset)."""
+    if not (state_dir / FILE).exists():
+        return None
     run_id = invocation.run_id()
     _execute(state_dir, "update runs set ended = ?, result = ?, message = ? where run_id = ? and ended is null",
              (time.time(), result, secrets.redact(message)[:2000], run_id))

@@ -41,11 +41,13 @@ def lab_down(ctx: Context) -> None:
     print("lab stopped; its state is kept (doit lab_up resumes it)" if stopped else "lab was not running")
 
 
-def lab_status(ctx: Context) -> None:
-    """The lab's process, endpoints, nodes and cluster."""
+def lab_status(ctx: Context, as_json: bool = False) -> None:
+    """The lab's process, endpoints, nodes and cluster: a summary, or everything as JSON (--json)."""
     from hops.lab import lifecycle
+    from hops.lab.summary import summary
 
-    print(json.dumps(lifecycle.status(_layout(ctx)), indent=2, default=str))
+    state = lifecycle.status(_layout(ctx))
+    print(json.dumps(state, indent=2, default=str) if as_json else "\n".join(summary(state)))
 
 
 def lab_reset(ctx: Context, yes: bool) -> None:
@@ -87,8 +89,10 @@ def tasks() -> dict[str, dict[str, Any]]:
                    "actions": _action(lab_up), "uptodate": [False], "meta": READ_ONLY},
         "lab_down": {"doc": "Stop the lab; its state is kept for the next lab_up", "actions": _action(lab_down),
                      "uptodate": [False], "meta": READ_ONLY},
-        "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster", "actions": _action(lab_status),
-                       "uptodate": [False], "meta": READ_ONLY},
+        "lab_status": {"doc": "Show the lab: process, endpoints, nodes, cluster (--json: everything)",
+                       "actions": _action(lab_status), "uptodate": [False], "meta": READ_ONLY,
+                       "params": [{"name": "as_json", "long": "json", "type": bool, "default": False,
+                                   "help": "print the whole status as JSON"}]},
         "lab_reset": {"doc": "Stop the lab and delete its state (asks first; --yes for scripts)",
                       "actions": _action(lab_reset), "params": [YES_PARAM], "uptodate": [False]},
         "lab_fault": {"doc": "Inject faults into the lab (--add 'fail:helm upgrade:1,block:longhorn' | --clear)",

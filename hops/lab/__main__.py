@@ -8,29 +8,10 @@ from pathlib import Path
 
 from hops.lab import faults, lifecycle
 from hops.lab.layout import LabLayout
+from hops.lab.summary import summary
 from hops.lab.tools.common import read_calls
 
 USAGE = __doc__.strip()
-
-
-def _print_status(state: dict) -> None:
-    if not state["running"]:
-        saved = "saved state present" if state.get("state_saved") else "no saved state"
-        print(f"lab: stopped ({state['lab_dir']}; {saved})")
-        return
-    print(f"lab: running (pid {state['pid']}, speed x{state['speed']:g}) in {state['lab_dir']}")
-    print(f"  kubernetes api: {state['api_url']}\n  control:        {state['control_url']}")
-    sim = state.get("simulation", {})
-    if "error" in sim:
-        print(f"  {sim['error']}")
-        return
-    print(f"  etcd: {sim['etcd']}   kubernetes api: {sim['api']}   bootstrap calls: {sim['bootstrap_calls']}")
-    for name, node in sim["nodes"].items():
-        endpoint = state["nodes"].get(name, {}).get("endpoint", "?")
-        print(f"  {name:<16} {node['address']:<15} -> {endpoint:<21} {node['role']:<12} {node['phase']:<11}"
-              f" etcd={node['etcd']:<8} registered={'yes' if node['registered'] else 'no'}")
-    if sim.get("objects"):
-        print("  objects: " + ", ".join(f"{kind}={n}" for kind, n in sorted(sim["objects"].items())))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "down":
             print("lab stopped; state kept" if lifecycle.down(layout) else "lab was not running")
         elif command == "status":
-            _print_status(lifecycle.status(layout))
+            print("\n".join(summary(lifecycle.status(layout))))
         elif command == "reset":
             lifecycle.reset(layout)
             print(f"lab reset: {layout.root} emptied")

@@ -13,8 +13,11 @@ def test_lab_lifecycle_through_doit(doit, lab_env: dict) -> None:
     pid = json.loads((lab_dir / "lab.json").read_text())["pid"]
     doit("lab_up")
     assert json.loads((lab_dir / "lab.json").read_text())["pid"] == pid  # idempotent: same daemon
-    status = json.loads(doit("lab_status").stdout.split("\n", 1)[1])  # after doit's ".  lab_status" line
+    status = json.loads(doit("lab_status", "--json").stdout.split("\n", 1)[1])  # after doit's task line
     assert status["running"] is True and status["pid"] == pid
+    summary = doit("lab_status").stdout
+    assert f"lab: running (pid {pid}" in summary and len(summary.splitlines()) < 15  # a summary, not raw JSON
+    assert "talos-cp-2       172.29.51.12" in summary
     assert set(status["simulation"]["nodes"]) == {"talos-cp-1", "talos-cp-2", "talos-cp-3"}
     fault = doit("lab_fault", "--add", "block:longhorn").stdout
     assert '"longhorn"' in fault
@@ -23,7 +26,7 @@ def test_lab_lifecycle_through_doit(doit, lab_env: dict) -> None:
     doit("phase1")
     doit("lab_down")
     assert not (lab_dir / "lab.json").exists()
-    assert json.loads(doit("lab_status").stdout.split("\n", 1)[1])["running"] is False
+    assert json.loads(doit("lab_status", "--json").stdout.split("\n", 1)[1])["running"] is False
     assert (lab_dir / "state" / "phase-1-complete").exists()  # state kept across down/up
     refused = doit("lab_reset", check=False)
     assert refused.returncode == 1 and (lab_dir / "state" / "phase-1-complete").exists()
