@@ -178,7 +178,8 @@ def evaluate(step_id: str, step: Step, check: Check) -> tuple[bool, str]:
         ctx = context_mod.current()
         if step.when is not None and not step.when(ctx):
             return True, "not applicable (when: false)"
-        verdict = check.fn(ctx)
+        with ctx.kube.sharing():  # every check of this process reads the same per-kind lists
+            verdict = check.fn(ctx)
         holds, seen = verdict if isinstance(verdict, tuple) else (bool(verdict), "")
         return bool(holds), seen or ("holds" if holds else "does not hold")
     except Exception as exc:  # noqa: BLE001 - any failure of a check means "not up to date"

@@ -12,8 +12,10 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -183,7 +185,8 @@ class Kube:
         self._client: Any = None
         self._pid = os.getpid()
         self._unreachable = False
-        self._state_token: int | None = None
+        self._state_token: frozenset[tuple[str, int]] | None = None
+        self._checks = threading.local()  # per thread: an action another thread runs meanwhile reads afresh
         self.requests = 0
 
     @property
@@ -255,10 +258,10 @@ class Kube:
             pause = min(pause * 2, float(self.ctx.config.bootstrap.check_interval))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
-        """One object, None when it does not exist. Outside a step's action (live checks, reports) it is read
-        from the kind's shared list, so checking many objects costs one request per kind; inside an action,
-        which may have just changed the cluster through a tool, from the API."""
-        if deadlines.current() is None and (namespace or not KINDS[kind][2]):
+        """One object, None when it does not exist. In live checks (sharing()) it is read from the kind's shared
+        list, so checking many objects costs one request per kind; elsewhere (actions, which may have just
+        changed the cluster through a tool, and operations) from the API."""
+        if self._sharing() and (namespace or not KINDS[kind][2]):
             found = next((o for o in self.list(kind, namespace) if o["metadata"].get("name") == name), None)
             return copy.deepcopy(found)  # callers may edit what they get; the shared list stays as listed
         api_exception = _api_exception()
@@ -271,15 +274,15 @@ class Kube:
 
     def list(self, kind: str, namespace: str | None = None, fresh: bool = False,
              labels: str | None = None) -> list[dict]:
-        """Objects of a kind, shared per process: every live check of a run reads the same lists (one request
-        per kind however many nodes, apps or releases there are). `fresh=True` re-reads inside a step's action
-        only; outside one the lists are dropped whenever they may be out of date instead: after any write or
-        wait through this object, after each step's action (hops.actions), and when the state folder changed
-        (a step of another process — a `doit -n` worker — wrote its marker)."""
+        """Objects of a kind, cached per process. `fresh=True` re-reads, except in live checks (sharing()):
+        every check of a run reads the same lists there (one request per kind however many nodes, apps or
+        releases there are), and the lists are dropped whenever they may be out of date instead: after any
+        write or wait through this object, after each step's action (hops.actions), and when the state folder
+        changed (a step of another process — a `doit -n` worker — wrote its marker)."""
         key = (kind, namespace, labels)
         self._leave_parent()
         self._drop_if_state_changed()
-        if (fresh and deadlines.current() is not None) or key not in self._lists:
+        if (fresh and not self._sharing()) or key not in self._lists:
             query = {"labelSelector": labels} if labels else None
             self._lists[key] = items(kind, self.request("GET", path(kind, namespace), query=query))
         return self._lists[key]
@@ -288,12 +291,26 @@ class Kube:
         """Forget every shared list: the next read of each kind asks the API again."""
         self._lists.clear()
 
+    @contextmanager
+    def sharing(self) -> Iterator[None]:
+        """While live checks run (hops.actions.evaluate): reads come from the per-kind lists they share."""
+        self._checks.depth = self._sharing() + 1
+        try:
+            yield
+        finally:
+            self._checks.depth -= 1
+
+    def _sharing(self) -> int:
+        return int(getattr(self._checks, "depth", 0))
+
     def _drop_if_state_changed(self) -> None:
-        """Markers are written into the state folder (by rename), so its mtime moves when any step finished."""
+        """A step that finished wrote its marker into the state folder by rename: a new name or a new inode there.
+        (Names and inodes, not the folder's mtime alone: two changes within one coarse clock tick share it.)"""
         folder = getattr(self.ctx, "state_dir", None)  # a bare context (tests, tools) has no state folder
         try:
-            token = os.stat(folder).st_mtime_ns if folder is not None else None
-        except OSError:
+            with os.scandir(folder) as entries:
+                token = frozenset((e.name, e.inode()) for e in entries) if folder is not None else None
+        except (OSError, TypeError):
             token = None
         if token != self._state_token:
             self._lists.clear()

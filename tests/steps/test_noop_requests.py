@@ -1,16 +1,17 @@
 """A no-op's cost is per kind, not per object: the live checks read shared per-kind lists (hops.kube.Kube), so the
 number of API requests of checking a converged cluster does not grow with its apps, releases and nodes; the
-lists are dropped when they may be out of date (a write, a step's marker in the state folder); inside a step's
-action reads go to the API; and the cluster folder is parsed once per process (hops.helmrelease.documents)."""
+lists are dropped when they may be out of date (a write, a step's action, a step's marker in the state folder);
+outside live checks reads go to the API; and the cluster folder is parsed once per process (hops.helmrelease.documents)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hops import deadlines, helmrelease
+from hops import helmrelease
 from hops.components import applications
 from hops.state import markers
 from tests.steps.harness import World
@@ -59,13 +60,21 @@ def converged_with(world: World, apps: int) -> None:
 
 
 def check_everything(world: World) -> int:
-    """Run phase 6's live checks as a no-op does (one process, lists shared); the API requests they made."""
+    """Run phase 6's live checks as doit's up-to-date checks do (hops.actions.evaluate, one process); the API
+    requests they made."""
+    from hops import context
+    from hops.actions import evaluate
+
+    context._current = world.ctx
     kube = world.ctx.kube
     kube.invalidate()
     before = kube.requests
-    assert applications.infrastructure_ready_verdict(world.ctx)[0]
-    assert applications.apps_applied(world.ctx)
-    assert applications.all_ready_verdict(world.ctx)[0]
+    try:
+        for step in applications.COMPONENT.steps:
+            for check in step.status:
+                assert evaluate(f"applications:{step.name}", step, check)[0], check.name
+    finally:
+        context.reset()
     return kube.requests - before
 
 
@@ -91,60 +100,80 @@ def test_apps_applied_is_false_when_one_of_many_apps_has_not_applied_the_revisio
     assert not applications.apps_applied(world.ctx)
 
 
-def test_gets_outside_a_step_share_one_list_per_kind(world: World) -> None:
+def test_gets_in_live_checks_share_one_list_per_kind(world: World) -> None:
     world.cluster_exists().holds(namespace("one"), namespace("two"))
     kube = world.ctx.kube
     before = kube.requests
-    assert kube.get("Namespace", "one") is not None
-    assert kube.get("Namespace", "two") is not None
-    assert kube.get("Namespace", "three") is None
+    with kube.sharing():
+        assert kube.get("Namespace", "one") is not None
+        assert kube.get("Namespace", "two") is not None
+        assert kube.get("Namespace", "three") is None
+        assert kube.list("Namespace", fresh=True)
     assert kube.requests - before == 1
 
 
 def test_a_get_gives_its_own_copy_of_the_listed_object(world: World) -> None:
     world.cluster_exists().holds(namespace("one"))
-    world.ctx.kube.get("Namespace", "one")["metadata"]["name"] = "edited"
-    assert world.ctx.kube.get("Namespace", "one")["metadata"]["name"] == "one"
+    with world.ctx.kube.sharing():
+        world.ctx.kube.get("Namespace", "one")["metadata"]["name"] = "edited"
+        assert world.ctx.kube.get("Namespace", "one")["metadata"]["name"] == "one"
 
 
-def test_inside_a_step_action_reads_go_to_the_api(world: World) -> None:
+def test_outside_live_checks_reads_go_to_the_api(world: World) -> None:
+    """An action (or an operation) may just have changed the cluster through a tool: it reads afresh."""
     world.cluster_exists().holds(namespace("one"))
     kube = world.ctx.kube
-    kube.list("Namespace")
+    with kube.sharing():
+        kube.list("Namespace")
     world.store.apply(namespace("made-by-a-tool"))  # as helm would, behind the client's back
-
-    def action(ctx: object) -> None:
-        before = kube.requests
-        assert kube.get("Namespace", "made-by-a-tool") is not None
-        assert "made-by-a-tool" in {n["metadata"]["name"] for n in kube.list("Namespace", fresh=True)}
-        assert kube.requests - before == 2
-
-    deadlines.step_action(world.ctx, "applications:deploy", action)
+    before = kube.requests
+    assert kube.get("Namespace", "made-by-a-tool") is not None
+    assert "made-by-a-tool" in {n["metadata"]["name"] for n in kube.list("Namespace", fresh=True)}
+    assert kube.requests - before == 2
 
 
 def test_a_marker_written_into_the_state_folder_drops_the_lists(world: World) -> None:
     world.cluster_exists().holds(namespace("one"))
     kube = world.ctx.kube
-    assert kube.get("Namespace", "later") is None
-    world.store.apply(namespace("later"))  # another process's step made it...
-    assert kube.get("Namespace", "later") is None  # ...unseen until that step is marked done
-    markers.write(world.ctx.state_dir / "applications-deployed", "applications:deploy", 0.1, "run-1")
-    assert kube.get("Namespace", "later") is not None
+    with kube.sharing():
+        assert kube.get("Namespace", "later") is None
+        world.store.apply(namespace("later"))  # another process's step made it...
+        assert kube.get("Namespace", "later") is None  # ...unseen until that step is marked done
+        markers.write(world.ctx.state_dir / "applications-deployed", "applications:deploy", 0.1, "run-1")
+        assert kube.get("Namespace", "later") is not None
+
+
+def test_a_marker_rewritten_within_one_clock_tick_drops_the_lists(world: World) -> None:
+    """A step run again rewrites its marker (a new inode under the same name), perhaps within the folder's
+    mtime granularity: still seen."""
+    world.cluster_exists().holds(namespace("one"))
+    kube = world.ctx.kube
+    marker = world.ctx.state_dir / "applications-deployed"
+    markers.write(marker, "applications:deploy", 0.1, "run-1")
+    with kube.sharing():
+        assert kube.get("Namespace", "later") is None
+        world.store.apply(namespace("later"))
+        mtime = world.ctx.state_dir.stat().st_mtime_ns
+        markers.write(marker, "applications:deploy", 0.1, "run-2")
+        os.utime(world.ctx.state_dir, ns=(mtime, mtime))  # the same folder mtime as before
+        assert kube.get("Namespace", "later") is not None
 
 
 def test_a_write_through_the_client_drops_the_lists(world: World) -> None:
     world.cluster_exists().holds(namespace("one"))
     kube = world.ctx.kube
-    assert kube.get("Namespace", "two") is None
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "two"}})
-    assert kube.get("Namespace", "two") is not None
+    with kube.sharing():
+        assert kube.get("Namespace", "two") is None
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "two"}})
+        assert kube.get("Namespace", "two") is not None
 
 
 def test_a_get_of_a_namespaced_kind_across_namespaces_asks_the_api(world: World) -> None:
     """No namespace given for a namespaced kind: no list to take it from (the object's own path is asked)."""
     world.cluster_exists()
     before = world.ctx.kube.requests
-    assert world.ctx.kube.get("HelmRelease", "nowhere") is None
+    with world.ctx.kube.sharing():
+        assert world.ctx.kube.get("HelmRelease", "nowhere") is None
     assert world.ctx.kube.requests - before == 1
 
 
@@ -180,7 +209,8 @@ def test_a_step_action_drops_the_lists_when_it_returns(world: World, monkeypatch
     monkeypatch.setattr(Kube, "_drop_if_state_changed", lambda self: None)
     world.cluster_exists().holds(namespace("one"))
     kube = world.ctx.kube
-    assert kube.get("Namespace", "made-by-the-step") is None
+    with kube.sharing():
+        assert kube.get("Namespace", "made-by-the-step") is None
 
     def action(ctx: object) -> None:
         world.store.apply(namespace("made-by-the-step"))
@@ -190,4 +220,5 @@ def test_a_step_action_drops_the_lists_when_it_returns(world: World, monkeypatch
         assert StepAction("applications:probe", step)() == {}
     finally:
         lock.release(world.ctx.state_dir)
-    assert kube.get("Namespace", "made-by-the-step") is not None
+    with kube.sharing():
+        assert kube.get("Namespace", "made-by-the-step") is not None
