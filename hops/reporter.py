@@ -18,10 +18,13 @@ from typing import Any
 from doit.reporter import ConsoleReporter
 
 CANCELLED = re.compile(r"^\S+ cancelled\b")
+CONFIG_PROBLEM = "invalid configuration:\n"
 
 
 def hops_message(task_name: str, message: str) -> str | None:
     """The text to print for a failure hops built (None: not hops's, leave it to doit)."""
+    if message.startswith(CONFIG_PROBLEM):
+        return message  # hops.results: found by the first step that loaded it, reported as what it is
     prefix = f"{task_name}: "
     if not message.startswith(prefix):
         return None

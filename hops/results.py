@@ -5,7 +5,8 @@
     a bug in hops           any other exception
                             -> TaskError, exit 2, "internal error in hops: ..." (the traceback goes to the run log)
 
-Step failures also get a diagnostics bundle and the resume hint; other tasks (operations, controls, the lab's
+Step failures also get a diagnostics bundle and the resume hint (an invalid configuration, found by whichever step
+loads it first, is reported as what it is, without naming that step); other tasks (operations, controls, the lab's
 tasks) only their message, since there is nothing to resume. Every message passes through secret redaction.
 """
 
@@ -37,8 +38,14 @@ def message_of(exc: BaseException) -> str:
     return f"invalid configuration:\n{exc}" if isinstance(exc, ConfigError) else str(exc)
 
 
+CONFIG_HINT = "nothing was changed; correct the file(s) named above and re-run the same command"
+
+
 def result_of(task_id: str, exc: BaseException, *, step: bool = False) -> BaseFail:
     """doit's result for `exc` raised by task `task_id` (see the module docstring)."""
+    if step and isinstance(exc, ConfigError):
+        # found when the first step loaded the configuration: not that step's failure, and nothing to resume
+        return TaskFailed(secrets.redact(f"{message_of(exc)}\n{CONFIG_HINT}"))
     world = is_world_failure(exc)
     if world:
         text = secrets.redact(f"{task_id}: {message_of(exc)}")

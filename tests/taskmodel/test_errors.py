@@ -73,3 +73,16 @@ def test_doit_info_names_the_step_function_and_each_check(project: Path) -> None
     assert "    - <status 'flaky' of demo:configure>\n" in result.stdout  # the failing check, by name
     assert "(args=" not in result.stdout  # doit's empty args/kwargs of each check say nothing (hops.info_reasons)
     assert "<ran before (doit forget re-runs it)>" in result.stdout and " at 0x" not in result.stdout
+
+
+def test_a_bad_configuration_is_reported_as_such_not_as_the_first_steps_failure(project: Path) -> None:
+    shutil.copy(HERE / "demo_dodo.py", project / "dodo.py")
+    config = project / "bootstrap-config.yaml"
+    config.write_text(config.read_text().replace("name:", "name: [", 1))
+    result = doit(project, "demo")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "\ninvalid configuration:\nbootstrap-config.yaml: line 5, column 11: YAML syntax error" in out
+    assert "nothing was changed; correct the file(s) named above and re-run the same command" in out
+    assert "demo:prepare:" not in out and "resume from this step" not in out and "TaskFailed" not in out
+    assert not (project / ".bootstrap-state" / "diagnostics").exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ from hops.lab import vault as store
 from hops.lab.tools import op_files
 from hops.lab.tools.common import ToolExit, lab_info, layout, run_tool
 from hops.lab.tools.flags import Flag, Parsed, parse, table
+from hops.lab.tools.op_files import fail
+from hops.lab.tools.op_files import field as _field
 
 DEFAULT_VERSION = "2.30.3"
 GLOBAL = [Flag("account"), Flag("format"), Flag("vault"), Flag("session"), Flag("cache", kind="bool"),
@@ -26,10 +27,6 @@ CATEGORIES = {"login": "LOGIN", "password": "PASSWORD", "api credential": "API_C
               "api_credential": "API_CREDENTIAL", "secure note": "SECURE_NOTE", "secure_note": "SECURE_NOTE",
               "server": "SERVER", "database": "DATABASE", "document": "DOCUMENT", "ssh key": "SSH_KEY"}
 NOT_SIGNED_IN = "You are not currently signed in. Please run `op signin --help` for instructions"
-
-
-def fail(message: str) -> ToolExit:
-    return ToolExit(f"[ERROR] {time.strftime('%Y/%m/%d %H:%M:%S')} {message}", 1)
 
 
 def _version() -> str:
@@ -220,14 +217,6 @@ def item_get(op: Op, args: list[str]) -> int:
     else:
         print(",".join(_shown(f, item, bool(opts.get("reveal"))) for f in fields))
     return 0
-
-
-def _field(item: dict, ref: str) -> dict:
-    found = store.find_field(item, ref)
-    if found is None:
-        raise fail(f'"{ref}" isn\'t a field in the "{item["title"]}" item. '
-                   "Specify the field with its ID or label.")
-    return found
 
 
 def _parse_assignment(text: str) -> tuple[str, str, str]:

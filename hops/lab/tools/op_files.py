@@ -11,6 +11,7 @@ import base64
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +25,21 @@ if TYPE_CHECKING:
 REFERENCE = re.compile(r"\{\{\s*(op://[^}\s]+)\s*\}\}")
 
 
-def _fail(message: str) -> ToolExit:
-    from hops.lab.tools.op import fail
-    return fail(message)
+def fail(message: str) -> ToolExit:
+    """op's error shape: `[ERROR] <date> <time> <message>`, exit 1."""
+    return ToolExit(f"[ERROR] {time.strftime('%Y/%m/%d %H:%M:%S')} {message}", 1)
+
+
+_fail = fail
+
+
+def field(item: dict, ref: str) -> dict:
+    """The field `ref` (ID or label) of an item; op's error when there is none."""
+    found = store.find_field(item, ref)
+    if found is None:
+        raise fail(f'"{ref}" isn\'t a field in the "{item["title"]}" item. '
+                   "Specify the field with its ID or label.")
+    return found
 
 
 def _write_private(path: str, content: bytes, mode: str) -> None:
@@ -120,14 +133,12 @@ def document_delete(op: Op, args: list[str]) -> int:
 
 def resolve(op: Op, data: dict, reference: str) -> str:
     """The value behind `op://vault/item/[section/]field`; ToolExit with op's wording when it does not resolve."""
-    from hops.lab.tools.op import _field
-
     parts = reference.removeprefix("op://").split("/")
     if len(parts) not in (3, 4) or not all(parts):
         raise _fail(f"invalid secret reference '{reference}': expected op://<vault>/<item>/[<section>/]<field>")
     try:
         _, item = op.item(data, parts[1], parts[0])
-        return str(_field(item, parts[-1])["value"])
+        return str(field(item, parts[-1])["value"])
     except ToolExit as exc:
         raise _fail(f"could not resolve secret reference '{reference}': {exc.message.split(' ', 3)[-1]}") from None
 

@@ -17,7 +17,7 @@ import yaml
 
 from hops.lab.tools import talhelper
 from hops.lab.tools.common import ToolExit
-from hops.lab.tools.flags import Flag, Parsed, parse, table
+from hops.lab.tools.flags import Flag, Parsed, parse
 
 OUTPUT_TYPES = ("controlplane", "worker", "talosconfig")
 GEN_CONFIG_FLAGS = [
@@ -115,25 +115,3 @@ def _document(kind: str, cluster: str, endpoint: str, bundle: dict, opts: Parsed
     return doc
 
 
-SERVICE_COLUMNS = ["NODE", "SERVICE", "STATE", "HEALTH", "LAST CHANGE", "LAST EVENT"]
-
-
-def cmd_services(flags: Parsed, args: list[str]) -> int:
-    """`talosctl services`: each node's service table; `talosctl services <id>`: one service's details."""
-    from hops.lab.tools.talosctl import Client
-
-    opts = parse(args, [], "talosctl")
-    wanted = opts.positionals[0] if opts.positionals else None
-    found: list[tuple[str, dict]] = []
-    Client(flags).each("services", "listing services", on_result=lambda t, r: found.extend(
-        (t.address, s) for s in r["services"] if wanted in (None, s["id"])))
-    if wanted is None:
-        sys.stdout.write(table([SERVICE_COLUMNS] + [[node, s["id"], s["state"], s["health"], s["last_change"],
-                                                     s["event"]] for node, s in found]))
-        return 0
-    if not found:
-        raise ToolExit(f'error listing services: rpc error: code = Unknown desc = service "{wanted}" not found')
-    for node, s in found:
-        sys.stdout.write(table([["NODE", node], ["ID", s["id"]], ["STATE", s["state"]], ["HEALTH", s["health"]],
-                                ["EVENTS", f"[{s['state']}]: {s['event']} ({s['last_change']})"]]))
-    return 0

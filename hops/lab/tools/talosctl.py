@@ -539,11 +539,33 @@ def cmd_config(flags: Parsed, args: list[str]) -> int:
     raise ToolExit(f'Error: unknown command "{sub}" for "talosctl config"')
 
 
+SERVICE_COLUMNS = ["NODE", "SERVICE", "STATE", "HEALTH", "LAST CHANGE", "LAST EVENT"]
+
+
+def cmd_services(flags: Parsed, args: list[str]) -> int:
+    """`talosctl services`: each node's service table; `talosctl services <id>`: one service's details."""
+    opts = parse(args, [], "talosctl")
+    wanted = opts.positionals[0] if opts.positionals else None
+    found: list[tuple[str, dict]] = []
+    Client(flags).each("services", "listing services", on_result=lambda t, r: found.extend(
+        (t.address, s) for s in r["services"] if wanted in (None, s["id"])))
+    if wanted is None:
+        sys.stdout.write(table([SERVICE_COLUMNS] + [[node, s["id"], s["state"], s["health"], s["last_change"],
+                                                     s["event"]] for node, s in found]))
+        return 0
+    if not found:
+        raise ToolExit(f'error listing services: rpc error: code = Unknown desc = service "{wanted}" not found')
+    for node, s in found:
+        sys.stdout.write(table([["NODE", node], ["ID", s["id"]], ["STATE", s["state"]], ["HEALTH", s["health"]],
+                                ["EVENTS", f"[{s['state']}]: {s['event']} ({s['last_change']})"]]))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Parsed, list[str]], int]] = {
     "version": cmd_version, "apply-config": cmd_apply_config, "apply": cmd_apply_config, "validate": cmd_validate,
     "bootstrap": cmd_bootstrap, "etcd": cmd_etcd, "kubeconfig": cmd_kubeconfig, "health": cmd_health,
     "get": cmd_get, "reset": cmd_reset, "dmesg": cmd_dmesg, "logs": cmd_logs, "config": cmd_config,
-    "gen": talos_gen.cmd_gen, "services": talos_gen.cmd_services, "service": talos_gen.cmd_services,
+    "gen": talos_gen.cmd_gen, "services": cmd_services, "service": cmd_services,
 }
 
 
