@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hops import graph
 from hops.phases import PHASES
 from hops.taskmodel import Model
@@ -12,15 +14,16 @@ from tests.projects import REPO, doit
 MODEL = Model.of(PHASES)
 
 
-def documented() -> str:
-    text = (REPO / "docs" / "architecture.md").read_text()
+def documented(name: str) -> str:
+    text = (REPO / name).read_text()
     block = re.search(r"<!-- graph:begin -->\n```mermaid\n(.*?)```\n<!-- graph:end -->", text, re.S)
-    assert block, "docs/architecture.md has no generated graph block"
+    assert block, f"{name} has no generated graph block"
     return block.group(1)
 
 
-def test_the_documented_graph_is_the_generated_one() -> None:
-    assert documented() == graph.mermaid(MODEL), "regenerate it: doit bootstrap_graph"
+@pytest.mark.parametrize("name", ["README.md", "docs/architecture.md"])
+def test_the_documented_graph_is_the_generated_one(name: str) -> None:
+    assert documented(name) == graph.mermaid(MODEL), f"regenerate the graph in {name}: doit bootstrap_graph"
 
 
 def test_every_step_is_a_node_and_every_dependency_an_edge() -> None:
