@@ -502,7 +502,9 @@ def status(ctx: Context) -> None:
     """`talos_status`: one row per node, laid out to fit the terminal (hops.fitting)."""
     members = {m["hostname"] for m in etcd_members(ctx, first_control_plane(ctx)) or []}
     ready = _node_readiness(ctx)
-    show_node_rows([node_status(ctx, node, members, ready) for node in ctx.config.network.nodes])
+    ctx.runner  # noqa: B018 - created here, once, before the threads share it
+    show_node_rows(parallel.each(lambda node: node_status(ctx, node, members, ready),  # every node at once
+                                 list(ctx.config.network.nodes)))
 
 
 def show_node_rows(rows: list[list[str]]) -> None:
@@ -542,8 +544,9 @@ def reset(ctx: Context, phase: Component, yes: bool = False) -> None:
     if not confirm(f"WIPE every Talos node ({listed}) and destroy the cluster and its data?", yes):
         raise StepError("talos_reset cancelled: nothing was changed (pass --yes to confirm without a terminal)")
     failures = []
-    for node in nodes:
-        result = talosctl(ctx, node, ["reset", "--graceful=false", "--reboot"], timeout=None, retry=False)
+    wiped = parallel.each(lambda node: talosctl(ctx, node, ["reset", "--graceful=false", "--reboot"], timeout=None,
+                                                retry=False), nodes)  # every node at once; reported in order
+    for node, result in zip(nodes, wiped, strict=True):
         if result.code == 0:
             ctx.log.say(f"  {node.name} ({node.address}): wiped; it reboots into maintenance mode")
         else:

@@ -169,3 +169,39 @@ def test_next_interval_never_exceeds_the_check_interval_nor_the_fraction_of_the_
     assert waiting.next_interval(8.0, 10.0, 1000.0) == 10.0
     assert waiting.next_interval(8.0, 10.0, 20.0) == pytest.approx(2.0)
     assert waiting.next_interval(0.05, 10.0, 0.0) == waiting.FIRST_INTERVAL_S
+
+
+def test_talos_reset_wipes_every_node_at_once_and_names_each_refusal_in_node_order(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from doit.globals import Globals
+
+    forgotten: list[str] = []
+    monkeypatch.setattr(Globals, "dep_manager", SimpleNamespace(remove=forgotten.append))  # the running doit's
+    effect = together(len(o.NODES))
+    refusals = {o.NODES[0][1]: "rpc error: code = Unavailable desc = connection refused",
+                o.NODES[2][1]: "rpc error: code = PermissionDenied desc = not authorized"}
+    for _, address in o.NODES:
+        answer(world, address, "reset", "--graceful=false", "--reboot", effect=effect,
+               code=1 if address in refusals else 0, stderr=refusals.get(address, ""))
+    with pytest.raises(StepError) as failure:
+        talos.reset(world.ctx, talos.COMPONENT, yes=True)
+    (first, first_address), _, (third, third_address) = o.NODES
+    assert str(failure.value) == (
+        "reset failed on:\n"
+        f"  - {first} ({first_address}): rpc error: code = Unavailable desc = connection refused\n"
+        f"  - {third} ({third_address}): rpc error: code = PermissionDenied desc = not authorized")
+    assert forgotten == [talos.COMPONENT.step_id(s.name) for s in talos.COMPONENT.steps]
+
+
+def test_talos_status_asks_every_node_at_once_and_shows_them_in_node_order(
+        world: World, capsys: pytest.CaptureFixture) -> None:
+    effect = together(len(o.NODES))
+    answer(world, o.NODES[0][1], "etcd", "members", code=1, stderr="etcd is not running")
+    for _, address in o.NODES:
+        answer(world, address, "version", stdout=o.version_output(address), effect=effect)
+        answer(world, address, "get", "machinestatus", "-o", "json",
+               stdout='{"spec": {"stage": "running", "status": {"ready": true}}}')
+    talos.status(world.ctx)
+    out = capsys.readouterr().out
+    positions = [out.index(name) for name, _ in o.NODES]
+    assert positions == sorted(positions) and out.count("running (ready)") == len(o.NODES)
