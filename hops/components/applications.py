@@ -41,14 +41,32 @@ def declared(ctx: Context) -> dict[str, list[dict]]:
     return out
 
 
+# (cluster folder, (name, mtime_ns, size) of each file) -> Kustomization names by file: checks and steps ask for
+# the names many times per process; a changed file is a new key.
+_names: dict[tuple, dict[str, list[str]]] = {}
+
+
+def declared_names(ctx: Context) -> dict[str, list[str]]:
+    """Names of the Kustomizations declared in the cluster folder, by file name (read again when a file changed)."""
+    folder = ctx.root / ctx.config.gitops.path
+    try:
+        key = (folder, tuple((f.name, st.st_mtime_ns, st.st_size)
+                             for f in sorted(folder.glob("*.y*ml")) for st in [f.stat()]))
+    except FileNotFoundError:  # a file went away meanwhile: read what is there now, uncached
+        return {file: [d["metadata"]["name"] for d in docs] for file, docs in declared(ctx).items()}
+    if key not in _names:
+        _names[key] = {file: [d["metadata"]["name"] for d in docs] for file, docs in declared(ctx).items()}
+    return _names[key]
+
+
 def infrastructure_names(ctx: Context) -> list[str]:
     """Names of the infrastructure Kustomizations: every one declared outside apps.yaml."""
-    return [d["metadata"]["name"] for file, docs in declared(ctx).items() if file != APPS_FILE for d in docs]
+    return [name for file, names in declared_names(ctx).items() if file != APPS_FILE for name in names]
 
 
 def apps_names(ctx: Context) -> list[str]:
     """Names of the apps Kustomizations (declared in apps.yaml)."""
-    return [d["metadata"]["name"] for d in declared(ctx).get(APPS_FILE, [])]
+    return list(declared_names(ctx).get(APPS_FILE, []))
 
 
 # --- readiness ----------------------------------------------------------------------------------------------

@@ -222,3 +222,17 @@ def test_a_step_action_drops_the_lists_when_it_returns(world: World, monkeypatch
         lock.release(world.ctx.state_dir)
     with kube.sharing():
         assert kube.get("Namespace", "made-by-the-step") is not None
+
+
+def test_the_declared_names_are_read_once_while_the_files_are_unchanged(world: World,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = []
+    real = applications.declared
+    monkeypatch.setattr(applications, "declared", lambda ctx: reads.append(1) or real(ctx))
+    for _ in range(3):
+        assert applications.apps_names(world.ctx) == ["apps"]
+        assert applications.infrastructure_names(world.ctx) == INFRASTRUCTURE
+    assert len(reads) == 1
+    add_apps(world, 2)
+    assert applications.apps_names(world.ctx) == ["apps", "app-000", "app-001"]
+    assert len(reads) == 2
