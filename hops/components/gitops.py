@@ -7,10 +7,10 @@ a marker or stdout (hops.onepassword registers it for redaction as soon as it is
 from __future__ import annotations
 
 from hops import onepassword
-from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, show, source_revision
-from hops.errors import fail_all
-from hops.kube import describe_condition, is_true
 from hops.context import Context
+from hops.errors import fail_all
+from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, show, source_revision
+from hops.kube import describe_condition, is_true
 from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import deployment_available
@@ -26,6 +26,7 @@ def _ns(ctx: Context) -> str:
 
 # --- prerequisites ------------------------------------------------------------------------------------------
 def settings_problems(ctx: Context) -> list[str]:
+    """Empty gitops settings, and a gitops.path that is not a folder of this repository."""
     g = ctx.config.gitops
     problems = [f"gitops.{field} is empty: set it in bootstrap-config.yaml"
                 for field in ("owner", "repository", "branch", "path", "namespace") if not getattr(g, field)]
@@ -35,6 +36,7 @@ def settings_problems(ctx: Context) -> list[str]:
 
 
 def prerequisite_problems(ctx: Context) -> list[str]:
+    """settings_problems, plus a failing `flux check --pre` and a missing GitHub token item in 1Password."""
     problems = settings_problems(ctx)
     pre = ctx.runner.run("flux", ["check", "--pre"], check=False, timeout=120, retry=True)
     if pre.code != 0:
@@ -46,6 +48,7 @@ def prerequisite_problems(ctx: Context) -> list[str]:
 
 
 def prerequisites(ctx: Context) -> None:
+    """Fail naming every prerequisite problem; otherwise say what will be bootstrapped."""
     fail_all("GitOps prerequisites are not met", prerequisite_problems(ctx))
     g = ctx.config.gitops
     ctx.log.say(f"  flux prerequisites pass; will bootstrap github.com/{g.owner}/{g.repository} "
@@ -54,6 +57,7 @@ def prerequisites(ctx: Context) -> None:
 
 # --- bootstrap ----------------------------------------------------------------------------------------------
 def bootstrap_args(ctx: Context) -> list[str]:
+    """The `flux bootstrap github` arguments from the gitops settings (never the token)."""
     g = ctx.config.gitops
     args = ["bootstrap", "github", "--owner", g.owner, "--repository", g.repository, "--branch", g.branch,
             "--path", g.path, "--namespace", g.namespace, "--timeout", f"{int(ctx.timeout('gitops'))}s"]
@@ -61,6 +65,7 @@ def bootstrap_args(ctx: Context) -> list[str]:
 
 
 def bootstrap(ctx: Context) -> None:
+    """flux bootstrap github, the token read from 1Password and given to flux only as GITHUB_TOKEN."""
     token = onepassword.read(ctx, "github_token", "token")  # registered for redaction by read()
     g = ctx.config.gitops
     ctx.log.say(f"  flux bootstrap github: {g.owner}/{g.repository}@{g.branch}, path {g.path}")
@@ -91,6 +96,8 @@ def repository_of(url: str) -> str:
 
 # --- controllers ready --------------------------------------------------------------------------------------
 def controllers_state(deployments: dict[str, dict]) -> tuple[bool, str]:
+    """(every Flux controller exists and every given Deployment is available, what is not) from
+    Deployments keyed by name or ns/name."""
     by_name = {key.rpartition("/")[2]: d for key, d in deployments.items()}
     missing = [c for c in CONTROLLERS if c not in by_name]
     unavailable = [f"{name}: {describe_condition(d, 'Available')}" for name, d in sorted(by_name.items())
@@ -100,6 +107,7 @@ def controllers_state(deployments: dict[str, dict]) -> tuple[bool, str]:
 
 
 def ready(ctx: Context) -> None:
+    """Wait until every Flux controller exists and every Deployment in the gitops namespace is Available."""
     ctx.kube.wait("Deployment", f"the Flux controllers in {_ns(ctx)} to be Available", controllers_state,
                   deadline_for(ctx, "gitops"), namespace=_ns(ctx))
     ctx.log.say(f"  Flux controllers available in {_ns(ctx)}")
@@ -112,6 +120,7 @@ def controllers_installed(ctx: Context) -> bool:
 
 
 def controllers_ready(ctx: Context) -> bool:
+    """Whether the Flux controllers are available (see controllers_ready_verdict)."""
     return controllers_ready_verdict(ctx)[0]
 
 
@@ -137,6 +146,8 @@ def applied_state(ks: dict | None, revision: str | None, why: str) -> tuple[bool
 
 
 def sync(ctx: Context) -> dict:
+    """Wait until the GitRepository is Ready at a revision, then until the Kustomization applied it; returns
+    {"revision": the applied revision}."""
     def source_known(_: dict[str, dict]) -> tuple[bool, str]:
         revision, why = source_revision(ctx)
         return revision is not None, why or f"source at {revision}"
@@ -154,6 +165,7 @@ def sync(ctx: Context) -> dict:
 
 
 def sync_verified(ctx: Context) -> bool:
+    """Whether flux-system applied the source's current revision (see sync_verified_verdict)."""
     return sync_verified_verdict(ctx)[0]
 
 
@@ -169,6 +181,7 @@ def status(ctx: Context) -> None:
 
 
 def reconcile(ctx: Context) -> None:
+    """Fetch the flux-system GitRepository now, then reconcile its Kustomization with the source."""
     ns = ["--namespace", _ns(ctx)]
     show(ctx.runner.run("flux", ["reconcile", "source", "git", SYNC_NAME, *ns], timeout=ctx.timeout("gitops"),
                         retry=True))
@@ -177,10 +190,12 @@ def reconcile(ctx: Context) -> None:
 
 
 def suspend(ctx: Context, name: str = SYNC_NAME) -> None:
+    """`flux suspend kustomization <name>` in the gitops namespace."""
     show(ctx.runner.run("flux", ["suspend", "kustomization", name, "--namespace", _ns(ctx)], retry=True))
 
 
 def resume(ctx: Context, name: str = SYNC_NAME) -> None:
+    """`flux resume kustomization <name>` in the gitops namespace (flux waits for it to reconcile)."""
     show(ctx.runner.run("flux", ["resume", "kustomization", name, "--namespace", _ns(ctx)],
                          timeout=ctx.timeout("gitops"), retry=True))
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from hops import helmrelease
+from hops.context import Context
 from hops.errors import StepError, fail_all
 from hops.kube import describe_condition, is_true
-from hops.context import Context
 from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_state, deployment_available, deployment_state, naming_waiting_pods
@@ -27,6 +27,7 @@ def _nodes(ctx: Context) -> list[str]:
 
 # --- deploy ---------------------------------------------------------------------------------------------------
 def cilium_release(ctx: Context) -> helmrelease.Release:
+    """Cilium's HelmRelease from CILIUM_DIR: the chart, version and repository Flux installs."""
     return helmrelease.load(ctx.root, CILIUM_DIR)
 
 
@@ -36,6 +37,7 @@ def deploy_cilium(ctx: Context) -> None:
 
 
 def cilium_installed(ctx: Context) -> bool:
+    """The Cilium agent DaemonSet exists (the release has been applied)."""
     return ctx.kube.get("DaemonSet", AGENT, NS) is not None
 
 
@@ -46,12 +48,14 @@ def agents_state(ds: dict | None, nodes: int) -> tuple[bool, str]:
 
 
 def operator_state(deploy: dict | None) -> tuple[bool, str]:
+    """(Available, what its status says) of the Cilium operator Deployment (None: it does not exist)."""
     if deploy is None:
         return False, f"Deployment {NS}/{OPERATOR} does not exist"
     return deployment_available(deploy), f"Deployment {NS}/{OPERATOR}: {describe_condition(deploy, 'Available')}"
 
 
 def wait(ctx: Context) -> None:
+    """Wait for a ready agent on every configured node, then for the operator to be Available (one deadline)."""
     deadline = deadline_for(ctx, "networking")
     nodes = len(_nodes(ctx))
     with naming_waiting_pods(ctx.kube, NS, labels=AGENT_LABELS):
@@ -63,6 +67,7 @@ def wait(ctx: Context) -> None:
 
 
 def cilium_ready(ctx: Context) -> bool:
+    """Whether the `cilium ready` live check passes (see cilium_ready_verdict)."""
     return cilium_ready_verdict(ctx)[0]
 
 
@@ -87,12 +92,14 @@ def nodes_state(ctx: Context, objects: dict[str, dict]) -> tuple[bool, str]:
 
 
 def nodes(ctx: Context) -> None:
+    """Wait until every configured node is Ready."""
     ctx.kube.wait("Node", "every configured node to be Ready", lambda objs: nodes_state(ctx, objs),
                   deadline_for(ctx, "networking"))
     ctx.log.say(f"  {len(_nodes(ctx))} nodes Ready: {', '.join(_nodes(ctx))}")
 
 
 def nodes_ready(ctx: Context) -> bool:
+    """Whether every configured node is Ready (see nodes_ready_verdict)."""
     return nodes_ready_verdict(ctx)[0]
 
 
@@ -157,6 +164,7 @@ def pod_networking(ctx: Context) -> None:
 
 # --- cilium-status-verified -----------------------------------------------------------------------------------
 def cilium_status(ctx: Context) -> None:
+    """`cilium status --wait` for up to the networking timeout; fails the step when it does not report OK."""
     seconds = max(1, int(ctx.timeout("networking")))
     ctx.runner.run("cilium", ["status", "--wait", "--wait-duration", f"{seconds}s"], timeout=seconds + 60,
                    retry=True)
@@ -182,11 +190,14 @@ def service_connectivity(ctx: Context) -> None:
 
 
 def service_has_endpoints(ctx: Context) -> bool:
+    """Endpoints default/kubernetes has at least one address."""
     return bool(_endpoint_addresses(ctx.kube.get("Endpoints", "kubernetes", "default")))
 
 
 # --- kube-proxy-verified --------------------------------------------------------------------------------------
 def kube_proxy_problems(ctx: Context) -> list[str]:
+    """What still runs or configures kube-proxy (its DaemonSet, cilium-config without
+    kube-proxy-replacement=true); empty when Cilium replaces it."""
     problems = []
     if ctx.kube.get("DaemonSet", "kube-proxy", NS) is not None:
         problems.append(f"DaemonSet {NS}/kube-proxy exists: disable it in Talos (cluster.proxy.disabled: true)")
@@ -199,11 +210,13 @@ def kube_proxy_problems(ctx: Context) -> list[str]:
 
 
 def kube_proxy(ctx: Context) -> None:
+    """Fail naming every kube_proxy_problems entry; otherwise report that Cilium replaces kube-proxy."""
     fail_all("kube-proxy is not replaced by Cilium", kube_proxy_problems(ctx))
     ctx.log.say("  no kube-proxy; Cilium replaces it")
 
 
 def kube_proxy_replaced(ctx: Context) -> bool:
+    """Whether Cilium replaces kube-proxy (no kube_proxy_problems)."""
     return not kube_proxy_problems(ctx)
 
 
@@ -214,11 +227,14 @@ def kube_proxy_replaced_verdict(ctx: Context) -> tuple[bool, str]:
 
 
 def replaces_kube_proxy(ctx: Context) -> bool:
+    """networking.kube_proxy_replacement is set: the kube-proxy step runs only then."""
     return bool(ctx.config.networking.kube_proxy_replacement)
 
 
 # --- operations -----------------------------------------------------------------------------------------------
 def status(ctx: Context) -> None:
+    """Print the agent and operator states, each configured node's Ready condition and, when configured,
+    the kube-proxy replacement."""
     print(agents_state(ctx.kube.get("DaemonSet", AGENT, NS), len(_nodes(ctx)))[1])
     print(operator_state(ctx.kube.get("Deployment", OPERATOR, NS))[1])
     nodes = {n["metadata"]["name"]: n for n in ctx.kube.list("Node", fresh=True)}
@@ -230,11 +246,14 @@ def status(ctx: Context) -> None:
 
 
 def redeploy(ctx: Context) -> None:
+    """deploy_cilium again, then wait for the agents and the operator."""
     deploy_cilium(ctx)
     wait(ctx)
 
 
 def debug(ctx: Context) -> None:
+    """Print `cilium status` (failing or not), each agent pod with its node and phase, and the last 20 events
+    of kube-system objects named cilium*."""
     result = ctx.runner.run("cilium", ["status"], check=False)
     print(result.stdout + result.stderr)
     for pod in ctx.kube.list("Pod", NS, fresh=True, labels=AGENT_LABELS):

@@ -46,6 +46,7 @@ def _sources(folder: str) -> tuple[str, str]:
 
 
 def wait_deployments(ctx: Context, ns: str, names: tuple[str, ...], deadline: float) -> None:
+    """Wait until every named Deployment in ns is Available; a timeout names the pods still waiting in ns."""
     def state(objs: dict[str, dict]) -> tuple[bool, str]:
         results = [deployment_state(objs.get(n), ns, n) for n in names]
         pending = [detail for ok, detail in results if not ok]
@@ -56,6 +57,7 @@ def wait_deployments(ctx: Context, ns: str, names: tuple[str, ...], deadline: fl
 
 
 def deployments_ready(ctx: Context, ns: str, names: tuple[str, ...]) -> bool:
+    """Whether every named Deployment in ns is available (see deployments_verdict)."""
     return deployments_verdict(ctx, ns, names)[0]
 
 
@@ -67,6 +69,7 @@ def deployments_verdict(ctx: Context, ns: str, names: tuple[str, ...]) -> tuple[
 
 # --- External Secrets -----------------------------------------------------------------------------------------
 def external_secrets(ctx: Context) -> None:
+    """helm upgrade --install External Secrets with ESO_DIR's HelmRelease and values.yaml."""
     _install(ctx, ESO_DIR)
 
 
@@ -76,6 +79,7 @@ def external_secrets_installed(ctx: Context) -> bool:
 
 
 def crds_state(objs: dict[str, dict]) -> tuple[bool, str]:
+    """(every External Secrets CRD Established, which are not and why) from the CRDs by name."""
     pending = [f"{name}: {describe_condition(objs[name], 'Established') if name in objs else 'not created'}"
                for name in ESO_CRDS if name not in objs or not is_true(objs[name], "Established")]
     return not pending, "; ".join(pending) or "all Established"
@@ -90,6 +94,7 @@ def external_secrets_ready(ctx: Context) -> None:
 
 
 def external_secrets_healthy(ctx: Context) -> bool:
+    """Whether the External Secrets live check passes (see external_secrets_healthy_verdict)."""
     return external_secrets_healthy_verdict(ctx)[0]
 
 
@@ -128,6 +133,7 @@ def read_credentials(ctx: Context) -> str:
 
 
 def connect_credentials(ctx: Context) -> None:
+    """Preflight, no cluster change: the Connect credentials are version 2 and the token item is readable."""
     read_credentials(ctx)
     onepassword.read(ctx, "connect_token", "token")
     ctx.log.say("  1Password Connect credentials are version 2; the token item is readable")
@@ -153,6 +159,7 @@ def connect_secrets(ctx: Context) -> None:
 
 
 def connect_secrets_exist(ctx: Context) -> bool:
+    """Both Connect Secrets exist, each with a non-empty value under its key."""
     for name, key in ((CREDENTIALS_SECRET, CREDENTIALS_KEY), (TOKEN_SECRET, TOKEN_KEY)):
         secret = ctx.kube.get("Secret", name, CONNECT_NS)
         if secret is None or not (secret.get("data") or {}).get(key):
@@ -161,19 +168,23 @@ def connect_secrets_exist(ctx: Context) -> bool:
 
 
 def connect(ctx: Context) -> None:
+    """helm upgrade --install 1Password Connect with CONNECT_DIR's HelmRelease and values.yaml."""
     _install(ctx, CONNECT_DIR)
 
 
 def connect_installed(ctx: Context) -> bool:
+    """The Connect Deployment exists."""
     return ctx.kube.get("Deployment", CONNECT, CONNECT_NS) is not None
 
 
 def connect_ready(ctx: Context) -> None:
+    """Wait until the Connect Deployment is Available."""
     wait_deployments(ctx, CONNECT_NS, (CONNECT,), _deadline(ctx))
     ctx.log.say(f"  Deployment {CONNECT_NS}/{CONNECT} available")
 
 
 def connect_available(ctx: Context) -> bool:
+    """Whether the Connect Deployment is available (see connect_available_verdict)."""
     return deployments_ready(ctx, CONNECT_NS, (CONNECT,))
 
 
@@ -220,6 +231,7 @@ def connect_validated(ctx: Context) -> None:
 
 
 def stores_ready(ctx: Context) -> bool:
+    """Whether every declared ClusterSecretStore is Ready (see stores_ready_verdict)."""
     return stores_ready_verdict(ctx)[0]
 
 
@@ -240,20 +252,23 @@ def stores_ready_verdict(ctx: Context) -> tuple[bool, str]:
 
 # --- Longhorn -------------------------------------------------------------------------------------------------
 def longhorn(ctx: Context) -> None:
+    """helm upgrade --install Longhorn with LONGHORN_DIR's HelmRelease and values.yaml."""
     _install(ctx, LONGHORN_DIR)
 
 
 def longhorn_installed(ctx: Context) -> bool:
+    """The longhorn-manager DaemonSet exists."""
     return ctx.kube.get("DaemonSet", LONGHORN_MANAGER, LONGHORN_NS) is not None
 
 
 def manager_state(ds: dict | None) -> tuple[bool, str]:
-    # every node it is scheduled on, but at least one (not a count of configured nodes: control-plane nodes may
-    # be tainted against it)
+    """(ready, what its status says) of the longhorn-manager DaemonSet: ready on every node it is scheduled on, but
+    at least one (not a count of configured nodes: control-plane nodes may be tainted against it)."""
     return daemonset_state(ds, LONGHORN_NS, LONGHORN_MANAGER, minimum=1)
 
 
 def longhorn_ready(ctx: Context) -> None:
+    """Wait until the Longhorn manager is ready, then until StorageClass longhorn exists (one deadline)."""
     deadline = _deadline(ctx)
     with naming_waiting_pods(ctx.kube, LONGHORN_NS):
         ctx.kube.wait("DaemonSet", "the Longhorn manager on every node",
@@ -266,6 +281,7 @@ def longhorn_ready(ctx: Context) -> None:
 
 
 def longhorn_healthy(ctx: Context) -> bool:
+    """Whether the Longhorn live check passes (see longhorn_healthy_verdict)."""
     return longhorn_healthy_verdict(ctx)[0]
 
 
@@ -281,6 +297,8 @@ SERVICE_NAMESPACES = {"external-secrets": ESO_NS, "onepassword-connect": CONNECT
 
 
 def status(ctx: Context) -> None:
+    """Print the External Secrets and Connect Deployments, each declared ClusterSecretStore, the Longhorn
+    manager and the StorageClass, one line each."""
     for name in ESO_DEPLOYMENTS:
         print(deployment_state(ctx.kube.get("Deployment", name, ESO_NS), ESO_NS, name)[1])
     print(deployment_state(ctx.kube.get("Deployment", CONNECT, CONNECT_NS), CONNECT_NS, CONNECT)[1])

@@ -35,6 +35,8 @@ def _cli_vars(pairs: list[str]) -> dict[str, str] | None:
 
 
 def check(root: Path, pairs: list[str]) -> int:
+    """The `check` command: load the configuration in root with the VAR=value overrides and print the outcome;
+    returns the exit status (0 OK, 1 configuration problems, 2 bad arguments)."""
     from hops.config import targets
     from hops.config.load import load_settings
     from hops.phases import PHASES
@@ -68,6 +70,7 @@ def check(root: Path, pairs: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `check` or `overrides` command of argv (default: sys.argv[1:]); returns the exit status."""
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.command == "overrides":
         for variable, field, description in describe():

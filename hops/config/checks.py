@@ -21,12 +21,13 @@ _GITHUB_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 def _text(value: Any) -> str:
     if value is None:
         raise ValueError("is empty (expected a value)")
-    if isinstance(value, bool) or isinstance(value, (dict, list)):
+    if isinstance(value, (bool, dict, list)):
         raise ValueError(f"{value!r} is not a string")
     return str(value).strip()
 
 
 def ip_address(value: Any) -> str:
+    """An IPv4 or IPv6 address, in its normalised form."""
     try:
         return str(ipaddress.ip_address(_text(value)))
     except ValueError:
@@ -34,6 +35,7 @@ def ip_address(value: Any) -> str:
 
 
 def cidr(value: Any) -> str:
+    """A network in CIDR notation with no host bits set, normalised (a bare address becomes a /32 or /128)."""
     try:
         return str(ipaddress.ip_network(_text(value), strict=True))
     except ValueError:
@@ -42,6 +44,8 @@ def cidr(value: Any) -> str:
 
 
 def https_endpoint(value: Any) -> str:
+    """An https://host:port URL with a valid IP address or DNS name as host and no path; a trailing '/'
+    is dropped."""
     expected = "(expected an https URL with host and port, e.g. https://192.168.1.10:6443)"
     try:
         text = _text(value)
@@ -88,6 +92,7 @@ def endpoint_key(url: str) -> tuple[str, str, int | None]:
 
 
 def dns_label(value: Any) -> str:
+    """A DNS-1123 label: lower-case letters, digits and '-', at most 63 characters."""
     text = _text(value)
     if len(text) > 63 or not _DNS_LABEL.match(text):
         raise ValueError(f"{value!r} is not a DNS-1123 label (expected lower-case letters, digits and '-', "
@@ -96,6 +101,7 @@ def dns_label(value: Any) -> str:
 
 
 def dns_subdomain(value: Any) -> str:
+    """Dot-separated DNS-1123 labels, at most 253 characters (e.g. cluster.local)."""
     text = _text(value)
     if len(text) > 253 or not all(_DNS_LABEL.match(p) and len(p) <= 63 for p in text.split(".")):
         raise ValueError(f"{value!r} is not a DNS name (expected dot-separated DNS-1123 labels, e.g. cluster.local)")
@@ -103,6 +109,7 @@ def dns_subdomain(value: Any) -> str:
 
 
 def version(value: Any) -> str:
+    """A version such as v1.8.3 or 1.8.3 (optionally -pre/+build), as written: a leading 'v' is kept."""
     text = _text(value)
     if not _VERSION.match(text):
         raise ValueError(f"{value!r} does not look like a version (expected e.g. v1.8.3 or 1.8.3; "
@@ -111,10 +118,12 @@ def version(value: Any) -> str:
 
 
 def same_version(a: str, b: str) -> bool:
+    """The two versions are equal apart from surrounding whitespace and a leading 'v'."""
     return a.strip().lstrip("v") == b.strip().lstrip("v")
 
 
 def non_empty(value: Any) -> str:
+    """The value as a stripped string, which must not be empty."""
     text = _text(value)
     if not text:
         raise ValueError("is empty (expected a non-empty string)")
@@ -122,6 +131,7 @@ def non_empty(value: Any) -> str:
 
 
 def github_owner(value: Any) -> str:
+    """A GitHub user or organisation name: a letter or digit, then up to 38 letters, digits or '-'."""
     text = _text(value)
     if not _GITHUB_OWNER.match(text):
         raise ValueError(f"{value!r} is not a GitHub user or organisation name "
@@ -130,6 +140,7 @@ def github_owner(value: Any) -> str:
 
 
 def github_repository(value: Any) -> str:
+    """A GitHub repository name: 1 to 100 letters, digits, '.', '_' or '-', but not '.' or '..'."""
     text = _text(value)
     if not _GITHUB_REPO.match(text) or text in (".", ".."):
         raise ValueError(f"{value!r} is not a GitHub repository name (expected letters, digits, '.', '_', '-', "
@@ -138,6 +149,8 @@ def github_repository(value: Any) -> str:
 
 
 def git_branch(value: Any) -> str:
+    """A git branch name, by a subset of git's rules (no '..', whitespace or ~^:?*[ and backslash; no
+    leading '-' or '/'; no trailing '/' or '.lock')."""
     text = _text(value)
     bad = (not text or ".." in text or text.startswith(("-", "/")) or text.endswith(("/", ".lock"))
            or re.search(r"[\s~^:?*\[\\]", text) is not None)
@@ -157,6 +170,7 @@ def repo_path(value: Any) -> str:
 
 
 def file_path(value: Any) -> str:
+    """A non-empty path as written (relative to the project root; not checked to exist)."""
     text = _text(value)
     if not text:
         raise ValueError("is empty (expected a file or folder path, relative to the project root)")

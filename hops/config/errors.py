@@ -6,8 +6,8 @@ Deliberately free of pydantic and yaml imports: any module may catch ConfigError
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 BOOTSTRAP_FILE = "bootstrap-config.yaml"
 TALCONFIG_FILE = "talconfig.yaml"

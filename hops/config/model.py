@@ -13,8 +13,9 @@ Cross-field rules that need exact list indexes (unique names/addresses, a contro
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -109,6 +110,12 @@ class Talos(_Model):
         return filled
 
 
+def _default_talos() -> Talos:
+    """Talos with every default. Not `Talos()`: its file fields are required to the type checker and filled in
+    by _files_follow_config_dir, which model_validate runs just as the constructor does."""
+    return Talos.model_validate({})
+
+
 class Networking(_Model):
     cilium_values: FilePath = Field(Path("infrastructure/networking/cilium/values.yaml"),
                                     description="Helm values for Cilium. "
@@ -177,7 +184,7 @@ class BootstrapConfig(_Model):
     cluster: Cluster = Field(description="expected at least cluster.name")
     network: Network = Field(description="expected at least network.nodes")
     onepassword: OnePassword = Field(default_factory=OnePassword, description="1Password account, vault, items")
-    talos: Talos = Field(default_factory=Talos, description="Talos versions and generated file locations")
+    talos: Talos = Field(default_factory=_default_talos, description="Talos versions and generated file locations")
     networking: Networking = Field(default_factory=Networking, description="Cilium settings")
     gitops: GitOps = Field(description="expected at least gitops.owner")
     bootstrap: Bootstrap = Field(default_factory=Bootstrap, description="timeouts, retries, intervals, logs")

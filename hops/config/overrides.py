@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from hops.config import characters
 from hops.config.errors import BOOTSTRAP_FILE, Problem, did_you_mean, join_path
@@ -72,6 +73,7 @@ class AppliedOverride:
 
 
 def is_override_variable(name: str) -> bool:
+    """The name is an override variable: a fixed one or NODE_<n>_IP / NODE_<n>_NAME."""
     return name in _FIXED or _NODE_VAR.match(name) is not None
 
 

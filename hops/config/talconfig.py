@@ -8,8 +8,9 @@ talhelper will generate from. Unknown keys are kept in `raw`: talhelper has many
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hops.config import characters, checks
 from hops.config.errors import BOOTSTRAP_FILE, TALCONFIG_FILE, Problem
@@ -136,21 +137,22 @@ class _Reader:
         self.data = data
         self.problems: list[Problem] = []
 
-    def _check(self, path: str, value: Any, check: Any) -> str | None:
+    def _check(self, path: str, value: Any, check: Callable[[Any], str]) -> str | None:
         try:
             return check(value)
         except ValueError as exc:
             self.problems.append(Problem(TALCONFIG_FILE, path, str(exc)))
             return None
 
-    def required(self, key: str, check: Any, data: dict[str, Any] | None = None, prefix: str = "") -> str | None:
+    def required(self, key: str, check: Callable[[Any], str], data: dict[str, Any] | None = None,
+                 prefix: str = "") -> str | None:
         source = self.data if data is None else data
         if source.get(key) is None:
             self.problems.append(Problem(TALCONFIG_FILE, prefix + key, "is required but missing"))
             return None
         return self._check(prefix + key, source[key], check)
 
-    def optional(self, key: str, check: Any) -> str | None:
+    def optional(self, key: str, check: Callable[[Any], str]) -> str | None:
         return None if self.data.get(key) is None else self._check(key, self.data[key], check)
 
     def list_of(self, key: str) -> list[Any]:
@@ -198,7 +200,7 @@ class _Reader:
 
 # --- cross-check with bootstrap-config.yaml ---------------------------------------------------------------------
 
-def cross_check(config: "BootstrapConfig", tal: TalConfig, sources: Mapping[str, str]) -> list[Problem]:
+def cross_check(config: BootstrapConfig, tal: TalConfig, sources: Mapping[str, str]) -> list[Problem]:
     """Every disagreement between the two files; `sources` maps overridden dotted fields to their override."""
     check = _CrossCheck(sources)
     check.value("cluster.name", config.cluster.name, "clusterName", tal.cluster_name)
@@ -250,7 +252,7 @@ class _CrossCheck:
         elif not checks.same_version(our_value, their_value):
             self.mismatch(ours, our_value, theirs, their_value)
 
-    def nodes(self, config: "BootstrapConfig", tal: TalConfig) -> None:
+    def nodes(self, config: BootstrapConfig, tal: TalConfig) -> None:
         theirs = {node.hostname: (index, node) for index, node in enumerate(tal.nodes)}
         ours = {node.name: index for index, node in enumerate(config.network.nodes)}
         for index, node in enumerate(config.network.nodes):
