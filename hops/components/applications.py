@@ -85,7 +85,8 @@ def why_not(obj: dict) -> str:
 def kustomizations_state(objects: dict[str, dict], names: list[str]) -> tuple[bool, str]:
     """Every named Kustomization Ready; problems listed dependencies first (those whose dependsOn are Ready
     are the ones actually in progress)."""
-    problems, blocked = [], []
+    problems: list[str] = []
+    blocked: list[str] = []
     for name in names:
         obj = objects.get(name)
         if obj is None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hops.config import overrides
 from hops.config.errors import BOOTSTRAP_FILE, TALCONFIG_FILE, ConfigError, Problem, join_path
@@ -23,20 +24,20 @@ class Settings:
     """The validated configuration of one project root, with where each value came from."""
 
     root: Path
-    config: "BootstrapConfig"
-    talconfig: "TalConfig"
+    config: BootstrapConfig
+    talconfig: TalConfig
     sources: dict[str, str]
     applied: list[overrides.AppliedOverride] = field(default_factory=list)
 
     @property
-    def control_plane_nodes(self) -> list["Node"]:
+    def control_plane_nodes(self) -> list[Node]:
         return [node for node in self.config.network.nodes if node.is_control_plane]
 
     @property
-    def worker_nodes(self) -> list["Node"]:
+    def worker_nodes(self) -> list[Node]:
         return [node for node in self.config.network.nodes if not node.is_control_plane]
 
-    def node_by_name(self, name: str) -> "Node":
+    def node_by_name(self, name: str) -> Node:
         for node in self.config.network.nodes:
             if node.name == name:
                 return node
@@ -158,7 +159,7 @@ def _top_mapping(raw: Any, yaml_problems: list[Problem], problems: list[Problem]
 
 
 def _substitution_variables(env: Mapping[str, str], merged: Mapping[str, Any],
-                            config: "BootstrapConfig | None") -> dict[str, str]:
+                            config: BootstrapConfig | None) -> dict[str, str]:
     """What talhelper's envsubst will see: the environment plus the resolved override variables.
 
     With an invalid bootstrap-config the values come from the merged mapping, best effort (the cross-check is
@@ -177,7 +178,7 @@ def _substitution_variables(env: Mapping[str, str], merged: Mapping[str, Any],
     return variables
 
 
-def sources_of(config: "BootstrapConfig", raw: Mapping[str, Any],
+def sources_of(config: BootstrapConfig, raw: Mapping[str, Any],
                applied: list[overrides.AppliedOverride]) -> dict[str, str]:
     """Dotted leaf path -> 'command line X' / 'environment X' / 'bootstrap-config.yaml' / 'default'."""
     overridden = {o.field: o.source for o in applied}
