@@ -14,7 +14,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-
 from hops import onepassword, parallel, secrets
 from hops.context import Context
 from hops.errors import StepError, ToolFailed, fail_all
@@ -34,6 +33,7 @@ EXPECTED_NOISE = ("'connection refused' and 'tls: internal error' answers are ex
 
 # --- paths (module-level callables: the task model calls them with the context) -----------------------------
 def secrets_source(ctx: Context) -> list[Path]:
+    """The local secrets bundle: a source of generate-config (a new bundle means new machine configs)."""
     return [ctx.endpoints.secrets_file]
 
 
@@ -43,10 +43,12 @@ def machine_config(ctx: Context, node_name: str) -> Path:
 
 
 def machine_configs(ctx: Context) -> list[Path]:
+    """Every node's generated machine config."""
     return [machine_config(ctx, node.name) for node in ctx.config.network.nodes]
 
 
 def talosconfig_target(ctx: Context) -> list[Path]:
+    """The talosconfig generate-config writes."""
     return [ctx.endpoints.talosconfig]
 
 
@@ -95,6 +97,7 @@ def write_private(path: Path, text: str) -> None:
 
 
 def ensure_gitignore(folder: Path) -> None:
+    """Create `folder` with a `.gitignore` of `*`: what hops generates there (secrets, configs) is never committed."""
     folder.mkdir(parents=True, exist_ok=True)
     ignore = folder / ".gitignore"
     if not ignore.exists():
@@ -116,6 +119,8 @@ def _check_bundle(text: str, origin: str) -> None:
 
 
 def bootstrap_secrets(ctx: Context) -> None:
+    """The secrets bundle from 1Password (generated with talhelper and stored there once, if it is missing); local
+    copy 0600."""
     title = onepassword.item_title(ctx, SECRETS_ITEM)
     ensure_gitignore(ctx.endpoints.cluster_dir)
     if onepassword.item_exists(ctx, SECRETS_ITEM):
@@ -135,12 +140,14 @@ def bootstrap_secrets(ctx: Context) -> None:
 
 
 def secrets_file_private(ctx: Context) -> bool:
+    """The local secrets copy exists and only its owner can read it (mode 0600)."""
     path = ctx.endpoints.secrets_file
     return path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 # --- generate-config -------------------------------------------------------------------------------------------
 def generate_config(ctx: Context) -> None:
+    """`talhelper genconfig` with the overrides in its environment: every node's machine config and the talosconfig."""
     out = ctx.endpoints.cluster_dir
     ctx.runner.run("talhelper", ["genconfig", "-c", str(ctx.cluster.config_file("talconfig.yaml")),
                                  "-s", str(ctx.endpoints.secrets_file), "-o", str(out), "--no-gitignore"],
@@ -197,6 +204,7 @@ def probe_mode(ctx: Context, node: Any) -> tuple[str | None, str]:
 
 
 def wait_for_mode(ctx: Context, node: Any, deadline: float) -> str:
+    """Wait until the node answers, in maintenance mode or with the talosconfig's certificates; which one."""
     answer: dict[str, str] = {}
 
     def probe() -> tuple[bool, str]:
@@ -210,6 +218,7 @@ def wait_for_mode(ctx: Context, node: Any, deadline: float) -> str:
 
 
 def apply_one(ctx: Context, node: Any, deadline: float) -> str:
+    """Apply the node's machine config (`--insecure` only in maintenance mode); a one-line summary."""
     mode = wait_for_mode(ctx, node, deadline)
     args = ["apply-config", "-f", str(machine_config(ctx, node.name))]
     talosctl(ctx, node, args, insecure=(mode == MAINTENANCE), check=True, timeout=None, retry=True)
@@ -220,6 +229,7 @@ def apply_one(ctx: Context, node: Any, deadline: float) -> str:
 
 
 def apply_configs(ctx: Context) -> dict:
+    """Apply every node's config, nodes in parallel; every failed node is named."""
     from concurrent.futures import ThreadPoolExecutor
 
     nodes = list(ctx.config.network.nodes)
@@ -331,6 +341,7 @@ def bootstrap_etcd(ctx: Context) -> None:
 
 # --- cluster-ready ---------------------------------------------------------------------------------------------
 def fetch_kubeconfig(ctx: Context) -> Path:
+    """Fetch the kubeconfig from the first control-plane node (mode 0600); its path."""
     node = first_control_plane(ctx)
     path = ctx.endpoints.kubeconfig
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -342,10 +353,12 @@ def fetch_kubeconfig(ctx: Context) -> Path:
 
 
 def node_names(ctx: Context) -> list[str]:
+    """The configured node names."""
     return [node.name for node in ctx.config.network.nodes]
 
 
 def nodes_registered(objects: dict[str, dict], names: list[str]) -> tuple[bool, str]:
+    """(every named node has a Node object, which are missing)."""
     missing = [n for n in names if n not in objects]
     if missing:
         return False, "not registered yet: " + ", ".join(missing)
@@ -353,6 +366,7 @@ def nodes_registered(objects: dict[str, dict], names: list[str]) -> tuple[bool, 
 
 
 def cluster_ready(ctx: Context) -> None:
+    """Fetch the kubeconfig, then wait until the API lists every configured node."""
     fetch_kubeconfig(ctx)
     names = node_names(ctx)
     ctx.log.say("  waiting for the Kubernetes API and every node's Node object (NotReady is expected until the "
@@ -362,6 +376,7 @@ def cluster_ready(ctx: Context) -> None:
 
 
 def cluster_registered(ctx: Context) -> bool:
+    """The kubeconfig exists and every configured node is registered."""
     return cluster_registered_verdict(ctx)[0]
 
 
@@ -414,6 +429,7 @@ def _peers_at(peer_urls: str, address: str) -> bool:
 
 
 def pods_problem(objects: dict[str, dict], ctx: Context) -> str | None:
+    """Which control-plane pods are not Running on which control-plane node (None: all are)."""
     problems = []
     for node in ctx.settings.control_plane_nodes:
         for component in CONTROL_PLANE_PODS:
@@ -425,6 +441,7 @@ def pods_problem(objects: dict[str, dict], ctx: Context) -> str | None:
 
 
 def health(ctx: Context) -> None:
+    """Wait until the etcd members are exactly the control-plane nodes and the control-plane pods are Running."""
     deadline = deadline_for(ctx, GROUP)
     def etcd_probe() -> tuple[bool, str]:
         problem = etcd_problem(ctx)
@@ -443,6 +460,7 @@ def health(ctx: Context) -> None:
 
 
 def healthy(ctx: Context) -> bool:
+    """etcd membership and control-plane pods as health requires."""
     return healthy_verdict(ctx)[0]
 
 
@@ -459,6 +477,7 @@ def healthy_verdict(ctx: Context) -> tuple[bool, str]:
 
 # --- operations ------------------------------------------------------------------------------------------------
 def node_status(ctx: Context, node: Any, members: set[str], ready: dict[str, bool] | None) -> list[str]:
+    """One row of talos_status: the node's Talos API, machine stage, etcd membership and Kubernetes readiness."""
     version = talosctl(ctx, node, ["version"])
     if version.code == 0:
         api, stage = "yes", _machine_stage(ctx, node)
@@ -526,7 +545,7 @@ def show_node_rows(rows: list[list[str]]) -> None:
         out: list[Any] = []
         for row, first in zip(rows, fitting.aligned([[(c, "") for c in r[:3]] for r in rows]), strict=True):
             out.append(first)
-            out += fitting.wrapped([(f"{name}: {value}", "") for name, value in zip(STATUS_COLUMNS[3:], row[3:])],
+            out += fitting.wrapped([(f"{name}: {value}", "") for name, value in zip(STATUS_COLUMNS[3:], row[3:], strict=False)],
                                    width, 4)
         return out
 
@@ -534,6 +553,7 @@ def show_node_rows(rows: list[list[str]]) -> None:
 
 
 def recover_kubeconfig(ctx: Context) -> None:
+    """`talos_recover_kubeconfig`: fetch the kubeconfig again."""
     fetch_kubeconfig(ctx)
 
 

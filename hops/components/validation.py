@@ -10,8 +10,8 @@ import socket
 from typing import Any
 
 from hops import parallel
-from hops.errors import fail_all
 from hops.context import Context
+from hops.errors import fail_all
 from hops.taskmodel import Check, Component, NoProblems, Step
 
 CONNECT_TIMEOUT_S = 3.0
@@ -65,6 +65,7 @@ def _version_matches(text: str, wanted: str) -> bool:
 
 
 def tools(ctx: Context) -> None:
+    """Every required tool present at its configured version."""
     fail_all("tools are missing or at the wrong version", tool_problems(ctx))
     ctx.log.say(f"  {len(ctx.config.tools.required)} tools present at the configured versions")
 
@@ -96,11 +97,13 @@ def mise_problems(ctx: Context) -> list[str]:
 
 
 def mise(ctx: Context) -> None:
+    """mise present and .mise.toml pinning the configured versions."""
     fail_all("mise is not set up as configured", mise_problems(ctx))
     ctx.log.say("  mise present; .mise.toml matches bootstrap-config.yaml")
 
 
 def uses_mise(ctx: Context) -> bool:
+    """tools.use_mise: tools run through `mise exec --`."""
     return bool(ctx.config.tools.use_mise)
 
 
@@ -119,6 +122,7 @@ def env_problems(ctx: Context) -> list[str]:
 
 
 def env_vars(ctx: Context) -> None:
+    """Every required setting present after the overrides; says which ones were overridden."""
     fail_all("required settings are missing", env_problems(ctx))
     overridden = {k: v for k, v in ctx.settings.sources.items() if not v.endswith("bootstrap-config.yaml") and v != "default"}
     for field, source in sorted(overridden.items()):
@@ -148,6 +152,7 @@ def onepassword_problems(ctx: Context) -> list[str]:
 
 
 def onepassword(ctx: Context) -> None:
+    """Signed in to 1Password; the vault and the configured items exist."""
     fail_all("1Password is not ready", onepassword_problems(ctx))
     ctx.log.say(f"  signed in to {ctx.config.onepassword.account}; vault and items present")
 
@@ -182,6 +187,7 @@ def node_unreachable(ctx: Context, node: Any) -> str | None:
 
 
 def connectivity(ctx: Context) -> None:
+    """Every node's Talos API port (and the Kubernetes API once it exists) accepts TCP."""
     fail_all("nodes are unreachable", connectivity_problems(ctx))
     ctx.log.say(f"  {len(ctx.config.network.nodes)} nodes answer on the Talos API port")
 
@@ -190,12 +196,13 @@ def connectivity(ctx: Context) -> None:
 def repository_problems(ctx: Context) -> list[str]:
     """Required files exist; both config files already loaded valid and consistent (ctx.settings raised if not)."""
     cfg = ctx.config
-    needed = [*REQUIRED_FILES, cfg.networking.cilium_values, cfg.gitops.path]
+    needed = [*REQUIRED_FILES, str(cfg.networking.cilium_values), cfg.gitops.path]
     return [f"{rel} is missing from the repository" for rel in needed
             if not ctx.cluster.repository_file(ctx.root, rel).exists()]  # the pair: the cluster's (hops.clusters)
 
 
 def repository(ctx: Context) -> None:
+    """The files the bootstrap needs are in the repository."""
     fail_all("the repository is incomplete", repository_problems(ctx))
     ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent")
 
