@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hops import processes
 from hops.errors import StepError, ToolFailed, WaitTimeout
 
 if TYPE_CHECKING:
@@ -120,31 +121,10 @@ def pid_alive(pid: int, since: float | None = None) -> bool:
     """True when process `pid` runs and, given `since` (epoch seconds its note was written), was started before
     then. Not alive: a zombie (killed, not yet reaped), this very process, and a process that reused the pid
     after the noted one ended."""
-    if pid <= 0 or pid == os.getpid():
+    if pid == os.getpid() or not processes.alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return True              # no /proc: os.kill's answer is all there is
-    if fields[0] in ("Z", "X"):
-        return False
-    started = _process_start(int(fields[19]))    # field 22 of stat: start time in clock ticks after boot
+    started = processes.started_at(pid)
     return since is None or started is None or started <= since + 1.0
-
-
-def _process_start(ticks: int) -> float | None:
-    try:
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-    except (OSError, StopIteration, ValueError):
-        return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _number(value: Any) -> float | None:

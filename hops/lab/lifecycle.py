@@ -19,6 +19,7 @@ from importlib import util as import_util
 from pathlib import Path
 from urllib.parse import quote
 
+from hops import processes
 from hops.errors import StepError
 from hops.lab import faults
 from hops.lab.layout import LabLayout
@@ -34,23 +35,9 @@ class LabError(StepError):
     that needed the lab fails with this message and no traceback)."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:    # a zombie child of this process counts as gone
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
-
-
 def _running_info(layout: LabLayout) -> dict | None:
     info = layout.read_info()
-    if info and _alive(int(info.get("pid", 0))):
+    if info and processes.alive(int(info.get("pid", 0))):
         return info
     return None
 
@@ -193,7 +180,7 @@ def _down(layout: LabLayout) -> bool:
     info = layout.read_info()
     pid = int(info["pid"]) if info else 0
     stopped = False
-    if pid and _alive(pid):
+    if pid and processes.alive(pid):
         os.kill(pid, signal.SIGTERM)
         if not _wait_exit(pid, STOP_DEADLINE):
             os.kill(pid, signal.SIGKILL)
@@ -214,11 +201,11 @@ def _wait_exit(pid: int, deadline_s: float) -> bool:
             select.select([fd], [], [], deadline_s)
         finally:
             os.close(fd)
-        return not _alive(pid)
+        return not processes.alive(pid)
     deadline = time.monotonic() + deadline_s
-    while _alive(pid) and time.monotonic() < deadline:
+    while processes.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    return not _alive(pid)
+    return not processes.alive(pid)
 
 
 def status(layout: LabLayout) -> dict:

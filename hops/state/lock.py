@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from hops import processes
+
 _held: dict[Path, IO[str]] = {}
 OWNER_ENV = "HOPS_RUN_LOCK_OWNER"
 FD_ENV = "HOPS_RUN_LOCK_FD"         # the holder's descriptor number, passed to a nested doit
@@ -46,7 +48,7 @@ class Holder:
 
     def alive(self) -> bool:
         """The holder process still exists (not merely a later process given the same pid)."""
-        return _alive(self.pid) and (not self.ticks or _start_ticks(self.pid) in (self.ticks, 0))
+        return processes.alive(self.pid) and (not self.ticks or processes.start_ticks(self.pid) in (self.ticks, 0))
 
     def running(self) -> str:
         """"`doit bootstrap_phased` since 05:41:07"."""
@@ -102,7 +104,7 @@ def acquire(state_dir: Path, command: str = "doit", wait: float | None = None) -
     handle.seek(0)
     handle.truncate()
     handle.write(json.dumps({"pid": os.getpid(), "command": command, "started": time.time(),
-                             "ticks": _start_ticks(os.getpid())}) + "\n")
+                             "ticks": processes.start_ticks(os.getpid())}) + "\n")
     handle.flush()
     _held[path] = handle
 
@@ -179,7 +181,7 @@ def live_tools(state_dir: Path) -> list[ToolRecord]:
                               int(data.get("run_pid", 0)))
         except (OSError, ValueError, TypeError, KeyError):
             continue
-        if _alive(tool.pid):
+        if processes.alive(tool.pid):
             found.append(tool)
     return found
 
@@ -273,32 +275,3 @@ def _wait_limit(wait: float | None) -> float:
         return ORPHAN_WAIT
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process counts as gone
-        return os.waitpid(pid, os.WNOHANG)[0] == 0
-    except ChildProcessError:
-        return _not_zombie(pid)
-
-
-def _start_ticks(pid: int) -> int:
-    """Field 22 of /proc/<pid>/stat (start time since boot); 0 if unknown."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hops import processes
 from hops.state import lock
 
 # A child that takes the lock, starts a "tool" holding it too (as hops.runner does), reports both pids, then
@@ -155,7 +156,7 @@ def test_a_nested_doit_holds_the_lock_itself_when_its_parent_dies(state: Path) -
 
 
 def test_a_reused_pid_is_not_taken_for_the_holder() -> None:
-    ticks = lock._start_ticks(os.getpid())
+    ticks = processes.start_ticks(os.getpid())
     assert lock.Holder(os.getpid(), "doit demo", 0, ticks).alive()
     assert not lock.Holder(os.getpid(), "doit demo", 0, ticks + 1).alive()   # same pid, another process
     assert lock.Holder(os.getpid(), "doit demo", 0).alive()                   # an old record without ticks
