@@ -14,11 +14,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
-from hops.kube import Kube
 from hops.lab.apiserver import ApiServer, Store
 from hops.lab.apiserver.handler import ApiHandler
+from tests.kube_helpers import kube_for
 
 
 @pytest.fixture
@@ -35,20 +34,6 @@ def api(monkeypatch: pytest.MonkeyPatch):
     server = ApiServer(Store()).start()
     yield server, ports
     server.stop()
-
-
-def kube_for(server: ApiServer, tmp_path: Path) -> Kube:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-        "clusters": [{"name": "lab", "cluster": {"server": server.url}}],
-        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab"}}],
-        "users": [{"name": "lab", "user": {"token": "lab-token"}}]}))
-    retry = SimpleNamespace(attempts=1, delay=0.1)
-    ctx = SimpleNamespace(endpoints=SimpleNamespace(kubeconfig=kubeconfig),
-                          config=SimpleNamespace(bootstrap=SimpleNamespace(retry=retry, check_interval=1)),
-                          log=SimpleNamespace(write=lambda text: None, say=lambda text: None))
-    return Kube(ctx)
 
 
 def in_child(work) -> int:

@@ -7,13 +7,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-import yaml
-
-from hops.kube import Kube
 from hops.lab.apiserver import ApiServer, Store
 from hops.lab.apiserver.handler import ApiHandler
+from tests.kube_helpers import kube_for
 from tests.lab.apiserver_fixtures import raw_request
 
 
@@ -70,7 +67,7 @@ def test_kube_wait_lists_again_after_410(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(ApiHandler, "do_GET", rolling_get)
     with ApiServer(store) as server:
-        kube = _kube(server, tmp_path)
+        kube = kube_for(server, tmp_path)
         found = kube.wait("ConfigMap", "the wanted ConfigMap",
                           lambda objs: ("wanted" in objs, "not yet"), time.monotonic() + 20, namespace="default")
     assert "wanted" in found
@@ -80,15 +77,3 @@ def test_kube_wait_lists_again_after_410(tmp_path: Path, monkeypatch):
     store.close()
 
 
-def _kube(server: ApiServer, tmp_path: Path) -> Kube:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-        "clusters": [{"name": "lab", "cluster": {"server": server.url}}],
-        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab"}}],
-        "users": [{"name": "lab", "user": {"token": "lab-token"}}]}))
-    retry = SimpleNamespace(attempts=1, delay=0.1)
-    ctx = SimpleNamespace(endpoints=SimpleNamespace(kubeconfig=kubeconfig),
-                          config=SimpleNamespace(bootstrap=SimpleNamespace(retry=retry, check_interval=1)),
-                          log=SimpleNamespace(write=lambda text: None, say=lambda text: None))
-    return Kube(ctx)
