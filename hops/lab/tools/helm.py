@@ -402,6 +402,16 @@ def _status(args: list[str], p: kubetools.Parsed) -> int:
     return 0
 
 
+def _printed_as_data(data: Any, p: kubetools.Parsed) -> bool:
+    """`-o json` / `-o yaml`: print `data` that way and say so; False for the command's own table."""
+    output = p.get("output", "table")
+    if output == "json":
+        print(json.dumps(data))
+    elif output == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    return output in ("json", "yaml")
+
+
 def _list(args: list[str], p: kubetools.Parsed) -> int:
     kube = _client(p)
     ns = None if p.get("all_namespaces") else _ns(p, kube)
@@ -411,12 +421,7 @@ def _list(args: list[str], p: kubetools.Parsed) -> int:
              "updated": _stamp(r["info"]["last_deployed"], "list"), "status": r["info"]["status"],
              "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
              "app_version": r["chart"]["metadata"].get("appVersion", "")} for r in releases]
-    output = p.get("output", "table")
-    if output == "json":
-        print(json.dumps(rows))
-    elif output == "yaml":
-        print(yaml.safe_dump(rows, sort_keys=False), end="")
-    else:
+    if not _printed_as_data(rows, p):
         headers = ["NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION"]
         print(kubetools.table(headers, [list(r.values()) for r in rows]))
     return 0
@@ -431,12 +436,7 @@ def _get(args: list[str], p: kubetools.Parsed) -> int:
         print(rel.get("manifest", ""))
         return 0
     values = helm_releases.all_values(rel) if p.get("all") else (rel.get("config") or {})
-    output = p.get("output", "table")
-    if output == "json":
-        print(json.dumps(values))
-    elif output == "yaml":
-        print(yaml.safe_dump(values, sort_keys=False), end="")
-    else:
+    if not _printed_as_data(values, p):
         print("COMPUTED VALUES:" if p.get("all") else "USER-SUPPLIED VALUES:")
         print(yaml.safe_dump(values, sort_keys=False) if values else "null")
     return 0
@@ -467,12 +467,7 @@ def _history(args: list[str], p: kubetools.Parsed) -> int:
              "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
              "app_version": r["chart"]["metadata"].get("appVersion", ""), "description": r["info"]["description"]}
             for r in revisions[-keep:]]
-    output = p.get("output", "table")
-    if output == "json":
-        print(json.dumps(rows))
-    elif output == "yaml":
-        print(yaml.safe_dump(rows, sort_keys=False), end="")
-    else:
+    if not _printed_as_data(rows, p):
         table = [[str(r["revision"]), _stamp(rel["info"]["last_deployed"]), r["status"], r["chart"], r["app_version"],
                   r["description"]] for r, rel in zip(rows, revisions[-keep:], strict=True)]
         print(kubetools.table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], table))
