@@ -255,8 +255,8 @@ def _object_counts(store: Any) -> dict[str, int]:
 
 
 class ControlServer:
-    """GET /status (simulation summary) and GET /wait?...&timeout=S (blocks until the simulation gets there,
-    no polling; see _wait_predicate). Loopback only; used by `python -m hops.lab status` and the tests."""
+    """GET /status (simulation summary), GET /wait?...&timeout=S (blocks until the simulation gets there,
+    no polling; see _wait_predicate) and POST /faults (apply faults.json at once). Loopback only; used by `python -m hops.lab status` and the tests."""
 
     def __init__(self, daemon: LabDaemon) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(daemon))
@@ -290,6 +290,14 @@ def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
                 self._send(*self._wait(query))
             else:
                 self._send(404, {"error": f"unknown path {url.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            # POST /faults: apply faults.json now, so `fault add|clear` returns once the nodes are up or down
+            if urlparse(self.path).path == "/faults":
+                daemon._apply_node_faults()
+                self._send(200, {"applied": True})
+            else:
+                self._send(404, {"error": f"unknown path {self.path}"})
 
         def _wait(self, query: dict) -> tuple[int, dict]:
             predicate, describe = _wait_predicate(daemon.talos, query)

@@ -32,6 +32,7 @@ import fcntl
 import json
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -149,13 +150,30 @@ def add(layout: LabLayout, spec: str) -> dict:
         data["nodes"].update(new["nodes"])
         data["notyet"].update(new["notyet"])
         data["api"].update({k: v for k, v in new["api"].items() if v})
-        return data
+    _tell_running_lab(layout)
+    return data
 
 
 def clear(layout: LabLayout) -> None:
+    """Remove every fault; a running lab's nodes answer again when this returns."""
     with _locked(layout) as data:
         data.clear()
         data.update(json.loads(json.dumps(EMPTY)))
+    _tell_running_lab(layout)
+
+
+def _tell_running_lab(layout: LabLayout) -> None:
+    """The daemon re-reads faults.json on its own clock; asking it to apply now makes add/clear synchronous
+    (an `unreachable` node is down, or answers again, once the command returns)."""
+    info = layout.read_info()
+    if not info or "control_url" not in info:
+        return
+    request = urllib.request.Request(info["control_url"] + "/faults", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError:
+        pass    # no lab answering: it applies faults.json when it starts
 
 
 def take_tool_failure(layout: LabLayout, tool: str, argv: list[str], action: str = "fail") -> ToolFault | None:
