@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CLUSTER_VAR = "CLUSTER"          # doit bootstrap_phased CLUSTER=staging
@@ -31,11 +31,19 @@ class ClusterError(ValueError):
 
 @dataclass(frozen=True)
 class Cluster:
-    """One cluster of the project: its name, where its configuration pair is, whether it is the root pair."""
+    """One cluster of the project: its name, where its configuration pair is, whether it is the root pair.
+    The root pair's name (its cluster.name) is read only when asked for: loading the task list never needs it."""
 
-    name: str
+    given_name: str | None = field(compare=False)  # None: the root pair's cluster.name, read on first use
     config_dir: Path
     is_default: bool
+
+    @property
+    def name(self) -> str:
+        """The folder name under clusters/, or the root pair's cluster.name (`default` when it has none)."""
+        if self.given_name is None:
+            object.__setattr__(self, "given_name", _root_name(self.config_dir))
+        return str(self.given_name)
 
     @property
     def key(self) -> str:
@@ -82,7 +90,7 @@ def command_line() -> dict[str, str]:
 
 def default_cluster(root: Path) -> Cluster:
     """The root pair, named by its cluster.name (or `default` when the file is missing or has none)."""
-    return Cluster(_root_name(root), root.resolve(), True)
+    return Cluster(None, root.resolve(), True)
 
 
 def known(root: Path) -> list[Cluster]:

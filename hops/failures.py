@@ -16,6 +16,7 @@ idempotent calls); the Kubernetes API client applies the same split to HTTP answ
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -36,17 +37,23 @@ class Rule:
 
     label: str
     transient: bool
-    pattern: re.Pattern[str]
+    pattern: str
     tools: frozenset[str] = frozenset()
 
     def matches(self, tool: str, text: str) -> re.Match[str] | None:
         if self.tools and tool not in self.tools:
             return None
-        return self.pattern.search(text)
+        return _compiled(self.pattern).search(text)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled on first use: most processes (doit list, a no-op) never classify a failure."""
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def _rule(label: str, transient: bool, pattern: str, *tools: str) -> Rule:
-    return Rule(label, transient, re.compile(pattern, re.IGNORECASE), frozenset(tools))
+    return Rule(label, transient, pattern, frozenset(tools))
 
 
 PERMANENT = False

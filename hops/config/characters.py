@@ -7,6 +7,7 @@ variable, where it came from and the character index, before any YAML is parsed.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -15,13 +16,19 @@ from hops.config.errors import Problem
 
 # What the YAML 1.1 reader accepts in a stream (PyYAML's Reader.NON_PRINTABLE, inverted): tab, line breaks,
 # printable ASCII, NEL, and the printable planes. A BOM (U+FEFF) is inside the accepted range.
-_NOT_IN_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_NOT_IN_YAML = "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]"
 # A single value (an override variable, a substituted ${VAR}) may not even hold tab or line breaks: substituted
 # into talconfig.yaml a line break would add YAML lines, and no configured name, address or URL contains one.
-_NOT_IN_VALUE = re.compile("[\x00-\x1F\x7F-\x9F\u2028\u2029]|" + _NOT_IN_YAML.pattern)
+_NOT_IN_VALUE = "[\x00-\x1F\x7F-\x9F\u2028\u2029]|" + _NOT_IN_YAML
 # Python decodes undecodable bytes of the environment and command line to these (surrogateescape).
 _ESCAPED_BYTES = range(0xDC80, 0xDD00)
 MAX_REPORTED = 5  # a binary file pasted by mistake would otherwise give thousands of lines
+
+
+@functools.cache
+def _pattern(source: str) -> re.Pattern[str]:
+    """Compiled on first use (the full-Unicode classes cost ~10 ms: too much for `doit list`)."""
+    return re.compile(source)
 
 
 def describe(char: str) -> str:
@@ -43,7 +50,7 @@ def position(text: str, index: int) -> str:
 
 def file_problems(text: str, file: str) -> list[Problem]:
     """Every character YAML refuses in `text` (the content of `file`), with its line and column."""
-    found = [(match.start(), match.group()) for match in _NOT_IN_YAML.finditer(text)]
+    found = [(match.start(), match.group()) for match in _pattern(_NOT_IN_YAML).finditer(text)]
     problems = [Problem(file, position(text, index), f"{describe(char)} is not allowed in a YAML file; "
                         f"remove it{_utf8_hint(char)}") for index, char in found[:MAX_REPORTED]]
     return problems + _more(file, len(found))
@@ -51,13 +58,13 @@ def file_problems(text: str, file: str) -> list[Problem]:
 
 def first_not_in_yaml(value: str) -> tuple[int, str] | None:
     """(character index, character) of the first character a YAML file could not hold raw, or None."""
-    match = _NOT_IN_YAML.search(value)
+    match = _pattern(_NOT_IN_YAML).search(value)
     return (match.start(), match.group()) if match else None
 
 
 def value_offenders(value: str) -> Iterator[tuple[int, str]]:
     """(character index, character) of everything a single configuration value may not hold."""
-    for match in _NOT_IN_VALUE.finditer(value):
+    for match in _pattern(_NOT_IN_VALUE).finditer(value):
         yield match.start(), match.group()
 
 
