@@ -47,3 +47,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         in_lab = path.startswith("tests/lab/") and Path(path).name not in FAST_LAB_MODULES
         if path.startswith(LAB_PATHS) or in_lab:
             item.add_marker(pytest.mark.lab)
+            # under pytest-xdist (pyproject addopts) the lab tests run one after another on one worker, as they
+            # were written to (each starts daemons and simulated clocks); the fast tests share the other worker
+            item.add_marker(pytest.mark.xdist_group("lab"))
