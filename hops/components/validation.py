@@ -55,13 +55,18 @@ def tool_problem(ctx: Context, tool: str, wanted: str) -> str | None:
     return None
 
 
+# a version with its pre-release suffix (semver's `-beta.0`, `-rc.1`): v1.8.3-beta.0 is not the release 1.8.3;
+# build metadata (`+g1a2b3c`, helm prints it) does not make another version
+_VERSION = r"v?(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?)"
+
+
 def _first_version(text: str) -> str | None:
-    match = re.search(r"v?(\d+\.\d+(?:\.\d+)?)", text)
+    match = re.search(_VERSION, text)
     return match.group(1) if match else None
 
 
 def _version_matches(text: str, wanted: str) -> bool:
-    return wanted.lstrip("v") in re.findall(r"v?(\d+\.\d+(?:\.\d+)?)", text)
+    return wanted.lstrip("v") in re.findall(_VERSION, text)
 
 
 def tools(ctx: Context) -> None:
