@@ -50,10 +50,19 @@ def deployment_available(kl: KubeLab, name: str, namespace: str) -> bool:
 
 
 def test_nodes_turn_ready_only_after_cilium_and_coredns_follows(kl: KubeLab) -> None:
-    order: list[str] = []
-    kl.store.subscribe(lambda _t, o: order.append(f"node-ready:{o['metadata']['name']}")
-                       if o["kind"] == "Node" and is_true(o, "Ready") and
-                       f"node-ready:{o['metadata']['name']}" not in order else None)
+    order: list[str] = []  # in the store's event order: the test's own wait would notice cilium late
+
+    def note(_type: str, obj: dict) -> None:
+        if obj["kind"] == "Node" and is_true(obj, "Ready"):
+            seen = f"node-ready:{obj['metadata']['name']}"
+        elif obj["kind"] == "DaemonSet" and obj["metadata"]["name"] == "cilium" and check(obj)[0]:
+            seen = "cilium-ready"
+        else:
+            return
+        if seen not in order:
+            order.append(seen)
+
+    kl.store.subscribe(note)
     kl.add_nodes(3)
     kl.store.create(coredns())
     kl.wait_for(lambda: kl.store.list("v1", "Pod", "kube-system"), what="coredns pods")
@@ -66,7 +75,6 @@ def test_nodes_turn_ready_only_after_cilium_and_coredns_follows(kl: KubeLab) -> 
     agent = kl.wait_for(lambda: (d := kl.store.get("apps/v1", "DaemonSet", "cilium", "kube-system")) and
                         check(d)[0] and d, what="cilium DaemonSet ready")
     assert agent["status"]["desiredNumberScheduled"] == 3
-    order.append("cilium-ready")
     kl.wait_for(lambda: all(kl.nodes_ready()), what="nodes Ready")
     node = kl.store.list("v1", "Node")[0]
     ready = condition(node, "Ready")
