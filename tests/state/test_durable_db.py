@@ -4,9 +4,11 @@ finished), and removals are committed at once."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
-from doit.dependency import JSONCodec
+import pytest
+from doit.dependency import DatabaseException, JSONCodec
 
 from hops.state.durable_db import DurableSqliteDB
 
@@ -44,3 +46,33 @@ def test_the_database_uses_wal_and_waits_for_a_busy_file(tmp_path: Path) -> None
         assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     row = db._conn.execute("pragma busy_timeout").fetchone()  # per connection (doit's rows are dict-like)
     assert list(dict(row).values()) == [10000]
+
+
+def test_a_worker_thread_may_change_the_database_the_main_thread_opened(tmp_path: Path) -> None:
+    # doit -P thread: force_phase's action forgets its steps from a worker thread (was sqlite3.ProgrammingError)
+    path = tmp_path / "doit.sqlite"
+    db = DurableSqliteDB(str(path), JSONCodec())
+    db.set("a:one", "run-once", True)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            db.remove("a:one")
+            db.set("a:two", "run-once", True)
+            assert db.get("a:two", "run-once") is True and db.in_("a:two")
+        except BaseException as exc:  # reported by the assertion below, in the test's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert errors == [] and set(rows(path)) == {"a:two"}
+    db.dump()  # doit closes it from the main thread at the end
+    assert set(rows(path)) == {"a:two"}
+
+
+def test_a_damaged_database_file_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "doit.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(DatabaseException, match=r"is not an SQLite database or is damaged .*; remove it"):
+        DurableSqliteDB(str(path), JSONCodec())

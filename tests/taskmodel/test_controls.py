@@ -26,8 +26,11 @@ def runs(project: Path) -> list[str]:
     return (project / "runs.log").read_text().split()
 
 
-def test_force_phase_reruns_every_step_of_the_phase(project: Path) -> None:
-    result = doit(project, "force_phase", "--phase", "1")
+@pytest.mark.parametrize("runner", [[], ["-n", "2", "-P", "thread"], ["-n", "2", "-P", "process"]],
+                         ids=["serial", "threads", "processes"])
+def test_force_phase_reruns_every_step_of_the_phase(project: Path, runner: list[str]) -> None:
+    # with threads the action forgets the steps from a worker thread (the DB was opened by the main one)
+    result = doit(project, *runner, "force_phase", "--phase", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert runs(project).count("prepare") == 2 and runs(project).count("deploy") == 2
     assert runs(project).count("bootstrap") == 1  # the once-guard still holds inside a forced phase
