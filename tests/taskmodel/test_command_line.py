@@ -4,6 +4,7 @@ whose reader has gone (`doit … | head`) ends without a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -135,3 +136,15 @@ def test_info_of_a_step_that_never_ran_does_not_claim_its_files_changed(project:
     edited = doit(project, "info", "demo:configure")
     assert edited.returncode == 1 and "No successful run is recorded" not in edited.stdout
     assert "These file dependencies have changed since the last successful run:" in edited.stdout
+
+
+def test_dumpdb_prints_the_record_doit_keeps_in_hops_db(project: Path) -> None:
+    assert doit(project, "dumpdb").stdout == ""  # nothing ran yet: an empty DB, not doit's "no .doit.db"
+    assert doit(project, "demo").returncode == 0
+    listing = doit(project, "dumpdb")
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr
+    assert any(line.startswith("demo:prepare -> ") and "'run-once': True" in line
+               for line in listing.stdout.splitlines())
+    records = json.loads(doit(project, "dumpdb", "--json").stdout)
+    assert records["demo:prepare"]["_values_:"]["run-once"] is True
+    assert (project / ".bootstrap-state" / "doit.sqlite").exists() and not (project / ".doit.db").exists()
