@@ -9,7 +9,13 @@ as BootstrapConfig is accessed).
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# pydantic looks for plugins (entry points of every installed distribution) when the first model class is built:
+# ~20 ms of each doit run that reads the configuration, for plugins (e.g. tracing) hops's models have no use for.
+# A user who sets the variable keeps their choice.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from hops.config.errors import ConfigError, Problem, format_problems
 from hops.config.load import Settings, load_settings
