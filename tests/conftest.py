@@ -4,6 +4,8 @@ tests start; the session fails if anything tried to reach an address outside 127
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,8 +15,6 @@ NETGUARD = Path(__file__).resolve().parent / "netguard"
 _record = Path(tempfile.mkdtemp(prefix="hops-netguard-")) / "connections.log"
 os.environ["TEST_NETGUARD_LOG"] = str(_record)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(NETGUARD), os.environ.get("PYTHONPATH"))))
-
-import sys  # noqa: E402
 
 sys.path.insert(0, str(NETGUARD))
 import sitecustomize as netguard  # noqa: E402
@@ -27,6 +27,39 @@ def no_traffic_outside_loopback():
     yield
     if _record.exists() and _record.read_text().strip():
         pytest.fail("connections outside 127.0.0.0/8 were attempted during the tests:\n" + _record.read_text())
+
+
+def _lab_daemons_under(folder: Path) -> list[int]:
+    """Pids of lab daemons whose lab folder (--dir) is inside `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"hops.lab.daemon" in argv and b"--dir" in argv:
+            lab_dir = argv[argv.index(b"--dir") + 1].decode(errors="replace")
+            if Path(lab_dir).is_relative_to(folder):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_lab_outlives_the_session(tmp_path_factory: pytest.TempPathFactory):
+    """A test that started a lab (a doit run in lab mode starts one on first use) and did not stop it would leave
+    its daemon running through the rest of the suite, taking CPU from the tests after it: stopped here."""
+    yield
+    from hops.lab.lifecycle import LabLayout, down
+
+    base = tmp_path_factory.getbasetemp()
+    for pid in _lab_daemons_under(base):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        lab_dir = Path(argv[argv.index(b"--dir") + 1].decode())
+        print(f"\nnote: a lab was left running by the test of {lab_dir.relative_to(base)}; stopped", file=sys.__stderr__)
+        if not down(LabLayout(lab_dir)):
+            os.kill(pid, signal.SIGKILL)
 
 
 # The lab end-to-end tests: real doit runs of the bootstrap on a lab, and the lab's own tests that run its daemon,

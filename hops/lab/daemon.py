@@ -31,6 +31,7 @@ from hops.lab.talos_nodes import NodeEndpoint, TalosCluster
 
 STATE_VERSION = 1
 API_DOWN = (503, "etcdserver: request timed out")
+FOLDER_CHECK_S = 2.0  # how often the daemon checks that its folder still exists (a lab whose folder is gone ends)
 API_REQUEST_TIMEOUT_S = 60.0  # kube-apiserver's --request-timeout default: it answers 504 after that long
 
 
@@ -92,6 +93,8 @@ class Persister:
             self.save()
 
     def save(self) -> None:
+        if not self.layout.root.is_dir():
+            return  # the lab's folder was removed (`rm -rf .lab`): nothing to save into; the daemon is stopping
         with self._lock:
             data = {"version": STATE_VERSION, "saved_at": time.time(), **self.snapshot()}
             tmp = self.layout.sim_state_file.with_suffix(".tmp")
@@ -362,10 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     info = daemon.start()
     print(f"hops lab ready: api {info['api_url']}, control {info['control_url']}", flush=True)
     _signal_ready(args.ready_fd)
-    stop.wait()
+    while not stop.wait(FOLDER_CHECK_S):
+        if not layout.root.is_dir():  # removed under it: no lab_down will ever find this daemon again
+            print(f"hops lab: {layout.root} was removed; stopping", flush=True)
+            break
     daemon.stop()
     layout.info_file.unlink(missing_ok=True)
-    print("hops lab stopped; state saved", flush=True)
+    print("hops lab stopped; state saved" if layout.root.is_dir() else "hops lab stopped", flush=True)
     return 0
 
 

@@ -162,3 +162,26 @@ def test_api_port_taken_while_down_repoints_the_issued_kubeconfig(lab: dict, lab
     assert info["api_url"] != lab["api_url"]
     assert kubeconfig.read_text() == f"clusters:\n- cluster:\n    server: {info['api_url']}\n"
     assert _get(info["api_url"] + "/version")[0] == 200
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Waits on the process itself (a pidfd becomes readable when it exits), not on a sleep loop."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
+def test_a_lab_whose_folder_is_removed_stops_by_itself(lab: dict, lab_layout: LabLayout) -> None:
+    # `rm -rf .lab` (or a test's temporary folder cleaned up) would otherwise leave a daemon nobody can reach
+    import shutil
+
+    assert not _ends_within(lab["pid"], 0.5)  # true case: with its folder, the lab keeps running
+    shutil.rmtree(lab_layout.root)
+    assert _ends_within(lab["pid"], 15)
