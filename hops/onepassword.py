@@ -25,8 +25,18 @@ def item_title(ctx: Context, key: str) -> str:
 def item_exists(ctx: Context, key: str) -> bool:
     """The configured item `key` exists in the vault (listing titles only: no value is read)."""
     vault = ctx.config.onepassword.vault
-    result = ctx.runner.run("op", ["item", "list", "--vault", vault, *_account(ctx), "--format", "json"], retry=True)
-    return item_title(ctx, key) in {item.get("title") for item in json.loads(result.stdout or "[]")}
+    argv = ["item", "list", "--vault", vault, *_account(ctx), "--format", "json"]
+    result = ctx.runner.run("op", argv, retry=True)
+    try:
+        items = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        items = None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        # an old op (1.x prints other JSON), a wrapper printing a banner, or a proxy's error page
+        raise StepError(f"`op {' '.join(argv)}` did not print a JSON list of items: "
+                        f"{result.stdout.strip()[:200]!r}; check that `op` is the 1Password CLI 2.x "
+                        "(`op --version`) and that nothing else writes to its output")
+    return item_title(ctx, key) in {item.get("title") for item in items}
 
 
 def read(ctx: Context, key: str, field: str) -> str:

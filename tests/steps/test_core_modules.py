@@ -92,6 +92,14 @@ def test_item_exists_true_and_false(world: World) -> None:
     assert onepassword.item_exists(world.ctx, "talos_secrets") is False
 
 
+@pytest.mark.parametrize("printed", ["[ERROR] 2024/11/20 session expired\n", '{"uuid": "x"}', "[1, 2]"])
+def test_item_exists_names_the_command_when_op_does_not_print_a_list_of_items(world: World, printed: str) -> None:
+    world.runner.answer("op", "item", "list", stdout=printed)
+    with pytest.raises(StepError, match=r"^`op item list --vault homelab --account \S+ --format json` did not "
+                                        r"print a JSON list of items: .*the 1Password CLI 2\.x"):
+        onepassword.item_exists(world.ctx, "github_token")
+
+
 # --- controls -------------------------------------------------------------------------------------------------------
 def test_status_rows_and_the_first_pending_step_follow_the_markers(world: World) -> None:
     state = world.ctx.state_dir
