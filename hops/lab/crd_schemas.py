@@ -220,7 +220,9 @@ HELM_RELEASE = _root(obj({
     "values": free(),
     "postRenderers": arr(free()),
     "commonMetadata": META_TEMPLATE,
-}, ("interval",)))
+}, ("interval",), **{"x-kubernetes-validations": [
+    {"rule": "(has(self.chart) && !has(self.chartRef)) || (!has(self.chart) && has(self.chartRef))",
+     "message": "either chart or chartRef must be set"}]}))
 
 # -- External Secrets ---------------------------------------------------------------------------------------------
 _SECRET_KEY_REF = obj({"name": s(min_len=1, max_len=253), "key": s(min_len=1, max_len=253),

@@ -1,6 +1,9 @@
 """Custom resources checked against their CRD's structural `openAPIV3Schema`, as kube-apiserver's apiextensions
 handler does: defaults filled in, unknown fields pruned (unless `x-kubernetes-preserve-unknown-fields`), then
-types, required fields, enums, patterns, lengths and bounds validated, with the real field-error texts.
+types, required fields, enums, patterns, lengths and bounds validated, with the real field-error texts. The CRD's
+`x-kubernetes-validations` rules run after that (hops.lab.apiserver.cel), unless a blocking error (a wrong type, a
+missing required field, an unsupported enum value, a too long value) was found: then, like the real apiserver, one
+last cause says the rules were not checked.
 """
 
 from __future__ import annotations
@@ -10,7 +13,16 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from hops.lab.apiserver import cel
+
 Cause = tuple[str, str, str]
+
+# the field errors after which the apiserver does not run the CEL rules (apiextensions' hasBlockingErr)
+BLOCKING = frozenset({"FieldValueRequired", "FieldValueNotSupported", "FieldValueTooLong", "FieldValueTooMany",
+                      "FieldValueTypeInvalid"})
+RULES_NOT_CHECKED: Cause = ("FieldValueInvalid", "<nil>", 'Invalid value: "null": some validation rules were not '
+                            "checked because the object was invalid; correct the existing errors to complete "
+                            "validation")
 
 _JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
                (dict, "object"))
@@ -53,6 +65,7 @@ class Walker:
     def __init__(self) -> None:
         self.causes: list[Cause] = []
         self.unknown: list[str] = []
+        self.rules: list[tuple[list[dict], Any, str]] = []  # (x-kubernetes-validations, value, path), to run last
 
     def walk(self, schema: dict, value: Any, path: str) -> Any:
         if value is None:
@@ -100,7 +113,24 @@ class Walker:
         for key in schema.get("required") or []:
             if key not in out:
                 self.causes.append(("FieldValueRequired", f"{path}.{key}" if path else key, "Required value"))
+        if schema.get("x-kubernetes-validations"):
+            self.rules.append((schema["x-kubernetes-validations"], out, path))
         return out
+
+    def run_rules(self, schema: dict) -> None:
+        """The CEL rules met during the walk, or the 'not checked' cause when a blocking error came first."""
+        if not has_rules(schema):
+            return
+        if any(reason in BLOCKING for reason, _, _ in self.causes):
+            self.causes.append(RULES_NOT_CHECKED)
+            return
+        for rules, value, path in self.rules:
+            for rule in rules:
+                test = cel.compile_rule(str(rule.get("rule", "")))
+                if test is not None and not test(value):
+                    message = rule.get("message") or f"failed rule: {rule.get('rule')}"
+                    self.causes.append(("FieldValueInvalid", path or "<nil>",
+                                        f'Invalid value: "{type_name(value)}": {message}'))
 
     def _scalar(self, schema: dict, value: Any, path: str) -> None:
         enum = schema.get("enum")
@@ -135,6 +165,27 @@ class Walker:
                                                            f"less than or equal to {schema['maximum']}"))
 
 
+_with_rules: dict[int, tuple[dict, bool]] = {}  # id(schema) -> (schema kept alive, declares a rule somewhere)
+
+
+def _declares_rules(node: Any) -> bool:
+    if isinstance(node, dict):
+        return bool(node.get("x-kubernetes-validations")) or any(_declares_rules(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_declares_rules(v) for v in node)
+    return False
+
+
+def has_rules(schema: dict) -> bool:
+    """Whether a CRD version's schema declares any x-kubernetes-validations (then the apiserver runs CEL)."""
+    cached = _with_rules.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        if len(_with_rules) > 256:
+            _with_rules.clear()
+        cached = _with_rules[id(schema)] = (schema, _declares_rules(schema))
+    return cached[1]
+
+
 def check(schema: dict, obj: dict) -> tuple[dict, list[Cause], list[str]]:
     """(obj defaulted and pruned, validation causes, pruned field paths). apiVersion, kind and metadata are the
     apiserver's own business and left alone."""
@@ -142,6 +193,7 @@ def check(schema: dict, obj: dict) -> tuple[dict, list[Cause], list[str]]:
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     props = {k: v for k, v in (schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")}
     checked = walker.walk({**schema, "properties": props}, body, "")
+    walker.run_rules(schema)
     if not isinstance(checked, dict):
         checked = body
     result = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": obj.get("metadata"),

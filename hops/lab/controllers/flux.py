@@ -10,6 +10,7 @@ hops.lab.charts through hops.lab.helm_releases, so a release first installed by 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
@@ -20,6 +21,9 @@ from typing import Any
 import yaml
 
 from hops.lab import charts, flux_log, helm_releases, kustomize
+from hops.lab.apiserver import validation
+from hops.lab.apiserver.errors import ApiError
+from hops.lab.apiserver.store import APPLY
 from hops.lab.controllers.loop import LoopController, soonest
 from hops.lab.controllers.pods import stamp
 from hops.lab.readiness import check, condition, is_true, kstatus
@@ -280,36 +284,50 @@ class FluxController(LoopController):
         return self.store.get(api_version, target["kind"], target["name"], target.get("namespace") or None)
 
     def _apply(self, ks: dict) -> tuple[str, list[dict]]:
-        """Build and apply; (error message or '', inventory entries)."""
+        """Build and apply; (error message or '', inventory entries). As kustomize-controller's staged apply:
+        Namespaces and CRDs first, then the rest; each stage is dry-run whole before any of it is applied, so a
+        manifest the apiserver refuses leaves that stage untouched and is named in the Flux message."""
         spec = ks.get("spec") or {}
         try:
             objects = kustomize.build(self.root / str(spec.get("path", "./")))
         except (kustomize.KustomizeError, OSError) as exc:
             return f"kustomize build failed: {exc}", []
         objects = [self._decorate(o, ks) for o in objects]
-        staged = sorted(objects, key=lambda o: {"Namespace": 0, "CustomResourceDefinition": 1}.get(o["kind"], 2))
-        for obj in staged:
-            if obj["kind"] not in ("Namespace", "CustomResourceDefinition") and not self._served(obj):
-                m = obj["metadata"]
-                where = f"{m.get('namespace')}/" if m.get("namespace") else ""
-                return (f"{obj['kind']}/{where}{m['name']} dry-run failed: no matches for kind \"{obj['kind']}\" in "
-                        f"version \"{obj['apiVersion']}\""), []
-        try:
-            for obj in staged:
-                # kustomize-controller applies server-side with its own field manager, forcing ownership
-                self.store.server_side_apply(obj, "kustomize-controller")
-        except Exception as exc:  # noqa: BLE001 - any failure is the Kustomization's, never a dead controller
-            # the apiserver's ApiError text is what flux shows, as kustomize-controller reports it
-            m = obj["metadata"]
-            return f"{obj['kind']}/{m.get('namespace', '')}/{m['name']} apply failed: {getattr(exc, 'message', exc)}", []
-        inventory = [_inventory_entry(o) for o in staged]
+        first = [o for o in objects if o["kind"] in ("Namespace", "CustomResourceDefinition")]
+        rest = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
+        for stage in (sorted(first, key=lambda o: o["kind"] != "Namespace"), rest):
+            error = self._dry_run(stage) or self._apply_stage(stage)
+            if error:
+                return error, []
+        inventory = [_inventory_entry(o) for o in first + rest]
         if spec.get("prune"):
             self._prune(ks, {e["id"] for e in inventory})
         return "", inventory
 
-    def _served(self, obj: dict) -> bool:
-        registry = getattr(self.store, "registry", None)
-        return registry is None or registry.by_kind(obj["apiVersion"], obj["kind"]) is not None
+    def _dry_run(self, stage: list[dict]) -> str:
+        """The first object of the stage the apiserver would refuse, in Flux's words ('' when none)."""
+        for obj in stage:
+            rt = self.store.registry.by_kind(obj["apiVersion"], obj["kind"])
+            if rt is None:
+                return f"{_ref(obj)} dry-run failed: no matches for kind \"{obj['kind']}\" in version " \
+                       f"\"{obj['apiVersion']}\""
+            meta = obj["metadata"]
+            namespace = (meta.get("namespace") or "default") if rt.namespaced else ""
+            try:
+                with validation.request(validation.STRICT, http=False, manager="kustomize-controller", force=True):
+                    self.store.patch_in(rt, namespace, meta["name"], APPLY, copy.deepcopy(obj), None, dry_run=True)
+            except ApiError as exc:
+                return _dry_run_failed(obj, exc)
+        return ""
+
+    def _apply_stage(self, stage: list[dict]) -> str:
+        for obj in stage:
+            try:
+                # kustomize-controller applies server-side with its own field manager, forcing ownership
+                self.store.server_side_apply(obj, "kustomize-controller")
+            except ApiError as exc:  # changed between the dry-run and now: reported the same way
+                return _dry_run_failed(obj, exc)
+        return ""
 
     def _decorate(self, obj: dict, ks: dict) -> dict:
         spec, meta = ks.get("spec") or {}, ks["metadata"]
@@ -505,6 +523,20 @@ def _snapshot(rel: dict, chart: charts.Chart, action: dict, state: str = "deploy
             "chartName": chart.name, "chartVersion": chart.version, "appVersion": chart.app_version,
             "configDigest": action["digest"], "firstDeployed": rel["info"]["first_deployed"],
             "lastDeployed": rel["info"]["last_deployed"], "digest": action["digest"]}
+
+
+def _ref(obj: dict) -> str:
+    """Kind/namespace/name (Kind/name when cluster-scoped), as Flux names an object in its messages."""
+    meta = obj["metadata"]
+    return f"{obj['kind']}/{meta['namespace']}/{meta['name']}" if meta.get("namespace") else \
+        f"{obj['kind']}/{meta['name']}"
+
+
+def _dry_run_failed(obj: dict, exc: ApiError) -> str:
+    """fluxcd/pkg/ssa's DryRunErr text: the object, the Status reason in parentheses when there is one, the
+    apiserver's message."""
+    reason = f" ({exc.reason})" if exc.reason else ""
+    return f"{_ref(obj)} dry-run failed{reason}: {exc.message}"
 
 
 def _inventory_entry(obj: dict) -> dict:
