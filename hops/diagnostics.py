@@ -48,8 +48,10 @@ def _cluster_snapshot(ctx: Context, folder: Path) -> None:
 def _summary(kind: str, obj: dict) -> str:
     meta = obj.get("metadata", {})
     name = f"{meta.get('namespace', '')}/{meta.get('name')}".lstrip("/")
-    if kind == "Event":
-        return f"{name}: {obj.get('reason', '')} {obj.get('message', '')}"
+    if kind == "Event":  # type and the object it is about: a Flux Warning says which Kustomization failed and why
+        involved = obj.get("involvedObject") or {}
+        return (f"{name}: {obj.get('type', '')} {obj.get('reason', '')} {involved.get('kind', '')}/"
+                f"{involved.get('name', '')}: {obj.get('message', '')}")
     status = obj.get("status") or {}
     conditions = "; ".join(f"{c.get('type')}={c.get('status')} {c.get('reason', '')} {c.get('message', '')}".strip()
                            for c in status.get("conditions") or [])

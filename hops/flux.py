@@ -1,20 +1,30 @@
-"""Flux helpers shared by the GitOps and applications phases: the sync objects' name, the source revision, and
-the Flux CLI's log and status output."""
+"""Flux helpers shared by the GitOps and applications phases: the sync objects' name, the source revision, a
+reconcile request, and the Flux CLI's log and status output."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hops.kube import describe_condition, is_true
 from hops.taskmodel import TAIL_PARAM
 
-__all__ = ["SYNC_NAME", "TAIL_PARAM", "error_logs", "logs", "show", "source_revision"]
+__all__ = ["REQUESTED", "SYNC_NAME", "TAIL_PARAM", "error_logs", "logs", "request_reconcile", "show",
+           "source_revision"]
 
 if TYPE_CHECKING:
     from hops.context import Context
     from hops.runner import Result
 
 SYNC_NAME = "flux-system"  # the GitRepository and Kustomization `flux bootstrap` creates
+REQUESTED = "reconcile.fluxcd.io/requestedAt"  # Flux copies it to status.lastHandledReconcileAt once handled
+
+
+def request_reconcile(ctx: Context, kind: str, name: str, namespace: str) -> str:
+    """Annotate a Flux object so its controller reconciles it now; returns the annotation's timestamp."""
+    stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+    ctx.kube.annotate(kind, name, namespace, {REQUESTED: stamp})
+    return stamp
 
 
 def show(result: Result) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hops.errors import StepError, ToolFailed
+from hops import helmrelease_fields
+from hops.errors import StepError, ToolFailed, fail_all
+from hops.helmrelease_fields import metadata
 
 if TYPE_CHECKING:
     from hops.context import Context
@@ -88,33 +90,33 @@ def repository_url(root: Path, name: str) -> str:
 
 
 def load(root: Path, folder: str) -> Release:
-    """The Release described by `<folder>/helmrelease.yaml` (relative to the project root)."""
+    """The Release described by `<folder>/helmrelease.yaml` (relative to the project root). A mistake in it is one
+    StepError naming the file, the HelmRelease and every field at fault (hops.helmrelease_fields)."""
     path = root / folder / "helmrelease.yaml"
     doc = next((d for d in documents(path) if d.get("kind") == "HelmRelease"), None)
     if doc is None:
         raise StepError(f"{path} holds no HelmRelease")
-    spec = _mapping(doc, "spec", path)
-    chart = _mapping(_mapping(spec, "chart", path, "spec."), "spec", path, "spec.chart.")
-    meta = _mapping(doc, "metadata", path)
+    meta, spec = metadata(doc), _mapping(doc.get("spec"))
     name = spec.get("releaseName") or meta.get("name")
     if not name:
         raise StepError(f"{path}: metadata.name (or spec.releaseName) is required")
-    if not chart.get("chart") or not chart.get("version"):
-        raise StepError(f"{path}: spec.chart.spec.chart and .version are required (hops installs that exact chart)")
-    source = _mapping(chart, "sourceRef", path, "spec.chart.spec.")
+    found = helmrelease_fields.problems(doc)
+    chart = _mapping(_mapping(spec.get("chart")).get("spec"))
+    if not found and spec.get("chartRef") is not None:
+        found.append("spec.chartRef: hops installs bootstrap releases from spec.chart (chart, version, sourceRef)")
+    if not found and not chart.get("version"):
+        found.append("spec.chart.spec.version is required (hops installs that exact chart version)")
+    where = f"{path}: {helmrelease_fields.label(doc)}"
+    if len(found) == 1:
+        raise StepError(f"{where}: {found[0]}")
+    fail_all(f"{where} is not valid", found)
     return Release(name=str(name), namespace=spec.get("targetNamespace") or meta.get("namespace", "default"),
                    chart=str(chart["chart"]), version=str(chart["version"]),
-                   repo_url=repository_url(root, source.get("name", "")), folder=root / folder)
+                   repo_url=repository_url(root, chart["sourceRef"]["name"]), folder=root / folder)
 
 
-def _mapping(parent: dict, key: str, path: Path, prefix: str = "") -> dict:
-    """parent[key] as a mapping ({} when absent); anything else is an error naming the file and field."""
-    value = parent.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise StepError(f"{path}: {prefix}{key} must be a mapping, got {type(value).__name__} {value!r}")
-    return value
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def describe_upgrade(ctx: Context, release: Release, values: Path) -> str:

@@ -39,17 +39,30 @@ def test_release_is_read_from_the_helmrelease_and_its_repository(repo: Path) -> 
 
 
 @pytest.mark.parametrize("change,field", [
-    (lambda d: (d["metadata"].pop("name"), d["spec"].pop("releaseName")), "metadata.name (or spec.releaseName) is"),
-    (lambda d: d["spec"].update(chart="cilium"), "spec.chart must be a mapping, got str 'cilium'"),
-    (lambda d: d["spec"]["chart"].update(spec=["cilium"]), "spec.chart.spec must be a mapping, got list"),
-    (lambda d: d["spec"]["chart"]["spec"].pop("version"), "spec.chart.spec.chart and .version are required"),
+    (lambda d: d["spec"].update(chart="cilium"), "spec.chart must be a mapping (with spec), got str 'cilium'"),
+    (lambda d: d["spec"]["chart"].update(spec=["cilium"]), "spec.chart.spec must be a mapping (with chart, version "
+                                                           "and sourceRef), got list"),
+    (lambda d: d["spec"]["chart"]["spec"].pop("version"), "spec.chart.spec.version is required (hops installs"),
     (lambda d: d["spec"]["chart"]["spec"].update(sourceRef="cilium"), "spec.chart.spec.sourceRef must be a mapping"),
+    (lambda d: d["spec"]["chart"]["spec"].update(chrat=d["spec"]["chart"]["spec"].pop("chart")),
+     "HelmRelease kube-system/cilium is not valid:\n"
+     "  - spec.chart.spec.chrat is not a field of a HelmRelease (did you mean spec.chart.spec.chart?)\n"
+     "  - spec.chart.spec.chart is required"),
+    (lambda d: d["spec"].update(interval="five"), "spec.interval 'five' is not a duration: digits followed by ms, s,"),
 ])
-def test_a_broken_helmrelease_names_its_file_and_field(repo: Path, change, field: str) -> None:
+def test_a_broken_helmrelease_names_its_file_object_and_field(repo: Path, change, field: str) -> None:
     path = edit_release(repo, change)
     with pytest.raises(StepError) as failed:
         helmrelease.load(repo, CILIUM)
-    assert str(failed.value).startswith(f"{path}: {field}"), failed.value
+    where = f"{path}: " if field.startswith("HelmRelease ") else f"{path}: HelmRelease kube-system/cilium: "
+    assert str(failed.value).startswith(where + field), failed.value
+
+
+def test_a_release_without_a_name_names_its_file(repo: Path) -> None:
+    path = edit_release(repo, lambda d: (d["metadata"].pop("name"), d["spec"].pop("releaseName")))
+    with pytest.raises(StepError) as failed:
+        helmrelease.load(repo, CILIUM)
+    assert str(failed.value) == f"{path}: metadata.name (or spec.releaseName) is required"
 
 
 def test_unparsable_or_missing_manifest_names_the_file(repo: Path) -> None:

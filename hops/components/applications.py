@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
-from hops import helmrelease
+from hops import flux_failures, helmrelease
 from hops.context import Context
 from hops.errors import StepError, WaitTimeout, fail_all, problem_list
-from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, source_revision
+from hops.flux import REQUESTED, SYNC_NAME, TAIL_PARAM, error_logs, request_reconcile, source_revision
 from hops.kube import describe_condition, is_true, observed
 from hops.taskmodel import Check, Component, Operation, Step
 from hops.waiting import deadline_for
 from hops.workloads import daemonset_counts, print_pod_logs, replica_counts, workload_ready
 
 APPS_FILE = "apps.yaml"
-REQUESTED = "reconcile.fluxcd.io/requestedAt"
 WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 MANAGED_BY = ("helm.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/name")
 NAME_PARAM = {"name": "name", "long": "name", "type": str, "default": "",
@@ -101,11 +99,11 @@ def kustomizations_state(objects: dict[str, dict], names: list[str]) -> tuple[bo
 
 
 def wait_kustomizations(ctx: Context, names: list[str], what: str, group: str = "applications") -> None:
-    """Watch the named Kustomizations until every one is Ready; a passed deadline names every problem."""
-    ns = ctx.config.gitops.namespace
+    """Watch the named Kustomizations until every one is Ready; a passed deadline names every problem, a
+    manifest Flux cannot apply fails at once naming its file (hops.flux_failures)."""
+    judge = flux_failures.Judge(ctx, deadline_for(ctx, group))  # stops at once on a manifest Flux cannot apply
     with full_report(ctx):
-        ctx.kube.wait("Kustomization", what, lambda objs: kustomizations_state(objs, names),
-                      deadline_for(ctx, group), namespace=ns)
+        judge.wait(what, lambda objs: kustomizations_state(objs, names), names, ctx.config.gitops.namespace)
 
 
 @contextmanager
@@ -145,13 +143,6 @@ def infrastructure_ready_verdict(ctx: Context) -> tuple[bool, str]:
 
 
 # --- deploy -------------------------------------------------------------------------------------------------
-def request_reconcile(ctx: Context, kind: str, name: str, namespace: str) -> str:
-    """Annotate a Flux object so its controller reconciles it now; returns the annotation's timestamp."""
-    stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-    ctx.kube.annotate(kind, name, namespace, {REQUESTED: stamp})
-    return stamp
-
-
 def deploy(ctx: Context) -> dict:
     """The `deploy` step: ask Flux to fetch the repository and apply every apps Kustomization now."""
     ns = ctx.config.gitops.namespace

@@ -6,7 +6,7 @@ a marker or stdout (hops.onepassword registers it for redaction as soon as it is
 
 from __future__ import annotations
 
-from hops import onepassword
+from hops import flux_failures, onepassword
 from hops.context import Context
 from hops.errors import fail_all
 from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, show, source_revision
@@ -158,7 +158,9 @@ def sync(ctx: Context) -> dict:
     what, deadline = f"Flux to apply {ctx.config.gitops.path}", deadline_for(ctx, "gitops")
     # the GitRepository first: its turning Ready is no event of the Kustomization's watch
     ctx.kube.wait("GitRepository", what, source_known, deadline, namespace=_ns(ctx), name=SYNC_NAME)
-    objects = ctx.kube.wait("Kustomization", what, synced, deadline, namespace=_ns(ctx), name=SYNC_NAME)
+    # a manifest of gitops.path that Flux cannot apply stops the wait at once, naming its file
+    judge = flux_failures.Judge(ctx, deadline)
+    objects = judge.wait(what, synced, [SYNC_NAME], _ns(ctx), name=SYNC_NAME)
     revision = objects[SYNC_NAME]["status"]["lastAppliedRevision"]
     ctx.log.say(f"  Flux applied revision {revision}")
     return {"revision": revision}

@@ -9,7 +9,7 @@ import re
 import socket
 from typing import Any
 
-from hops import parallel
+from hops import gitops_tree, parallel
 from hops.context import Context
 from hops.errors import fail_all
 from hops.taskmodel import Check, Component, NoProblems, Step
@@ -206,10 +206,21 @@ def repository_problems(ctx: Context) -> list[str]:
             if not ctx.cluster.repository_file(ctx.root, rel).exists()]  # the pair: the cluster's (hops.clusters)
 
 
+def manifest_problems(ctx: Context) -> list[str]:
+    """Mistakes in the HelmReleases Flux will apply (gitops.path and the folders its Kustomizations name), each
+    with its file, object and field: caught here, before anything is installed (hops.gitops_tree)."""
+    if not (ctx.root / ctx.config.gitops.path).is_dir():
+        return []  # repository_problems names the missing folder
+    return gitops_tree.helmrelease_problems(ctx.root, ctx.config.gitops.path)
+
+
 def repository(ctx: Context) -> None:
-    """The files the bootstrap needs are in the repository."""
+    """The files the bootstrap needs are in the repository, and its HelmReleases are well-formed."""
     fail_all("the repository is incomplete", repository_problems(ctx))
-    ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent")
+    fail_all("HelmReleases in the repository have mistakes Flux would refuse (correct them, then re-run)",
+             manifest_problems(ctx))
+    ctx.log.say("  repository files present; bootstrap-config.yaml and talconfig.yaml valid and consistent; "
+                "HelmReleases well-formed")
 
 
 # --- what each step would do (`doit plan`) ---------------------------------------------------------------------
@@ -243,7 +254,9 @@ def connectivity_intent(ctx: Context) -> list[str]:
 
 def repository_intent(ctx: Context) -> list[str]:
     """The files that must be present and agree."""
-    return [f"check that {', '.join(REQUIRED_FILES)} exist and that both configuration files agree"]
+    return [f"check that {', '.join(REQUIRED_FILES)} exist and that both configuration files agree",
+            f"check the fields of every HelmRelease under {ctx.config.gitops.path} and the folders its "
+            "Kustomizations apply"]
 
 
 COMPONENT = Component(
@@ -265,6 +278,7 @@ COMPONENT = Component(
         Step("repository", "Required files present; both configuration files valid and consistent",
              repository, marker="repository-validated", would_do=repository_intent,
              sources=("bootstrap-config.yaml", "talconfig.yaml"),
-             status=(Check("files present", NoProblems(repository_problems)),)),
+             status=(Check("files present", NoProblems(repository_problems)),
+                     Check("HelmReleases well-formed", NoProblems(manifest_problems)))),
     ),
 )

@@ -58,6 +58,21 @@ def test_a_failure_bundle_holds_the_failure_the_commands_and_the_cluster(world: 
     assert world.api_writes == []  # a snapshot reads only
 
 
+def test_a_bundle_holds_the_warning_event_of_the_failed_kustomization(world: World) -> None:
+    message = ('HelmRelease/podinfo/podinfo dry-run failed (Invalid): HelmRelease.helm.toolkit.fluxcd.io "podinfo" '
+               'is invalid: spec.interval: Invalid value: "five"')
+    world.cluster_exists().holds({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}},
+                                 {"apiVersion": "v1", "kind": "Event",
+                                  "metadata": {"name": "apps.1", "namespace": "flux-system"},
+                                  "involvedObject": {"kind": "Kustomization", "name": "apps",
+                                                     "namespace": "flux-system"},
+                                  "type": "Warning", "reason": "ReconciliationFailed", "message": message})
+    folder = diagnostics.collect_on_failure(world.ctx, "applications:ready", "it failed")
+    assert folder is not None
+    assert (folder / "events.txt").read_text() == \
+        f"flux-system/apps.1: Warning ReconciliationFailed Kustomization/apps: {message}\n"
+
+
 def test_a_bundle_before_the_cluster_exists_has_no_cluster_part(world: World) -> None:
     folder = diagnostics.collect_on_failure(world.ctx, "talos:apply-configs", "it failed")
     assert folder is not None and sorted(p.name for p in folder.iterdir()) == ["commands.json", "failure.txt"]

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from hops.components import validation
 from hops.components.validation import COMPONENT
@@ -71,7 +72,7 @@ def test_tools_a_pre_release_of_the_wanted_version_is_not_that_version(world: Wo
 
 def test_tools_a_wanted_pre_release_matches_itself_and_build_metadata_is_not_a_version(world: World) -> None:
     o.reconfigure(world, lambda data: data["tools"]["required"].update({"talosctl": "1.9.0-beta.0"}))
-    versions(world, talosctl="Client:\nTalos v1.9.0-beta.0\n", helm="v3.16.3+gcc0bbbd\n")
+    versions(world, talosctl="Client:\nTalos v1.9.0-beta.0\n", helm="v3.17.2+gcc0bbbd\n")
     assert validation.tool_problems(world.ctx) == []
 
 
@@ -84,14 +85,14 @@ def test_mise_matching_pins_and_a_working_mise_pass_with_one_read_only_call(worl
 
 def test_mise_names_every_pin_that_differs_or_is_missing_and_a_failing_mise(world: World) -> None:
     mise_toml = world.root / ".mise.toml"
-    mise_toml.write_text(mise_toml.read_text().replace('helm = "3.16.3"', 'helm = "3.16.2"')
+    mise_toml.write_text(mise_toml.read_text().replace('helm = "3.17.2"', 'helm = "3.16.2"')
                          .replace('cilium-cli = "0.16.20"\n', ""))
     world.runner.answer("mise", "--version", code=127, stderr="bash: mise: command not found\n")
     with pytest.raises(StepError) as failure:
         validation.mise(world.ctx)
     assert str(failure.value) == (
         "mise is not set up as configured:\n"
-        "  - .mise.toml pins helm = 3.16.2, bootstrap-config.yaml tools.required.helm = 3.16.3\n"
+        "  - .mise.toml pins helm = 3.16.2, bootstrap-config.yaml tools.required.helm = 3.17.2\n"
         "  - .mise.toml [tools] has no cilium (bootstrap-config.yaml wants 0.16.20)\n"
         "  - `mise --version` failed (exit 127): bash: mise: command not found")
 
@@ -229,14 +230,14 @@ def test_connectivity_names_each_node_that_refuses(world: World, talos_apis: dic
 # --- repository -----------------------------------------------------------------------------------------------
 def test_repository_complete_passes_without_calls(world: World) -> None:
     validation.repository(world.ctx)
-    assert live("repository", world) == [(True, "")]
+    assert live("repository", world) == [(True, ""), (True, "")]
     assert world.runner.calls == []
 
 
 def test_repository_names_every_missing_file(world: World) -> None:
     (world.root / "infrastructure/networking/cilium/values.yaml").unlink()
     shutil.rmtree(world.root / "infrastructure/clusters/home-ops")
-    (verdict,) = live("repository", world)
+    verdict, _ = live("repository", world)
     assert verdict == (False, "infrastructure/networking/cilium/values.yaml is missing from the repository; "
                               "infrastructure/clusters/home-ops is missing from the repository")
     with pytest.raises(StepError) as failure:
@@ -244,6 +245,43 @@ def test_repository_names_every_missing_file(world: World) -> None:
     assert str(failure.value) == ("the repository is incomplete:\n"
                                   "  - infrastructure/networking/cilium/values.yaml is missing from the repository\n"
                                   "  - infrastructure/clusters/home-ops is missing from the repository")
+
+
+def edit_helmrelease(world: World, folder: str, change) -> None:
+    path = world.root / folder / "helmrelease.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    change(next(d for d in docs if d.get("kind") == "HelmRelease")["spec"])
+    path.write_text(yaml.safe_dump_all(docs))
+
+
+def misspell_chart(spec: dict) -> None:
+    spec["chart"]["spec"]["chrat"] = spec["chart"]["spec"].pop("chart")
+
+
+def test_repository_names_every_helmrelease_typo_with_file_object_and_field(world: World) -> None:
+    edit_helmrelease(world, "infrastructure/apps/podinfo", misspell_chart)
+    edit_helmrelease(world, "infrastructure/storage/longhorn", lambda spec: spec.update(interval="five"))
+    files, manifests = live("repository", world)
+    assert files == (True, "") and manifests[0] is False
+    with pytest.raises(StepError) as failure:
+        validation.repository(world.ctx)
+    assert str(failure.value) == (
+        "HelmReleases in the repository have mistakes Flux would refuse (correct them, then re-run):\n"
+        "  - infrastructure/apps/podinfo/helmrelease.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.chrat is "
+        "not a field of a HelmRelease (did you mean spec.chart.spec.chart?)\n"
+        "  - infrastructure/apps/podinfo/helmrelease.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.chart is "
+        "required\n"
+        "  - infrastructure/storage/longhorn/helmrelease.yaml: HelmRelease longhorn-system/longhorn: spec.interval "
+        "'five' is not a duration: digits followed by ms, s, m or h, such as 10m or 1h30m")
+    assert manifests[1] == "; ".join(str(failure.value).split(":\n", 1)[1].replace("  - ", "").split("\n"))
+    assert world.runner.calls == []
+
+
+def test_repository_names_a_manifest_that_is_not_yaml(world: World) -> None:
+    (world.root / "infrastructure/apps/podinfo/broken.yaml").write_text("kind: [HelmRelease\n")
+    with pytest.raises(StepError) as failure:
+        validation.repository(world.ctx)
+    assert "infrastructure/apps/podinfo/broken.yaml: not valid YAML" in str(failure.value)
 
 
 def test_mise_step_is_skipped_without_calling_mise_when_tools_do_not_use_it(world: World,
