@@ -1,8 +1,10 @@
-"""Discovery documents: /version, /api, /api/v1, /apis, /apis/G, /apis/G/V, and the minimal /openapi/v3 that
-`kubectl apply` (client- and server-side) needs: one PATCH operation per kind that lists the `fieldValidation`
-query parameter, so kubectl leaves validation to the server and asks for no schemas.
+"""Discovery documents: /version, /api, /api/v1, /apis, /apis/G, /apis/G/V; the OpenAPI documents: /openapi/v3
+(an index), /openapi/v3/<group-version> (a PATCH operation per kind listing the `fieldValidation` query parameter,
+so kubectl leaves validation to the server, and the kinds' schemas for `kubectl explain`) and /openapi/v2 (the
+same schemas as swagger 2.0 definitions, JSON or protobuf). Schemas come from hops.lab.apiserver.openapi.
 
-Documents are built once per registry generation (CRDs change it) and served as cached bytes.
+Documents are built once per registry generation (CRDs change it; the OpenAPI ones also follow CRD updates) and
+served as cached bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import overload
 
+from hops.lab.apiserver import openapi, openapi_proto
 from hops.lab.apiserver.resources import Registry, ResourceType
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -94,31 +97,45 @@ _PARAMETERS = [
 ]
 
 
-def openapi_document(registry: Registry, group: str, version: str, git_version: str) -> dict | None:
+def _patch_path(rt: ResourceType) -> dict:
+    """The PATCH operation of one kind. It lists no request body on purpose: kubectl's client-side apply then
+    takes strategic-merge metadata from its compiled-in types (as exact as the real server's), not from the
+    lab's schemas, and `fieldValidation` tells it the server validates."""
+    path_params = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    if rt.namespaced:
+        path_params.append({"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}})
+    return {
+        "parameters": path_params,
+        "patch": {
+            "tags": [f"{rt.group or 'core'}_{rt.version}"],
+            "description": f"partially update the specified {rt.kind}",
+            "operationId": f"patch{'Namespaced' if rt.namespaced else ''}{rt.kind}",
+            "parameters": _PARAMETERS,
+            "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        },
+    }
+
+
+def openapi_document(registry: Registry, group: str, version: str, git_version: str,
+                     crd_lookup: openapi.CrdLookup | None = None) -> dict | None:
+    """/openapi/v3/<group-version>: a PATCH path per kind and the schemas of its kinds (and what they use)."""
     types = registry.in_group_version(group, version)
     if not types:
         return None
-    paths: dict = {}
-    for rt in types:
-        gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
-        path = rt.path("{namespace}", "{name}") if rt.namespaced else rt.path(None, "{name}")
-        path_params = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
-        if rt.namespaced:
-            path_params.append({"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}})
-        paths[path] = {
-            "parameters": path_params,
-            "patch": {
-                "tags": [f"{rt.group or 'core'}_{rt.version}"],
-                "description": f"partially update the specified {rt.kind}",
-                "operationId": f"patch{'Namespaced' if rt.namespaced else ''}{rt.kind}",
-                "parameters": _PARAMETERS,
-                "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
-                "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": gvk,
-            },
-        }
+    paths = {(rt.path("{namespace}", "{name}") if rt.namespaced else rt.path(None, "{name}")): _patch_path(rt)
+             for rt in types}
+    schemas = openapi.Builder(crd_lookup).add_kinds(types)
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": git_version}, "paths": paths,
-            "components": {"schemas": {}}}
+            "components": {"schemas": dict(sorted(schemas.items()))}}
+
+
+def swagger_document(registry: Registry, git_version: str, crd_lookup: openapi.CrdLookup | None = None) -> dict:
+    """/openapi/v2: the definitions of every served kind, swagger 2.0 style (no paths: nothing reads them)."""
+    schemas = openapi.Builder(crd_lookup).add_kinds(registry.types)
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": git_version}, "paths": {},
+            "definitions": dict(sorted(openapi.swagger_definitions(schemas).items()))}
 
 
 def _openapi_key(group: str, version: str) -> str:
@@ -126,14 +143,17 @@ def _openapi_key(group: str, version: str) -> str:
 
 
 class Discovery:
-    """Cached encoded documents, rebuilt whenever the registry changes."""
+    """Cached encoded documents, rebuilt whenever the registry changes (the OpenAPI ones also whenever a served
+    CRD changes: its schema is in them)."""
 
-    def __init__(self, registry: Registry, git_version: str) -> None:
+    def __init__(self, registry: Registry, git_version: str, crd_lookup: openapi.CrdLookup | None = None) -> None:
         self.registry = registry
         self.git_version = git_version
+        self.crd_lookup = crd_lookup
         self._lock = threading.Lock()
         self._generation = -1
         self._cache: dict[str, bytes | None] = {}
+        self._schema_cache: dict[str, tuple[tuple, bytes | None]] = {}
 
     @overload
     def _cached(self, key: str, build: Callable[[], dict]) -> bytes: ...
@@ -157,6 +177,29 @@ class Discovery:
                 self._cache[key] = raw
         return raw
 
+    def _crd_revisions(self, types: list[ResourceType]) -> tuple:
+        """What the OpenAPI documents of `types` depend on besides the registry: their CRDs' resourceVersions."""
+        if self.crd_lookup is None:
+            return ()
+        revisions = []
+        for rt in types:
+            if rt.custom:
+                crd = self.crd_lookup(rt)
+                revisions.append((rt.group, rt.plural, ((crd or {}).get("metadata") or {}).get("resourceVersion")))
+        return tuple(revisions)
+
+    def _schema_cached(self, key: str, types: list[ResourceType], build: Callable[[], bytes | None]) -> bytes | None:
+        """build()'s bytes, kept until the registry or one of the CRDs serving `types` changes."""
+        signature = (self.registry.generation, self._crd_revisions(types))
+        with self._lock:
+            hit = self._schema_cache.get(key)
+            if hit is not None and hit[0] == signature:
+                return hit[1]
+        raw = build()
+        with self._lock:
+            self._schema_cache[key] = (signature, raw)
+        return raw
+
     def version(self) -> bytes:
         return self._cached("version", lambda: version_info(self.git_version))
 
@@ -173,11 +216,13 @@ class Discovery:
         return self._cached(f"resources:{group}/{version}", lambda: resource_list(self.registry, group, version))
 
     def openapi_document(self, group: str, version: str) -> bytes | None:
-        return self._cached(f"openapi:{group}/{version}",
-                            lambda: openapi_document(self.registry, group, version, self.git_version))
+        def build() -> bytes | None:
+            doc = openapi_document(self.registry, group, version, self.git_version, self.crd_lookup)
+            return _dumps(doc).encode() if doc is not None else None
+        return self._schema_cached(f"v3:{group}/{version}", self.registry.in_group_version(group, version), build)
 
     def openapi_index(self) -> bytes:
-        def build() -> dict:
+        def build() -> bytes:
             paths = {}
             for group, versions in self.registry.groups.items():
                 for version in versions:
@@ -185,5 +230,12 @@ class Discovery:
                     digest = hashlib.sha512(raw).hexdigest().upper()
                     key = _openapi_key(group, version)
                     paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
-            return {"paths": paths}
-        return self._cached("openapi-index", build)
+            return _dumps({"paths": paths}).encode()
+        return self._schema_cached("v3-index", self.registry.types, build) or b""
+
+    def swagger(self, protobuf: bool = False) -> bytes:
+        """/openapi/v2 as JSON, or as the gnostic protobuf message kubectl asks for."""
+        def build() -> bytes:
+            doc = swagger_document(self.registry, self.git_version, self.crd_lookup)
+            return openapi_proto.document(doc) if protobuf else _dumps(doc).encode()
+        return self._schema_cached(f"v2:{'pb' if protobuf else 'json'}", self.registry.types, build) or b""

@@ -48,6 +48,8 @@ PATCH_TYPES = {
 CUSTOM_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
 BODY_TYPES = ["application/json", "application/yaml"]
 HOLD_SECONDS = 30.0
+SWAGGER_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+SWAGGER_PROTOBUF_ACCEPTED = ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf", SWAGGER_PROTOBUF)
 
 
 class _Hold(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -279,6 +281,11 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _openapi(self, path: str) -> None:
         discovery = self.api.discovery
+        if path in ("/openapi/v2", "/openapi/v2/"):
+            encoding = _swagger_encoding(self.headers.get("Accept", ""))
+            if encoding is None:
+                return self._send(406, b"406 - Not Acceptable\n", "text/plain; charset=utf-8")
+            return self._send(200, discovery.swagger(encoding == SWAGGER_PROTOBUF), encoding)
         if path in ("/openapi/v3", "/openapi/v3/"):
             return self._send(200, discovery.openapi_index())
         parts = [p for p in path.split("/") if p][2:]
@@ -595,6 +602,20 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _swagger_encoding(accept: str) -> str | None:
+    """The content type /openapi/v2 answers an Accept header with, as kube-openapi's handler picks it: the first
+    acceptable of JSON and gnostic protobuf (both spellings of its media type); None: 406 Not Acceptable."""
+    if not accept.strip():
+        return "application/json"
+    for item in accept.split(","):
+        media = item.split(";", 1)[0].strip().lower()
+        if media in ("application/json", "application/*", "*/*"):
+            return "application/json"
+        if media in SWAGGER_PROTOBUF_ACCEPTED:
+            return SWAGGER_PROTOBUF
+    return None
 
 
 def _policy(params: dict, options: dict) -> str | None:

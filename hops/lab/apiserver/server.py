@@ -56,7 +56,7 @@ class ApiServer:
         self.version = version
         self.watch_timeout = watch_timeout
         self.hold_seconds = HOLD_SECONDS   # how long a "timeout" fault holds a request unanswered
-        self.discovery = Discovery(store.registry, version)
+        self.discovery = Discovery(store.registry, version, store.served_crd)
         self.stopping = False
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

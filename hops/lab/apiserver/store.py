@@ -520,6 +520,10 @@ class Store(Collector):
         else:
             result["metadata"].pop("managedFields", None)
 
+    def served_crd(self, rt: ResourceType) -> dict | None:
+        """The stored CustomResourceDefinition serving a custom type, not a copy: read it, never change it."""
+        return self._crd_for(rt)
+
     def _crd_for(self, rt: ResourceType) -> dict | None:
         """The CustomResourceDefinition serving a custom resource type."""
         if not rt.custom:
