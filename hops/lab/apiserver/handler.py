@@ -14,13 +14,15 @@ import select
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, parse_qsl, unquote
 
 import yaml
 
-from hops.lab.apiserver import errors, protobuf, reviews, tables, validation
+from hops.lab.apiserver import errors, podlogs, protobuf, reviews, tables, validation
 from hops.lab.apiserver.collector import check_policy
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import json_patch, merge_patch, strategic_merge
@@ -470,25 +472,70 @@ class ApiHandler(BaseHTTPRequestHandler):
         return patch_type, patch
 
     def _log(self, rt: ResourceType, namespace: str, name: str, params: dict) -> None:
-        store = self.api.store
-        pod = store.read(rt, namespace, name).obj
+        pod = self.api.store.read(rt, namespace, name).obj
+        spec = pod.get("spec") or {}
         container = params.get("container")
-        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        if container and names and container not in names:
+        names = [c.get("name") for c in spec.get("containers") or []]
+        valid = names + [c.get("name") for c in spec.get("initContainers") or []]
+        if container and valid and container not in valid:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
         if not container and len(names) > 1:
             raise errors.bad_request(f"a container name must be specified for pod {name}, choose one of: "
                                      f"[{' '.join(names)}]")
-        text = store.get_pod_log(namespace, name) or ""
-        tail = params.get("tailLines")
-        if tail is not None and tail.lstrip("-").isdigit() and int(tail) >= 0:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[len(lines) - int(tail):]) if int(tail) else ""
-        data = text.encode()
-        limit = params.get("limitBytes")
-        if limit and limit.isdigit():
-            data = data[:int(limit)]
-        self._send(200, data, "text/plain")
+        options = _LogOptions.of(params)
+        key = (namespace, name)
+        text, cursor, version = self.api.store.pod_logs.read(key, options.tail, options.since, options.timestamps)
+        if not options.follow:
+            data = text.encode()
+            self._send(200, data if options.limit is None else data[:options.limit], "text/plain")
+            return
+        self._follow_log(rt, pod, options, text, cursor, version)
+
+    def _follow_log(self, rt: ResourceType, pod: dict, options: _LogOptions, text: str, cursor: podlogs.Cursor,
+                    version: int) -> None:
+        """Stream the log (chunked) as the container writes it, until it stops, the client goes or a limit."""
+        meta = pod["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        logs = self.api.store.pod_logs
+        budget = [options.limit]
+
+        def send(more: str) -> bool:
+            """Send `more` within limitBytes; False once the limit is used up."""
+            data = more.encode()
+            if budget[0] is not None:
+                data, budget[0] = data[:budget[0]], budget[0] - len(data[:budget[0]])
+            if data:
+                self._chunk(data)
+            return budget[0] is None or budget[0] > 0
+
+        logs.follow(key, 1)
+        try:
+            self._start_stream("text/plain")
+            going = send(text)
+            while going and not self.api.stopping:
+                if self._pod_stopped(rt, key, meta.get("uid")):
+                    send(logs.read_on(key, cursor, options.timestamps)[0])
+                    break
+                version = logs.wait(version, 1.0)
+                more, cursor, replaced = logs.read_on(key, cursor, options.timestamps)
+                going = send(more) and not replaced
+                if going and self._client_gone(0):
+                    self.close_connection = True
+                    return
+            self._chunk(b"")
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+        finally:
+            logs.follow(key, -1)
+
+    def _pod_stopped(self, rt: ResourceType, key: tuple[str, str], uid: str | None) -> bool:
+        """Whether the followed pod's container is done: the pod is gone (or replaced) or it finished."""
+        try:
+            pod = self.api.store.read(rt, key[0], key[1]).obj
+        except ApiError:
+            return True
+        phase = (pod.get("status") or {}).get("phase")
+        return (pod.get("metadata") or {}).get("uid") != uid or phase in ("Succeeded", "Failed")
 
     def _exec(self, method: str, rt: ResourceType, namespace: str, name: str) -> None:
         from hops.lab.apiserver import exec as pod_exec
@@ -596,12 +643,44 @@ class ApiHandler(BaseHTTPRequestHandler):
         finally:
             store.unwatch(watcher)
 
-    def _start_stream(self) -> None:
-        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n"
-                         b"Transfer-Encoding: chunked\r\n\r\n")
+    def _start_stream(self, content_type: str = "application/json") -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() +
+                         b"\r\nCache-Control: no-cache, private\r\nTransfer-Encoding: chunked\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+@dataclass(frozen=True)
+class _LogOptions:
+    """The `pods/log` query parameters (PodLogOptions); malformed numbers count as not given."""
+
+    follow: bool = False
+    tail: int | None = None
+    since: float | None = None          # unix time: lines written before it are left out
+    timestamps: bool = False
+    limit: int | None = None
+
+    @classmethod
+    def of(cls, params: dict) -> _LogOptions:
+        tail, seconds, limit = (_count(params.get(name)) for name in ("tailLines", "sinceSeconds", "limitBytes"))
+        since = time.time() - seconds if seconds else _unix_time(params.get("sinceTime"))
+        return cls(follow=_flag(params.get("follow")) is True, tail=tail, since=since,
+                   timestamps=_flag(params.get("timestamps")) is True, limit=limit or None)
+
+
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _unix_time(value: str | None) -> float | None:
+    """An RFC 3339 time (`2024-05-01T10:00:00Z`) as unix time; None when missing or malformed."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _swagger_encoding(accept: str) -> str | None:

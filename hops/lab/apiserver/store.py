@@ -23,6 +23,7 @@ from hops.lab.apiserver import defaults, errors, managed, schema, structural, va
 from hops.lab.apiserver.collector import Collector, terminating_error
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.patches import apply_merge, json_patch, merge_patch, strategic_merge
+from hops.lab.apiserver.podlogs import PodLogs
 from hops.lab.apiserver.resources import Registry, ResourceType, crd_resource_types
 from hops.lab.apiserver.selectors import Matcher, labels_matcher
 from hops.lab.apiserver.watch import Entry, Event, Watcher
@@ -112,7 +113,7 @@ class Store(Collector):
         self._pending: deque[Event] = deque()
         self._dispatch_lock = threading.Lock()
         self._tls = threading.local()
-        self._logs: dict[tuple[str, str], str] = {}
+        self.pod_logs = PodLogs()            # followed by `pods/log?follow=true` (hops.lab.apiserver.podlogs)
         self._timers: dict[str, threading.Timer] = {}
         self._requests = 0
         self._requests_by_method: dict[str, int] = {}  # what a read-only client (doit plan) must not send
@@ -229,11 +230,15 @@ class Store(Collector):
         return unsubscribe
 
     def set_pod_log(self, namespace: str, name: str, text: str) -> None:
-        with self._lock:
-            self._logs[(namespace, name)] = text
+        """Make a pod's log `text` (a text that extends the current log appends to it, as a container writes)."""
+        self.pod_logs.set((namespace, name), text)
+
+    def append_pod_log(self, namespace: str, name: str, text: str) -> None:
+        """Add what a pod's container wrote just now to its log (followers get it at once)."""
+        self.pod_logs.append((namespace, name), text)
 
     def get_pod_log(self, namespace: str, name: str) -> str | None:
-        return self._logs.get((namespace, name))
+        return self.pod_logs.text((namespace, name))
 
     @property
     def request_count(self) -> int:
@@ -258,7 +263,8 @@ class Store(Collector):
         with self._lock:
             raws = [entry.raw for bucket in self._buckets.values() for entry in bucket.values()]
             objects = json.loads(b"[" + b",".join(raws) + b"]")
-            logs = [{"namespace": ns, "name": name, "text": text} for (ns, name), text in self._logs.items()]
+            logs = [{"namespace": ns, "name": name, "text": text, "times": times}
+                    for (ns, name), text, times in self.pod_logs.items()]
             return {"version": 1, "resourceVersion": self._rv, "objects": objects, "logs": logs}
 
     @classmethod
@@ -571,6 +577,8 @@ class Store(Collector):
         self._compact(now)
         for watcher in self._watchers.get(rt.key, ()):
             watcher.offer(event)
+        if rt.key == POD_KEY:
+            self.pod_logs.changed()          # a log follower ends when its pod stops
         if self._subscribers:
             self._pending.append(event)
         return entry
@@ -824,7 +832,7 @@ class Store(Collector):
         obj["metadata"] = dict(meta)
         deleted = self._commit(rt, obj, "DELETED", entry)
         if rt.key == POD_KEY:
-            self._logs.pop((meta.get("namespace", ""), meta["name"]), None)
+            self.pod_logs.drop((meta.get("namespace", ""), meta["name"]))
         self._after_delete(rt, deleted, policy)
         return deleted
 
@@ -916,7 +924,7 @@ class Store(Collector):
             self._rv = self._floor = highest
             self._history.clear()
             for item in data.get("logs") or []:
-                self._logs[(item["namespace"], item["name"])] = item["text"]
+                self.pod_logs.load((item["namespace"], item["name"]), item["text"], item.get("times"))
             for entry in pending_crds:
                 self._crd_changed(entry)
         self._dispatch()

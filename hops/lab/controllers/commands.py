@@ -2,7 +2,8 @@
 
 Understood: `sleep N` (N seconds, Ns/Nm/Nh, or `infinity`), `echo ...`, `true`, `false`, `exit N`, joined by
 `;`, `&&` or newlines, either as the command itself or inside `sh -c` / `bash -c`. Anything else counts as a
-command that ends at once with exit code 0 and no output.
+command that ends at once with exit code 0 and no output. Each `echo` is written at the simulated second the
+statements before it reach (`echo a; sleep 2; echo b`: a at 0 s, b at 2 s), so a followed log grows as it runs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SHELLS = ("sh", "bash", "ash", "/bin/sh", "/bin/bash", "/bin/ash", "/usr/bin/env")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -21,6 +22,16 @@ class Run:
     seconds: float          # simulated seconds until the command exits (inf: never)
     exit_code: int
     output: str
+    # (simulated second it is written at, text): `output` as it appears over the run, for `kubectl logs -f`
+    lines: tuple[tuple[float, str], ...] = field(default=(), compare=False)
+
+    def written_by(self, second: float) -> str:
+        """The output written in the first `second` simulated seconds of the run."""
+        return "".join(text for at, text in self.lines if at <= second)
+
+    def next_write(self, second: float) -> float | None:
+        """The simulated second of the first output after `second` (None: nothing more is written)."""
+        return next((at for at, _ in self.lines if at > second), None)
 
 
 def script(container: dict) -> str | None:
@@ -36,6 +47,7 @@ def script(container: dict) -> str | None:
 def simulate(text: str) -> Run:
     """Walk the statements of `text` in order, stopping at the first `exit` or failing `&&` chain."""
     seconds, code, output = 0.0, 0, []
+    written: list[tuple[float, str]] = []
     for statement, joiner in _statements(text):
         if joiner == "&&" and code != 0:
             continue
@@ -48,16 +60,18 @@ def simulate(text: str) -> Run:
             code = 0
         elif head == "echo":
             output.append(" ".join(words[1:]) + "\n")
+            written.append((seconds, output[-1]))
             code = 0
         elif head in ("true", ":"):
             code = 0
         elif head == "false":
             code = 1
         elif head == "exit":
-            return Run(seconds, int(words[1]) if len(words) > 1 and words[1].isdigit() else code, "".join(output))
+            return Run(seconds, int(words[1]) if len(words) > 1 and words[1].isdigit() else code, "".join(output),
+                       tuple(written))
         else:
             code = 0
-    return Run(seconds, code, "".join(output))
+    return Run(seconds, code, "".join(output), tuple(written))
 
 
 def _statements(text: str) -> list[tuple[str, str]]:

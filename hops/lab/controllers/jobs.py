@@ -9,6 +9,7 @@ busybox's "can't resolve" log. Jobs retry failed pods up to spec.backoffLimit, t
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from hops.lab.controllers import commands, pods
@@ -126,7 +127,8 @@ class JobController(LoopController):
         left = self.remaining(key, self._run_seconds(run))
         if left > 0:
             self._write(pod, _restarted(pods.status_running(pod, node_ip, ip, ready=True), self._restarts.get(key, 0)))
-            return "Running", None if math.isinf(left) else left
+            next_write = self._write_output(meta, key, spec, run)
+            return "Running", soonest(next_write, None if math.isinf(left) else left)
         policy = spec.get("restartPolicy", "Always")
         if policy == "Always" and run is None:
             return "Running", None                   # the image's own long-running process: it keeps running
@@ -153,10 +155,20 @@ class JobController(LoopController):
             return self.duration("job.run")
         return run.seconds / self.lab.speed
 
+    def _write_output(self, meta: dict, key: tuple, spec: dict, run: commands.Run | None) -> float | None:
+        """Log what the running command has written by now; wall seconds until it writes more (None: never)."""
+        if run is None or not run.lines or _resolves_names(spec):
+            return None                     # a name lookup's output depends on how it ends: written then
+        second = (time.monotonic() - self.since(key)) * self.lab.speed
+        written = run.written_by(second)
+        if written and self.store.get_pod_log(meta["namespace"], meta["name"]) != written:
+            self.store.set_pod_log(meta["namespace"], meta["name"], written)
+        upcoming = run.next_write(second)
+        return None if upcoming is None else (upcoming - second) / self.lab.speed
+
     def _outcome(self, spec: dict, run: commands.Run | None = None) -> tuple[int, str]:
-        words = " ".join(str(x) for c in spec.get("containers", []) for x in (c.get("command") or []) +
-                         (c.get("args") or []))
-        if not any(tool in words + " " for tool in DNS_TOOLS):
+        words = _command_words(spec)
+        if not _resolves_names(spec):
             return (run.exit_code, run.output) if run else (0, "")
         target = words.split()[-1] if words.split() else "kubernetes.default"
         if self._coredns_ready():
@@ -170,6 +182,17 @@ class JobController(LoopController):
     def _write(self, pod: dict, status: dict) -> None:
         if pods.signature(pod.get("status") or {}) != pods.signature(status):
             write_pod_status(self.store, pod["metadata"]["namespace"], pod["metadata"]["name"], status)
+
+
+def _command_words(spec: dict) -> str:
+    return " ".join(str(x) for c in spec.get("containers", []) for x in (c.get("command") or []) +
+                    (c.get("args") or []))
+
+
+def _resolves_names(spec: dict) -> bool:
+    """Whether the pod runs a name lookup (its outcome then depends on CoreDNS)."""
+    words = _command_words(spec) + " "
+    return any(tool in words for tool in DNS_TOOLS)
 
 
 def _simulated(spec: dict) -> commands.Run | None:
