@@ -6,11 +6,12 @@
 
 Modules: store (objects, resourceVersions, events, CRD establishment), resources (the catalog of kinds),
 patches (merge / strategic / JSON patch / apply), selectors, watch (entries, events, watchers), discovery
-(/api, /apis, /openapi/v3), tables (kubectl's server-side printing), handler (HTTP routing), server (ApiServer),
+(/api, /apis, /openapi), tables (kubectl's server-side printing), handler (HTTP routing), server (ApiServer),
 errors (ApiError and Status bodies), collector (namespace lifecycle, cascading deletion), defaults (SetDefaults_*
 of workloads, pods, services), fields + validation (unknown fields: Warn / Strict / Ignore), structural (CRD
 schemas: prune, default, validate), managed (server-side apply's managedFields and conflicts), reviews
-(kubectl auth can-i / whoami).
+(kubectl auth can-i / whoami), openapi + openapi_proto (the schemas of /openapi/v3 and /openapi/v2, JSON and
+gnostic protobuf: kubectl explain), podlogs (pod logs with line times, followed as they are written).
 """
 
 from hops.lab.apiserver.errors import ApiError
