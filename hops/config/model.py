@@ -34,7 +34,7 @@ FilePath = Annotated[Path, BeforeValidator(checks.file_path)]
 Seconds = Annotated[float, Field(gt=0)]
 
 DEFAULT_TOOLS: dict[str, str] = {
-    "talosctl": "1.8.3", "talhelper": "3.0.12", "kubectl": "1.31.4", "helm": "3.16.3",
+    "talosctl": "1.8.3", "talhelper": "3.0.12", "kubectl": "1.31.4", "helm": "3.17.2",
     "flux": "2.4.0", "cilium": "0.16.20", "op": "2.30.3",
 }
 

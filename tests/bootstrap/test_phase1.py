@@ -32,9 +32,9 @@ def test_missing_tool_is_named_with_install_hint(doit, project: Path, lab_env: d
 def test_wrong_tool_version_names_field(doit, project: Path) -> None:
     doit("lab_up")  # the lab's tools report the versions configured when it started
     config = project / "bootstrap-config.yaml"
-    config.write_text(config.read_text().replace('helm: "3.16.3"', 'helm: "3.99.0"'))
+    config.write_text(config.read_text().replace('helm: "3.17.2"', 'helm: "3.99.0"'))
     mise = project / ".mise.toml"
-    mise.write_text(mise.read_text().replace('helm = "3.16.3"', 'helm = "3.99.0"'))
+    mise.write_text(mise.read_text().replace('helm = "3.17.2"', 'helm = "3.99.0"'))
     result = doit("validation:tools", check=False)
     assert result.returncode == 1
     assert "tools.required.helm wants 3.99.0" in result.stdout + result.stderr

@@ -31,7 +31,7 @@ def test_exec_errors(run_tool) -> None:
 def test_current_and_ls_show_configured_versions(run_tool) -> None:
     current = run_tool("mise", "current")
     assert "talosctl 1.8.3" in current.stdout.splitlines()
-    assert run_tool("mise", "current", "helm").stdout == "3.16.3\n"
+    assert run_tool("mise", "current", "helm").stdout == "3.17.2\n"
     assert run_tool("mise", "current", "nope").returncode == 1
     rows = [line.split() for line in run_tool("mise", "ls", "--current").stdout.splitlines()]
     assert ["flux", "2.4.0"] == rows[[r[0] for r in rows].index("flux")][:2]

@@ -16,7 +16,7 @@ def launchers(lab_layout) -> None:
 
 def test_install_of_pinned_lab_tools_reports_all_installed(run_tool, lab_project: Path) -> None:
     (lab_project / ".mise.toml").write_text('[tools]\ntalosctl = "1.8.3"\n"aqua:budimanjojo/talhelper" = "3.0.12"\n'
-                                        'helm = { version = "3.16.3" }\n')
+                                        'helm = { version = "3.17.2" }\n')
     done = run_tool("mise", "install", cwd=lab_project)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "mise all tools are installed\n")
 

@@ -23,7 +23,7 @@ NODE_NAMES = tuple(name for name, _ in NODES)
 VERSION_OUTPUT = {  # `<tool> <VERSION_ARGS>` at the versions bootstrap-config.yaml requires
     "talosctl": "Client:\nTalos v1.8.3\n",
     "talhelper": "talhelper version 3.0.12\n",
-    "helm": "v3.16.3+gcfd0749\n",
+    "helm": "v3.17.2+gcc0bbbd\n",
     "flux": "flux version 2.4.0\n",
     "cilium": "cilium-cli: v0.16.20 compiled with go1.23.3 on linux/amd64\ncilium image (default): v1.16.4\n",
     "op": "2.30.3\n",

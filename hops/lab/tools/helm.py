@@ -63,7 +63,7 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def _version_text() -> str:
-    return "v" + kubetools.tool_version("helm", "3.16.3")
+    return "v" + kubetools.tool_version("helm", "3.17.2")
 
 
 def _version(args: list[str], p: kubetools.Parsed) -> int:
