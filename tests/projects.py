@@ -58,7 +58,20 @@ def lab_env(base: Path, speed: float | str = 1000) -> dict[str, str]:
            if not k.startswith(("HOPS_", "OP_", "TALOSCONFIG", "KUBECONFIG", "GITHUB_TOKEN"))}
     env.update({"HOPS_LAB": "1", "HOPS_LAB_DIR": str(base / "lab"), "HOPS_LAB_SPEED": str(speed),
                 "HOME": str(base / "home"), "KUBECACHEDIR": str(base / "kubecache")})
+    env.update(helm_choice())
     return env
+
+
+def helm_choice() -> dict[str, str]:
+    """HOPS_LAB_REAL_HELM for a lab env: the runner's own setting (0 runs the lab tests on the emulated helm),
+    else the real helm installed under the runner's HOME (the lab env moves HOME, where the lab would not find
+    it), else nothing (the emulated helm)."""
+    from hops.lab import real_helm
+
+    if os.environ.get(real_helm.ENV_VAR, "").strip():
+        return {real_helm.ENV_VAR: os.environ[real_helm.ENV_VAR]}
+    binary = real_helm.installed()
+    return {real_helm.ENV_VAR: str(binary)} if binary else {}
 
 
 def executed(result: subprocess.CompletedProcess) -> list[str]:

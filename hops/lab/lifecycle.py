@@ -21,9 +21,8 @@ from urllib.parse import quote
 
 from hops import processes
 from hops.errors import StepError
-from hops.lab import faults
+from hops.lab import faults, real_helm
 from hops.lab.layout import LabLayout
-from hops.lab.real_helm import RealHelmError, configured, launcher
 from hops.lab.tools.common import TOOLS
 
 START_DEADLINE = 15.0    # seconds for the daemon to write lab.json (it takes well under 1 s)
@@ -63,22 +62,24 @@ exec '{python}' -c 'import sys; from hops.lab.tools.mise import main; sys.exit(m
 
 def install_launchers(layout: LabLayout) -> list[str]:
     """One executable per emulated tool in <lab>/bin; tools whose module does not exist yet are skipped. `helm`
-    runs the real Helm 3 instead when HOPS_LAB_REAL_HELM asks for it (hops.lab.real_helm)."""
+    runs the real Helm 3 instead when it is installed or HOPS_LAB_REAL_HELM names one (hops.lab.real_helm
+    decides); the helm launcher notes which, for `status`."""
     layout.bin_dir.mkdir(parents=True, exist_ok=True)
     installed = []
-    real_helm = _real_helm()
+    real = _real_helm()
     for tool in TOOLS:
         module = f"hops.lab.tools.{tool}"
         target = layout.bin_dir / tool
         if import_util.find_spec(module) is None:
             target.unlink(missing_ok=True)
             continue
-        if tool == "helm" and real_helm is not None:
-            text = launcher(real_helm)
+        if tool == "helm" and real is not None:
+            text = real_helm.launcher(real, real_helm.choice())
         elif tool == "mise":
             text = MISE_LAUNCHER.format(python=sys.executable, faults=layout.faults_file)
         else:
-            text = f"#!{sys.executable}\nimport sys\nfrom {module} import main\nsys.exit(main())\n"
+            note = f"{real_helm.NOTE}{real_helm.choice()}\n" if tool == "helm" else ""
+            text = f"#!{sys.executable}\n{note}import sys\nfrom {module} import main\nsys.exit(main())\n"
         target.write_text(text)
         target.chmod(0o755)
         installed.append(tool)
@@ -86,10 +87,10 @@ def install_launchers(layout: LabLayout) -> list[str]:
 
 
 def _real_helm() -> Path | None:
-    """The real helm HOPS_LAB_REAL_HELM names, None for the emulated one; asked for and missing is a LabError."""
+    """The real helm the lab uses, None for the emulated one; asked for and missing is a LabError."""
     try:
-        return configured()
-    except RealHelmError as exc:
+        return real_helm.configured()
+    except real_helm.RealHelmError as exc:
         raise LabError(str(exc)) from None
 
 
@@ -209,11 +210,14 @@ def _wait_exit(pid: int, deadline_s: float) -> bool:
 
 
 def status(layout: LabLayout) -> dict:
-    """Running?, pid, URLs, and (when running) the simulation summary from the daemon."""
+    """Running?, pid, URLs, which helm (the one in use, or the one a start would use), and (when running)
+    the simulation summary from the daemon."""
     info = _running_info(layout)
-    if info is None:
-        return {"running": False, "lab_dir": str(layout.root), "state_saved": layout.sim_state_file.exists()}
-    result = {"running": True, "lab_dir": str(layout.root), **info}
+    if info is None:   # what the next start would use
+        return {"running": False, "lab_dir": str(layout.root), "state_saved": layout.sim_state_file.exists(),
+                "helm": real_helm.choice()}
+    result = {"running": True, "lab_dir": str(layout.root), **info,
+              "helm": real_helm.launcher_note(layout.bin_dir / "helm") or "unknown (no helm launcher note)"}
     try:
         with urllib.request.urlopen(info["control_url"] + "/status", timeout=5) as reply:
             result["simulation"] = json.loads(reply.read())

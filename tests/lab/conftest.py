@@ -52,6 +52,11 @@ def start_lab(lab_layout: LabLayout, lab_project: Path, lab_env: dict[str, str],
     """A function that starts the lab (optionally with HOPS_LAB_FAULTS); the lab is stopped at teardown."""
     for key in ("HOPS_LAB_DIR", "HOPS_LAB_SPEED", "HOME", "KUBECACHEDIR"):
         monkeypatch.setenv(key, lab_env[key])
+    # the helm lab_env chose (the real one when installed): HOME moved, the lab would not find it by itself
+    if "HOPS_LAB_REAL_HELM" in lab_env:
+        monkeypatch.setenv("HOPS_LAB_REAL_HELM", lab_env["HOPS_LAB_REAL_HELM"])
+    else:
+        monkeypatch.delenv("HOPS_LAB_REAL_HELM", raising=False)
 
     def start(faults: str | None = None) -> dict:
         if faults:

@@ -20,6 +20,7 @@ import pytest
 
 from hops.lab import lifecycle
 from hops.lab.layout import LabLayout
+from tests.projects import helm_choice
 
 FOREIGN = Path(__file__).parent / "foreign"
 TASK = Path(sys.executable).parent / "task"
@@ -33,8 +34,9 @@ pytestmark = pytest.mark.skipif(not TASK.exists() or shutil.which(KUBECTL) is No
 
 @pytest.fixture
 def foreign_lab(lab_project: Path, tmp_path: Path):
-    """The lab started like a user does (`python -m hops.lab up` in the project), then the foreign repo beside it."""
-    env = {**_plain_env(tmp_path), "HOPS_LAB_SPEED": SPEED}
+    """The lab started like a user does (`python -m hops.lab up` in the project), then the foreign repo beside it.
+    The lab uses the real helm when the runner has it installed (HOME is fresh here, so it is named)."""
+    env = {**_plain_env(tmp_path), "HOPS_LAB_SPEED": SPEED, **helm_choice()}
     up = subprocess.run([sys.executable, "-m", "hops.lab", "up"], cwd=lab_project, env=env, capture_output=True,
                         text=True, timeout=120)
     assert up.returncode == 0, up.stderr
