@@ -86,6 +86,7 @@ def test_repository_reports_every_missing_file(doit, project: Path) -> None:
 CONNECTIVITY_OK = "OK   validation:connectivity: nodes reachable — holds"
 CONNECTIVITY_FAIL = "FAIL validation:connectivity: nodes reachable — node talos-cp-2 (172.29.51.12): Talos API port"
 REPOSITORY_OK = "OK   validation:repository: files present — holds"
+MANIFESTS_OK = "OK   validation:repository: HelmReleases well-formed — holds"
 REPOSITORY_FAIL = ("FAIL validation:repository: files present — infrastructure/networking/cilium/values.yaml is "
                    "missing")  # a failing check says what it found
 
@@ -110,11 +111,11 @@ def lab_fault(lab_env: dict, *args: str) -> None:
 
 def test_live_checks_fail_after_phase1_and_only_that_step_reruns(doit, project: Path, lab_env: dict) -> None:
     doit("phase1")
-    assert check_lines(doit("validate_phase", "--phase", "1")) == [CONNECTIVITY_OK, REPOSITORY_OK]
+    assert check_lines(doit("validate_phase", "--phase", "1")) == [CONNECTIVITY_OK, REPOSITORY_OK, MANIFESTS_OK]
 
     lab_fault(lab_env, "add", "unreachable:talos-cp-2")
     failed = doit("validate_phase", "--phase", "1", check=False)
-    assert failed.returncode != 0 and matches(check_lines(failed), [CONNECTIVITY_FAIL, REPOSITORY_OK]), failed.stdout
+    assert failed.returncode != 0 and matches(check_lines(failed), [CONNECTIVITY_FAIL, REPOSITORY_OK, MANIFESTS_OK]), failed.stdout
     broken = doit("phase1", check=False)
     assert broken.returncode != 0 and steps_run(broken) == ["validation:connectivity"], broken.stdout
     assert "node talos-cp-2 (172.29.51.12): Talos API port" in broken.stdout
@@ -125,7 +126,7 @@ def test_live_checks_fail_after_phase1_and_only_that_step_reruns(doit, project: 
     text = values.read_text()
     values.unlink()
     failed = doit("validate_phase", "--phase", "1", check=False)
-    assert failed.returncode != 0 and matches(check_lines(failed), [CONNECTIVITY_OK, REPOSITORY_FAIL]), failed.stdout
+    assert failed.returncode != 0 and matches(check_lines(failed), [CONNECTIVITY_OK, REPOSITORY_FAIL, MANIFESTS_OK]), failed.stdout
     broken = doit("phase1", check=False)
     assert broken.returncode != 0 and steps_run(broken) == ["validation:repository"], broken.stdout
     assert "infrastructure/networking/cilium/values.yaml is missing from the repository" in broken.stdout
