@@ -65,8 +65,10 @@ def test_nodes_turn_ready_only_after_cilium_and_coredns_follows(kl: KubeLab) -> 
     kl.store.subscribe(note)
     kl.add_nodes(3)
     kl.store.create(coredns())
-    kl.wait_for(lambda: kl.store.list("v1", "Pod", "kube-system"), what="coredns pods")
-    pod = kl.store.list("v1", "Pod", "kube-system")[0]
+    # the pods exist before the scheduler has tried them: wait for its verdict, not only for the pods
+    kl.wait_for(lambda: [p for p in kl.store.list("v1", "Pod", "kube-system") if condition(p, "PodScheduled")],
+                what="coredns pods the scheduler tried")
+    pod = next(p for p in kl.store.list("v1", "Pod", "kube-system") if condition(p, "PodScheduled"))
     assert pod["status"]["phase"] == "Pending"
     assert "untolerated taint {node.kubernetes.io/not-ready: }" in condition(pod, "PodScheduled")["message"]
     assert kl.nodes_ready() == [False, False, False]
