@@ -73,13 +73,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: an end-to-end test on the lab (real doit, lab processes, simulated time)")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    root = Path(str(config.rootpath))
-    for item in items:
-        path = Path(str(item.path)).relative_to(root).as_posix()
-        in_lab = path.startswith("tests/lab/") and Path(path).name not in FAST_LAB_MODULES
-        if path.startswith(LAB_PATHS) or in_lab:
-            item.add_marker(pytest.mark.lab)
-            # under pytest-xdist (pyproject addopts) the lab tests run one after another on one worker, as they
-            # were written to (each starts daemons and simulated clocks); the fast tests share the other worker
-            item.add_marker(pytest.mark.xdist_group("lab"))
+def _is_lab_test(path: str) -> bool:
+    """`path` relative to the repository (tests/lab/test_x.py)."""
+    in_lab = path.startswith("tests/lab/") and Path(path).name not in FAST_LAB_MODULES
+    return path.startswith(LAB_PATHS) or in_lab
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Marks each lab test `lab` as it is collected (before any collection_modifyitems hook: `-m` sees it)."""
+    if _is_lab_test(Path(str(item.path)).relative_to(Path(str(item.config.rootpath))).as_posix()):
+        item.add_marker(pytest.mark.lab)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (`-n auto` in pyproject addopts) the lab tests are one unit of work, run one after another
+    on one worker as they were written to (each starts daemons and simulated clocks); every other test is its own
+    unit, shared by the workers. (xdist's loadgroup would do this with marks, but its nodeid suffix does not take
+    with pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LabTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "lab" if _is_lab_test(nodeid.split("::", 1)[0]) else nodeid
+
+    return LabTestsTogether(config, log)
