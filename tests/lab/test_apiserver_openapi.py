@@ -179,3 +179,18 @@ def test_protobuf_encoding_of_a_schema() -> None:
     assert b"\x78\x01" in encoded
     assert encoded.endswith(b"\xfa\x01\x21\n\x16x-kubernetes-list-type\x12\x07\x12\x05\"set\"")
     assert openapi_proto.schema({"unknown": 1, "description": None}) == b""
+
+
+def test_swagger_leaves_open_kinds_open(server, crds):
+    # helm validates what it installs against /openapi/v2 and refuses any field a kind's definition does not list:
+    # a kind the lab does not describe field by field (CustomResourceDefinition itself) must not list only
+    # apiVersion/kind/metadata there ("ValidationError(CustomResourceDefinition): unknown field \"spec\"")
+    definitions = json.loads(raw_request(server.url + "/openapi/v2")[2])["definitions"]
+    crd_kind = definitions["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"]
+    assert "properties" not in crd_kind and crd_kind["type"] == "object"
+    assert crd_kind["x-kubernetes-group-version-kind"][0]["kind"] == "CustomResourceDefinition"
+    assert "spec" in definitions["io.k8s.api.apps.v1.Deployment"]["properties"]  # described kinds stay closed
+    v3 = json.loads(raw_request(server.url + "/openapi/v3/apis/apiextensions.k8s.io/v1")[2])
+    described = v3["components"]["schemas"]["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
+                                             "CustomResourceDefinition"]
+    assert described["x-kubernetes-preserve-unknown-fields"] is True and "metadata" in described["properties"]

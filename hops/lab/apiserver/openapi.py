@@ -399,6 +399,12 @@ def swagger_schema(schema: Any) -> Any:
             out[key] = value
     if schema.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        # swagger 2.0 has no way to say "and any other field": a client validating against v2 (helm's install and
+        # upgrade do) would refuse every field not listed, so, as kube-apiserver publishes such schemas in v2, the
+        # structure is left open: no properties, no required fields
+        out.pop("properties", None)
+        out.pop("required", None)
     if out.get("type") == "array" and not isinstance(out.get("items"), dict):
         out["items"] = {}
     return out
