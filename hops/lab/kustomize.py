@@ -1,6 +1,9 @@
-"""A small `kustomize build` for the lab's kustomize-controller.
+"""`kustomize build` for the lab's kustomize-controller: the real kustomize inside kubectl when kubectl is on PATH
+(`kubectl kustomize DIR`, offline: every resource must be a local path, and a dead loopback proxy catches anything
+else), else the small builder below. A folder without kustomization.yaml is built the way Flux does either way:
+every YAML file below it, recursively, a sub-folder with its own kustomization built as one.
 
-Covers what Flux repositories use: resources (files and folders, recursively), namespace, commonLabels / labels,
+The builder here covers what Flux repositories use: resources (files and folders, recursively), namespace, commonLabels / labels,
 configMapGenerator / secretGenerator (files, literals, envs, generatorOptions.disableNameSuffixHash) and patches
 (strategic merge, as files or inline, with an optional target). A folder without kustomization.yaml is built the
 way Flux does: every YAML file below it, recursively.
@@ -12,6 +15,10 @@ import base64
 import copy
 import hashlib
 import json
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +34,9 @@ class KustomizeError(Exception):
     """A build that cannot complete; the message names the file, like kustomize's own errors."""
 
 
-def build(path: Path) -> list[dict]:
-    """Render the objects of the kustomization (or plain folder / file) at `path`."""
+def build(path: Path, real: bool | None = None) -> list[dict]:
+    """Render the objects of the kustomization (or plain folder / file) at `path`; `real`: the real kustomize
+    (True), this module's builder (False), or the real one when kubectl is on PATH (None)."""
     path = Path(path)
     if not path.exists():
         raise KustomizeError(f"kustomization path not found: stat {path}: no such file or directory")
@@ -36,17 +44,83 @@ def build(path: Path) -> list[dict]:
         return _load_documents(path)
     kfile = next((path / n for n in KUSTOMIZATION_FILES if (path / n).is_file()), None)
     if kfile is None:
-        return _plain_folder(path)
+        return _plain_folder(path, real)
+    if real or (real is None and kubectl() is not None):
+        return _real_build(path)
     return _build_kustomization(kfile)
 
 
-def _plain_folder(folder: Path) -> list[dict]:
+# --- the real kustomize (kubectl kustomize) -------------------------------------------------------------------
+DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a remote base kustomize tried to fetch fails at once
+_cache: dict[tuple, list[dict]] = {}  # (folder, its files' stats) -> objects: reconciles rebuild only after edits
+
+
+def kubectl() -> str | None:
+    """The kubectl whose kustomize builds for the lab, or None."""
+    return shutil.which("kubectl")
+
+
+def _real_build(folder: Path) -> list[dict]:
+    folders = _local_tree(folder)
+    key = (str(folder.resolve()), _stats(folders))
+    if key not in _cache:
+        _cache[key] = _run_kustomize(folder)
+    return copy.deepcopy(_cache[key])
+
+
+def _run_kustomize(folder: Path) -> list[dict]:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/"), "HTTPS_PROXY": DEAD_PROXY,
+           "HTTP_PROXY": DEAD_PROXY, "https_proxy": DEAD_PROXY, "http_proxy": DEAD_PROXY, "NO_PROXY": ""}
+    done = subprocess.run([kubectl() or "kubectl", "kustomize", str(folder)], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    if done.returncode != 0:
+        raise KustomizeError(_error_text(done.stderr) or f"kubectl kustomize exit {done.returncode}")
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def _error_text(stderr: str) -> str:
+    """kustomize's error without its deprecation warnings and kubectl's log prefix (`E1202 ... err="..."`)."""
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("# Warning")]
+    text = "\n".join(lines)
+    quoted = re.search(r'"command failed" err="(.*)"\s*$', text, re.S)
+    return (quoted.group(1).replace('\\"', '"') if quoted else text).removeprefix("error: ").strip()
+
+
+def _local_tree(folder: Path) -> list[Path]:
+    """Every kustomization folder the build reads (resources, components, bases); a remote one is refused before
+    kustomize could fetch it: the lab reaches nothing outside 127.0.0.1."""
+    seen: list[Path] = []
+    pending = [folder.resolve()]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        kfile = next((current / n for n in KUSTOMIZATION_FILES if (current / n).is_file()), None)
+        spec = (yaml.safe_load(kfile.read_text()) or {}) if kfile else {}
+        for entry in [*(spec.get("resources") or []), *(spec.get("components") or []), *(spec.get("bases") or [])]:
+            target = (current / str(entry)).resolve()
+            if "://" in str(entry) or not target.exists():
+                raise KustomizeError(f"accumulating resources: accumulation err='accumulating resources from "
+                                     f"'{entry}': open {target}: no such file or directory' (the lab builds "
+                                     "local paths only: a remote base is never fetched)")
+            if target.is_dir():
+                pending.append(target)
+    return seen
+
+
+def _stats(folders: list[Path]) -> tuple:
+    return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                        for folder in folders for p in folder.rglob("*") if p.is_file()))
+
+
+def _plain_folder(folder: Path, real: bool | None = None) -> list[dict]:
     """Flux's generated kustomization: YAML files here, sub-folders recursively (a sub-folder with its own
     kustomization.yaml is built as a kustomization)."""
     objects: list[dict] = []
     for entry in sorted(folder.iterdir()):
         if entry.is_dir() and not entry.name.startswith("."):
-            objects.extend(build(entry))
+            objects.extend(build(entry, real))
         elif entry.suffix in (".yaml", ".yml") and entry.is_file():
             objects.extend(_load_documents(entry))
     return objects
@@ -79,7 +153,12 @@ def _build_kustomization(kfile: Path) -> list[dict]:
         if not target.exists():
             raise KustomizeError(f"accumulating resources: accumulation err='accumulating resources from "
                                  f"'{entry}': open {target}: no such file or directory'")
-        objects.extend(build(target))
+        if target.is_dir() and not any((target / n).is_file() for n in KUSTOMIZATION_FILES):
+            raise KustomizeError(f"accumulating resources: accumulation err='accumulating resources from '{entry}': "
+                                 f"'{target}' must resolve to a file': couldn't make target for path '{target}': "
+                                 "unable to find one of 'kustomization.yaml', 'kustomization.yml' or "
+                                 f"'Kustomization' in directory '{target}'")
+        objects.extend(build(target, False))
     objects.extend(_generated(base, spec))
     for patch in spec.get("patches", []) or []:
         _apply_patch_entry(base, patch, objects)
