@@ -71,10 +71,17 @@ class FaultWatch:
 
 
 class Persister:
-    """Writes sim-state.json shortly after changes (coalescing bursts) and once more on stop."""
+    """Writes sim-state.json shortly after changes (coalescing bursts) and once more on stop.
+
+    A big lab changes all the time (50 kubelets renewing leases) and one write of its store costs tens of
+    milliseconds, so the pause after a write grows with what the write cost (at most SAVE_SHARE of the time goes to
+    saving) and never falls below the debounce."""
+
+    SAVE_SHARE = 0.1
 
     def __init__(self, layout: LabLayout, snapshot: Callable[[], dict], debounce: float = 0.2) -> None:
         self.layout, self.snapshot, self.debounce = layout, snapshot, debounce
+        self._last_cost = 0.0
         self._dirty, self._stop = threading.Event(), threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="persist", daemon=True)
@@ -88,9 +95,11 @@ class Persister:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._dirty.wait()
-            self._stop.wait(self.debounce)     # coalesce a burst of changes into one write
+            self._stop.wait(max(self.debounce, self._last_cost / self.SAVE_SHARE))  # coalesce a burst into one write
             self._dirty.clear()
+            started = time.monotonic()
             self.save()
+            self._last_cost = time.monotonic() - started
 
     def save(self) -> None:
         if not self.layout.root.is_dir():
