@@ -55,7 +55,7 @@ Argv = Annotated[list[str], BeforeValidator(_argument_list)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class When(_Model):

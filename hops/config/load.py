@@ -51,20 +51,34 @@ class Settings:
 
 def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
-    """Load and validate; raises ConfigError listing every problem found in both files."""
+    """Load and validate; raises ConfigError listing every problem found in both files. A load with the same
+    inputs as an earlier one is answered from hops.config.cache."""
+    from hops.config import cache
+    from hops.config.targets import known_steps
+
+    root = Path(root)
+    env = os.environ if env is None else env
+    folder = _cluster_folder(root, env, cli_vars)
+    cache_key = cache.key(root, folder, cli_vars, env, known_steps())
+    cached = cache.read(cache_key)
+    if cached is not None:
+        return cached
+    settings = _load(root, folder, cli_vars, env)
+    cache.write(cache_key, settings)
+    return settings
+
+
+def _load(root: Path, folder: Path, cli_vars: Mapping[str, str] | None, env: Mapping[str, str]) -> Settings:
     from hops.config import references
     from hops.config.model import validate_config
     from hops.config.talconfig import cross_check, parse_talconfig
     from hops.config.yamlio import parse_yaml
 
-    root = Path(root)
-    env = os.environ if env is None else env
     problems: list[Problem] = []
     raw: dict[str, Any] | None = None
     merged: dict[str, Any] = {}
     applied: list[overrides.AppliedOverride] = []
     config = None
-    folder = _cluster_folder(root, env, cli_vars)
     text = _read(folder, BOOTSTRAP_FILE, problems)
     if text is not None:
         raw, yaml_problems = parse_yaml(text, BOOTSTRAP_FILE)
