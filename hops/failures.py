@@ -86,6 +86,10 @@ RULES: tuple[Rule, ...] = (
           r"an error on the server \(.*\) has prevented the request from succeeding|"
           r"apiserver not ready|the object has been modified; please apply your changes to the latest version"),
     _rule("webhook not ready", TRANSIENT, r"failed calling webhook"),
+    # helm uninstall prints only this when deleting the release's objects failed (the causes go to its debug log);
+    # the release stays `uninstalling` and the same uninstall resumes it. Only hops's recovery of a release that
+    # never deployed uninstalls, and it retries only until the phase deadline, then says what to run.
+    _rule("helm uninstall incomplete", TRANSIENT, r"failed to delete release", "helm"),
     _rule("etcd busy", TRANSIENT, r"etcdserver: (?:leader changed|request timed out|too many requests|no leader)"),
     _rule("Talos API not ready", TRANSIENT,
           r"code = (?:Unavailable|DeadlineExceeded)|FailedPrecondition.*not available yet|"

@@ -107,9 +107,13 @@ def ownership(latest: Revision, note: dict | None, now: float, command_timeout: 
 
 def _noted(latest: Revision, note: dict) -> bool:
     """The note is about this revision: same number, and (when the times are known) written while the note's helm
-    ran, so a revision someone else created with the same number after a leftover note is not taken for ours."""
+    ran, so a revision someone else created with the same number after a leftover note is not taken for ours.
+    An uninstall writes no new revision and leaves the revision's time as it was (helm marks it `uninstalling`
+    in place), so a note of hops's uninstall owns the `uninstalling` revision it names by number alone."""
     if int(note.get("revision", -1)) != latest.number:
         return False
+    if note.get("operation") == "uninstall" and latest.status == "uninstalling":
+        return True
     started, finished = _number(note.get("started_at")), _number(note.get("finished_at"))
     if latest.updated is None or started is None:
         return True
@@ -177,15 +181,18 @@ class Flight:
 
 
 @contextmanager
-def in_flight(ctx: Context, namespace: str, name: str, revision: int) -> Iterator[Flight]:
-    """Note that this process runs a helm operation creating `revision`, for as long as helm runs.
+def in_flight(ctx: Context, namespace: str, name: str, revision: int,
+              operation: str = "upgrade") -> Iterator[Flight]:
+    """Note that this process runs a helm operation creating `revision` (an uninstall: marking it uninstalling),
+    for as long as helm runs.
 
     When helm succeeds, or refuses before writing anything (another operation in progress), the note goes. When
     it fails otherwise it stays, marked finished: helm got past its checks, so a revision it left pending (it could
     not mark it failed, e.g. the API went away) is ours to free, on the next try of this run or the next run. When
     this process is interrupted it stays as it is: the next run finds its process gone."""
     path = note_path(ctx.state_dir, namespace, name)
-    note = {"pid": os.getpid(), "revision": revision, "started_at": time.time(), "run_id": ctx.log.run_id}
+    note = {"pid": os.getpid(), "revision": revision, "operation": operation, "started_at": time.time(),
+            "run_id": ctx.log.run_id}
     _write_note(path, note)
     flight = Flight()
     try:
@@ -272,12 +279,12 @@ def _free(ctx: Context, namespace: str, name: str, plan: Plan, why: str) -> None
     common = ["-n", namespace, "--kubeconfig", str(ctx.endpoints.kubeconfig)]
     try:
         if plan.action == "rollback":
-            with in_flight(ctx, namespace, name, latest.number + 1):
+            with in_flight(ctx, namespace, name, latest.number + 1, operation="rollback"):
                 # the same target again: the effect is idempotent (each try adds a revision)
                 ctx.runner.run("helm", ["rollback", name, str(plan.target), *common], retry=True)
             done = f"rolled back to revision {plan.target}"
         else:
-            with in_flight(ctx, namespace, name, latest.number):
+            with in_flight(ctx, namespace, name, latest.number, operation="uninstall"):
                 ctx.runner.run("helm", ["uninstall", name, *common], retry=True)  # resumes a partial uninstall
             done = "it was never deployed, so uninstalled it to install afresh"
     except StepError as exc:

@@ -28,6 +28,8 @@ ROWS: dict[str, tuple[str, str, str]] = {
     "webhook not ready": ("helm", 'Error: UPGRADE FAILED: Internal error occurred: failed calling webhook "webhook.cert-manager.io": '
                                   'Post "https://cert-manager-webhook.cert-manager.svc:443/mutate?timeout=10s": dial tcp 10.96.0.12:443: connect: connection refused',
                           'Error: UPGRADE FAILED: admission webhook "vpol.kyverno.svc" denied the request: policy violated'),
+    "helm uninstall incomplete": ("helm", "Error: failed to delete release: longhorn",
+                                  "Error: uninstall: Release not loaded: longhorn: release: not found"),
     "etcd busy": ("helm", "Error: UPGRADE FAILED: etcdserver: leader changed",
                   "Error: UPGRADE FAILED: etcdserver: mvcc: database space exceeded"),
     "Talos API not ready": ("talosctl", "error executing bootstrap: rpc error: code = FailedPrecondition desc = bootstrap is not available yet",

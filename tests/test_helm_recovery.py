@@ -337,3 +337,34 @@ def test_prepare_refuses_to_guess_when_no_deployed_revision_is_in_sight(tmp_path
                                         r"newest 256, so hops does not know what to roll back to\. See `helm history"):
         hr.prepare(ctx, "kube-system", "cilium", later())
     assert [c[0] for c in ctx.runner.calls] == ["history"]
+
+
+def test_an_uninstall_of_ours_that_failed_halfway_is_resumed_not_waited_for(tmp_path: Path) -> None:
+    """helm marks the revision `uninstalling` in place (its time stays the pending install's), so the note of
+    hops's own uninstall is matched by number; found under the api-timeouts soak: the next run waited for 'an
+    operation hops did not start' until the phase deadline."""
+    latest = rev(4, "uninstalling", updated=NOW - 30)
+    failed = {"pid": os.getpid(), "revision": 4, "operation": "uninstall", "started_at": NOW - 10,
+              "finished_at": NOW - 9, "exit": 1}
+    assert hr.ownership(latest, failed, NOW, TIMEOUT, alive) == hr.OWN
+    # the same note does not make an upgrade's pending revision of that number ours (its time is checked)
+    assert hr.ownership(rev(4, "pending-upgrade", updated=NOW - 30), failed, NOW, TIMEOUT, alive) == hr.FOREIGN
+    note(tmp_path, 4, os.getpid(), operation="uninstall", finished_at=time.time() - 50, exit=1)
+    path = hr.note_path(tmp_path, "kube-system", "cilium")
+    written = json.loads(path.read_text())
+    written["started_at"] = time.time() - 3    # the uninstall started after the revision's time
+    path.write_text(json.dumps(written))
+    ctx = fake_ctx(tmp_path, [[row(1, "failed", age=40), row(4, "uninstalling", age=40)], None])
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1
+    assert [c[0] for c in ctx.runner.calls] == ["history", "uninstall", "history"]
+    assert ctx.said[0].startswith("  helm release kube-system/cilium was left uninstalling (revision 4) by a helm "
+                                  "command of hops that failed (exit 1)")
+
+
+def test_in_flight_notes_which_operation_runs(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, [])
+    path = hr.note_path(tmp_path, "kube-system", "cilium")
+    with hr.in_flight(ctx, "kube-system", "cilium", 4, operation="uninstall"):
+        assert json.loads(path.read_text())["operation"] == "uninstall"
+    with hr.in_flight(ctx, "kube-system", "cilium", 5):
+        assert json.loads(path.read_text())["operation"] == "upgrade"
