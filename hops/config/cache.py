@@ -88,8 +88,9 @@ def _code_version() -> str:
     return sys.version + "\n" + "\n".join(stamps)
 
 
-def read(cache_key: str | None) -> Settings | None:
-    """The cached settings for the key, or None (no copy, turned off, or a copy that no longer loads)."""
+def read(cache_key: str | None, expected: type[Settings]) -> Settings | None:
+    """The cached settings for the key, or None (no copy, turned off, or a copy that no longer loads as an
+    `expected`: the Settings class, passed in because hops.config.load imports this module)."""
     where = folder()
     if cache_key is None or where is None:
         return None
@@ -98,14 +99,12 @@ def read(cache_key: str | None) -> Settings | None:
         data = path.read_bytes()
     except OSError:
         return None
-    from hops.config.load import Settings
-
     try:
         settings = pickle.loads(data)
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
         # a copy written by other code (another hops, another pydantic): a miss, written again after the load
         return None
-    return settings if isinstance(settings, Settings) else None
+    return settings if isinstance(settings, expected) else None
 
 
 def write(cache_key: str | None, settings: Settings) -> None:

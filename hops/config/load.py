@@ -60,7 +60,7 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     folder = _cluster_folder(root, env, cli_vars)
     cache_key = cache.key(root, folder, cli_vars, env, known_steps())
-    cached = cache.read(cache_key)
+    cached = cache.read(cache_key, Settings)
     if cached is not None:
         return cached
     settings = _load(root, folder, cli_vars, env)
