@@ -95,11 +95,15 @@ class Persister:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._dirty.wait()
-            self._stop.wait(max(self.debounce, self._last_cost / self.SAVE_SHARE))  # coalesce a burst into one write
+            self._stop.wait(self.pause())      # coalesce a burst of changes into one write
             self._dirty.clear()
             started = time.monotonic()
             self.save()
             self._last_cost = time.monotonic() - started
+
+    def pause(self) -> float:
+        """Seconds between a change and its write: the debounce, or longer when the last write cost much."""
+        return max(self.debounce, self._last_cost / self.SAVE_SHARE)
 
     def save(self) -> None:
         if not self.layout.root.is_dir():

@@ -185,3 +185,22 @@ def test_a_lab_whose_folder_is_removed_stops_by_itself(lab: dict, lab_layout: La
     assert not _ends_within(lab["pid"], 0.5)  # true case: with its folder, the lab keeps running
     shutil.rmtree(lab_layout.root)
     assert _ends_within(lab["pid"], 15)
+
+
+def test_the_pause_before_a_state_write_grows_with_what_writes_cost(tmp_path: Path) -> None:
+    """A 50-node lab changes all the time; writing its whole store five times a second starved its controllers
+    (flux bootstrap timed out at speed 1000). After a write that cost c seconds the next waits c / SAVE_SHARE."""
+    import json as _json
+
+    from hops.lab.daemon import Persister
+
+    layout = LabLayout(tmp_path / "lab")
+    layout.root.mkdir(parents=True)
+    persister = Persister(layout, lambda: {"store": {"n": 1}}, debounce=0.2)
+    assert persister.pause() == 0.2                                  # nothing written yet
+    persister.save()
+    assert _json.loads(layout.sim_state_file.read_text())["store"] == {"n": 1}
+    persister._last_cost = 0.05                                     # as measured by the writer thread
+    assert persister.pause() == 0.05 / Persister.SAVE_SHARE == 0.5
+    persister._last_cost = 0.001
+    assert persister.pause() == 0.2                                  # cheap writes: the debounce
