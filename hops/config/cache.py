@@ -63,8 +63,9 @@ def key(root: Path, config_dir: Path, cli_vars: Mapping[str, str] | None, env: M
     referenced = set(_REFERENCE.findall(texts[1].decode("utf-8", "replace")))
     variables = sorted((name, value) for name, value in env.items()
                        if is_override_variable(name) or name == CLUSTER_ENV or name in referenced)
-    described = (str(root.resolve()), str(config_dir.resolve()), repr(sorted((cli_vars or {}).items())),
-                 repr(variables), repr(step_ids), _code_version())
+    # the paths as given too: Settings keeps them, and a relative root means another folder from another cwd
+    described = (str(root), str(root.resolve()), str(config_dir), str(config_dir.resolve()),
+                 repr(sorted((cli_vars or {}).items())), repr(variables), repr(step_ids), _code_version())
     for data in (*texts, *(text.encode() for text in described)):
         digest.update(len(data).to_bytes(8, "little") + data)   # length-prefixed: no two inputs read alike
     return digest.hexdigest()

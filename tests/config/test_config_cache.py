@@ -136,3 +136,13 @@ def test_only_the_newest_copies_are_kept(project: Path, cache_dir: Path, monkeyp
     for n in range(5):
         load_settings(project, env={"CLUSTER_NAME": f"lab{n}"})
     assert len(list(cache_dir.glob("*.pickle"))) == 3
+
+
+def test_a_root_given_another_way_is_another_entry(project: Path, cache_dir: Path, loads: list[Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings keeps the root as given: a copy written for `.` must not answer for the absolute path (or for `.`
+    from another working directory)."""
+    monkeypatch.chdir(project)
+    relative = load_settings(Path("."), env={})
+    absolute = load_settings(project, env={})
+    assert len(loads) == 2 and relative.root == Path(".") and absolute.root == project
