@@ -68,8 +68,10 @@ RULES: tuple[Rule, ...] = (
     _rule("chart or version not found", PERMANENT,
           r"chart \"[^\"]*\"(?: version \"[^\"]*\")? not found|no chart version found|no chart name found|"
           r"repo .* not found|version \"[^\"]*\" not found"),
+    # `error validating data: failed to download openapi: <why>` is helm/kubectl failing to fetch the schemas to
+    # validate against (the API did not answer in time): not a verdict on the manifest; the <why> decides
     _rule("validation error", PERMANENT,
-          r"\bis invalid\b|strict decoding error|ValidationError|error validating data|"
+          r"\bis invalid\b|strict decoding error|ValidationError|error validating data(?!: failed to download)|"
           r"don't meet the specifications of the schema|configuration validation failed|"
           r"admission webhook \"[^\"]*\" denied the request|code = InvalidArgument"),
     _rule("not authorized", PERMANENT,

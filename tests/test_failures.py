@@ -111,3 +111,15 @@ def test_success_is_not_a_failure() -> None:
 def test_http_answers(status: int, reason: str, method: str, transient: bool) -> None:
     verdict = classify_http(status, reason, method)
     assert verdict.transient is transient and str(status) in verdict.reason
+
+
+def test_a_schema_download_that_timed_out_is_not_a_validation_error() -> None:
+    """helm's client-side validation could not fetch /openapi (the API did not answer in time): the api-timeouts
+    soak failed Longhorn's install at once on it while it is as transient as its cause."""
+    stderr = ('Error: UPGRADE FAILED: error validating "": error validating data: failed to download openapi: the '
+              'server was unable to return a response in the time allotted, but may still be processing the request')
+    verdict = classify("helm", ["upgrade"], 1, "", stderr)
+    assert verdict.transient and verdict.reason.startswith("API unavailable: ")
+    invalid = ('Error: error validating "deploy.yaml": error validating data: ValidationError(Deployment.spec): '
+               'unknown field "replica" in io.k8s.api.apps.v1.DeploymentSpec')
+    assert classify("helm", ["upgrade"], 1, "", invalid).reason.startswith("validation error: ")
