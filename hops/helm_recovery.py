@@ -149,9 +149,12 @@ def decide(revisions: list[Revision] | None, owner: str | None) -> Plan:
     deployed = [r for r in good if r.status == "deployed"] or good
     if deployed:
         return Plan("rollback", latest, deployed[-1].number)
-    if revisions[0].number == 1:
-        return Plan("uninstall", latest)   # the whole history is here and nothing of it was ever deployed
-    return Plan("fail", latest)            # no successful revision among the newest HISTORY_MAX: ask the user
+    if revisions[0].number == 1 or len(revisions) < HISTORY_MAX:
+        # Nothing deployed in the whole stored history: helm's pruning (--history-max, 10 by default) never
+        # deletes the last deployed revision, so a release that ever deployed would show it; older revisions
+        # missing here were pruned failures (the soak saw revision 1 gone after ten failed tries).
+        return Plan("uninstall", latest)
+    return Plan("fail", latest)            # HISTORY_MAX rows, none deployed: older ones are out of sight
 
 
 # --- notes of hops's own helm operations -----------------------------------------------------------------------

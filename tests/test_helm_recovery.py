@@ -51,8 +51,20 @@ def test_a_never_deployed_pending_install_of_ours_is_uninstalled(owner: str) -> 
 
 
 def test_nothing_deployed_in_a_cut_history_is_not_uninstalled() -> None:
-    # revisions 1..4 are beyond --max: a deployed one may be there; hops must not uninstall a live release
-    assert hr.decide([rev(5, "failed"), rev(6, "pending-upgrade")], hr.OWN).action == "fail"
+    # `helm history --max 256` answered 256 rows, none deployed: a deployed one may be older; hops must not
+    # uninstall a live release
+    cut = [rev(n, "failed") for n in range(5, 5 + hr.HISTORY_MAX - 1)] + [rev(5 + hr.HISTORY_MAX - 1, "pending-upgrade")]
+    assert len(cut) == hr.HISTORY_MAX and hr.decide(cut, hr.OWN).action == "fail"
+
+
+def test_a_history_helm_pruned_without_a_deployed_revision_is_uninstalled() -> None:
+    """helm's --history-max (10) drops the oldest revisions but never the last deployed one: a short history
+    without revision 1 and without a deployed revision never deployed (the api-timeouts soak: revisions 8-17,
+    all failed and the last pending, after ten failed tries of Longhorn's install)."""
+    pruned = [rev(n, "failed") for n in range(8, 17)] + [rev(17, "pending-upgrade")]
+    assert hr.decide(pruned, hr.OWN).action == "uninstall"
+    assert hr.decide([rev(8, "superseded"), rev(9, "failed"), rev(10, "pending-upgrade")],
+                     hr.OWN) == hr.Plan("rollback", rev(10, "pending-upgrade"), 8)
 
 
 @pytest.mark.parametrize("pending", ["pending-install", "pending-upgrade", "pending-rollback", "uninstalling"])
@@ -332,8 +344,10 @@ def test_settled_reads_the_newest_record_of_that_release_only() -> None:
 
 
 def test_prepare_refuses_to_guess_when_no_deployed_revision_is_in_sight(tmp_path: Path) -> None:
-    ctx = fake_ctx(tmp_path, [[row(11, "failed"), row(12, "pending-upgrade", age=TIMEOUT * 2)]])
-    with pytest.raises(StepError, match=r"is still pending-upgrade \(revision 12\): no deployed revision among its "
+    rows = [row(n, "failed") for n in range(11, 11 + hr.HISTORY_MAX - 1)]
+    last = 11 + hr.HISTORY_MAX - 1
+    ctx = fake_ctx(tmp_path, [rows + [row(last, "pending-upgrade", age=TIMEOUT * 2)]])
+    with pytest.raises(StepError, match=rf"is still pending-upgrade \(revision {last}\): no deployed revision among its "
                                         r"newest 256, so hops does not know what to roll back to\. See `helm history"):
         hr.prepare(ctx, "kube-system", "cilium", later())
     assert [c[0] for c in ctx.runner.calls] == ["history"]

@@ -123,11 +123,33 @@ def is_pending(rel: dict | None) -> bool:
     return rel is not None and rel["info"]["status"] in PENDING
 
 
+def prune_history(client: Any, name: str, namespace: str, revisions: list[dict], keep: int) -> list[dict]:
+    """Helm's storage limit (`--history-max`, 10 by default for upgrades; 0: none): before a new revision is
+    written, the oldest ones go until `keep` remain — never the last deployed one, so a release that was ever
+    deployed keeps that revision however many upgrades failed after it. Returns the revisions left."""
+    if keep <= 0 or len(revisions) <= keep:
+        return revisions
+    deployed = [r["version"] for r in revisions if r["info"]["status"] == "deployed"]
+    last_deployed = deployed[-1] if deployed else None
+    doomed: list[dict] = []
+    for rel in revisions:
+        if len(revisions) - len(doomed) <= keep:
+            break
+        if rel["version"] != last_deployed:
+            doomed.append(rel)
+    for rel in doomed:
+        client.delete("v1", "Secret", secret_name(name, rel["version"]), namespace)
+    return [r for r in revisions if r not in doomed]
+
+
 def begin(client: Any, name: str, namespace: str, chart: charts.Chart, values: dict, *,
-          create_namespace: bool = False, extra_labels: dict | None = None) -> Applied:
+          create_namespace: bool = False, extra_labels: dict | None = None, history_max: int = 0) -> Applied:
     """Record the new revision as pending-install/-upgrade, before any object exists (as Helm 3 does); `apply`
-    then creates the objects and `finish` marks the outcome. A process killed in between leaves it pending."""
+    then creates the objects and `finish` marks the outcome. A process killed in between leaves it pending.
+    `history_max` > 0 prunes the history first, as Helm's storage does (prune_history)."""
     revisions = history(client, name, namespace)
+    if revisions and history_max > 0:
+        revisions = prune_history(client, name, namespace, revisions, history_max - 1)
     previous = revisions[-1] if revisions else None
     if client.get("v1", "Namespace", namespace) is None:
         if not create_namespace:

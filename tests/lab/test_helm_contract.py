@@ -120,6 +120,11 @@ def run_sequence(kl: KubeLab, helm: Helm, repo: str, tmp: Path) -> list[tuple[st
                                     "--namespace", NS), deployment=kl.store.get("apps/v1", "Deployment", "old-podinfo",
                                                                                 NS) is not None)
     step("history of the earlier", helm("history", "old", "-n", NS, "-o", "json"), _history)
+    for values in ("v2", "v3", "v2"):   # three upgrades keeping at most two revisions
+        helm("upgrade", "--install", "old", "podinfo", "--repo", repo, "--version", "6.6.0", "--namespace", NS,
+             "--history-max", "2", "--values", str(tmp / f"{values}.yaml"))
+    step("history pruned to --history-max", helm("history", "old", "-n", NS, "-o", "json"), _history,
+         secrets=sorted(_helm_secrets(kl, "old")))
     step("no namespace", helm("upgrade", "--install", "lost", "podinfo", "--repo", repo, "--namespace", "nowhere"))
     step("no such repo", helm("install", "x", "bitnami/nginx"))
     faults.add(kl.layout, "block:stuck")
@@ -175,6 +180,9 @@ def test_each_answer_is_what_helm_3_answers(answers: list) -> None:
     assert by_label["get values r1"]["json"] == {"replicaCount": 2}
     assert by_label["an earlier version"]["deployment"]
     assert [r["chart"] for r in by_label["history of the earlier"]["json"]] == ["podinfo-6.6.0"]
+    pruned = by_label["history pruned to --history-max"]
+    assert [(r["revision"], r["status"]) for r in pruned["json"]] == [(3, "superseded"), (4, "deployed")]
+    assert pruned["secrets"] == ["sh.helm.release.v1.old.v3", "sh.helm.release.v1.old.v4"]
     assert [r["status"] for r in by_label["history of the stuck"]["json"]] == ["failed"]
     assert by_label["uninstall"] == {"exit": 0, "error": "", "said": 'release "podinfo" uninstalled', "secrets": [],
                                      "deployment": False}

@@ -211,3 +211,31 @@ def test_real_helm_refuses_a_pending_release_with_the_same_text(kl: KubeLab, tmp
                               "--kubeconfig", str(kl.kubeconfig)], env=env, capture_output=True, text=True,
                              timeout=60)
     assert (refused.returncode, refused.stderr.strip()) == (1, IN_PROGRESS)
+
+
+def test_storage_keeps_history_max_revisions_but_never_the_last_deployed_one() -> None:
+    """As Helm 3's storage before it writes a revision (removeLeastRecent): the oldest go first, the last
+    deployed one stays however old; with nothing deployed the oldest failures go too."""
+    from hops.lab import helm_releases
+
+    class Deleting:
+        def __init__(self) -> None:
+            self.deleted: list[str] = []
+
+        def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+            self.deleted.append(name)
+
+    def revs(*statuses: str, first: int = 1) -> list[dict]:
+        return [{"version": n, "info": {"status": s}} for n, s in enumerate(statuses, start=first)]
+
+    client = Deleting()
+    kept = helm_releases.prune_history(client, "longhorn", "longhorn-system", revs("deployed", *["failed"] * 11), 9)
+    assert [r["version"] for r in kept] == [1, 5, 6, 7, 8, 9, 10, 11, 12]
+    assert client.deleted == [f"sh.helm.release.v1.longhorn.v{n}" for n in (2, 3, 4)]
+    never = Deleting()
+    kept = helm_releases.prune_history(never, "longhorn", "longhorn-system", revs(*["failed"] * 12), 9)
+    assert [r["version"] for r in kept] == list(range(4, 13)) and len(never.deleted) == 3
+    untouched = Deleting()
+    assert len(helm_releases.prune_history(untouched, "x", "ns", revs("deployed", "failed"), 9)) == 2
+    assert helm_releases.prune_history(untouched, "x", "ns", revs(*["failed"] * 20), 0) == revs(*["failed"] * 20)
+    assert untouched.deleted == []

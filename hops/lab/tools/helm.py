@@ -26,7 +26,7 @@ GLOBAL_VALUES = {"-n": "namespace", "--namespace": "namespace", "--kubeconfig": 
                  "--kube-context": "context", "-o": "output", "--output": "output", "--version": "version",
                  "-f": "values", "--values": "values", "--set": "set", "--set-string": "set", "--timeout": "timeout",
                  "--template": "template", "--repo": "repo", "--description": "description", "--revision": "revision",
-                 "--max": "max"}
+                 "--max": "max", "--history-max": "history_max"}
 GLOBAL_SWITCHES = {"--install": "install", "-i": "install", "--create-namespace": "create_namespace",
                    "--wait": "wait", "--atomic": "atomic", "--force-update": "force_update", "-A": "all_namespaces",
                    "--all-namespaces": "all_namespaces", "--short": "short", "--all": "all", "-a": "all",
@@ -248,6 +248,16 @@ def _upgrade(args: list[str], p: kubetools.Parsed) -> int:
                    previous=previous)
 
 
+def _history_max(p: kubetools.Parsed) -> int:
+    """`--history-max N` (helm upgrade's default: 10; 0 keeps every revision)."""
+    given = p.get("history_max")
+    try:
+        return 10 if given is None else int(given)
+    except ValueError:
+        raise ToolExit(f'Error: invalid argument "{given}" for "--history-max" flag: strconv.ParseInt: parsing '
+                       f'"{given}": invalid syntax') from None
+
+
 def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure: str, intro: str,
             previous: dict | None = None, command: str = "upgrade") -> int:
     ns = _ns(p, kube)
@@ -260,7 +270,8 @@ def _deploy(kube: KubeClient, name: str, ref: str, p: kubetools.Parsed, failure:
         values = charts.deep_merge(previous.get("config") or {}, values)
     hang = faults.take_tool_failure(layout(), "helm", [command], action="hang") is not None
     try:
-        applied = helm_releases.begin(kube, name, ns, chart, values, create_namespace=bool(p.get("create_namespace")))
+        applied = helm_releases.begin(kube, name, ns, chart, values, create_namespace=bool(p.get("create_namespace")),
+                                      history_max=_history_max(p))
     except helm_releases.HelmError as exc:
         raise ToolExit(_error(failure, str(exc))) from None
     except KubeError as exc:
