@@ -124,10 +124,10 @@ def is_pending(rel: dict | None) -> bool:
 
 
 def prune_history(client: Any, name: str, namespace: str, revisions: list[dict], keep: int) -> list[dict]:
-    """Helm's storage limit (`--history-max`, 10 by default for upgrades; 0: none): before a new revision is
-    written, the oldest ones go until `keep` remain — never the last deployed one, so a release that was ever
-    deployed keeps that revision however many upgrades failed after it. Returns the revisions left."""
-    if keep <= 0 or len(revisions) <= keep:
+    """Helm's storage limit (`--history-max N`, 10 by default for upgrades, 0 for none): before a new revision is
+    written, the oldest ones go until `keep` = N - 1 remain — never the last deployed one, so a release that was
+    ever deployed keeps that revision however many upgrades failed after it. Returns the revisions left."""
+    if keep < 0 or len(revisions) <= keep:
         return revisions
     deployed = [r["version"] for r in revisions if r["info"]["status"] == "deployed"]
     last_deployed = deployed[-1] if deployed else None
