@@ -117,12 +117,17 @@ def write(cache_key: str | None, settings: Settings) -> None:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = where / f".{cache_key}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "wb") as out:
             out.write(pickle.dumps(settings, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, where / f"{cache_key}.pickle")
         _prune(where)
     except OSError:
         return
+    finally:
+        tmp.unlink(missing_ok=True)   # a write cut short (disk full, Ctrl-C) leaves no partial copy behind
 
 
 def _prune(where: Path) -> None:

@@ -146,3 +146,16 @@ def test_a_root_given_another_way_is_another_entry(project: Path, cache_dir: Pat
     relative = load_settings(Path("."), env={})
     absolute = load_settings(project, env={})
     assert len(loads) == 2 and relative.root == Path(".") and absolute.root == project
+
+
+def test_a_write_cut_short_leaves_no_partial_copy(project: Path, cache_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from hops.config import cache
+
+    def interrupted(*_: object, **__: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache.pickle, "dumps", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_settings(project, env={})
+    assert list(cache_dir.iterdir()) == []
