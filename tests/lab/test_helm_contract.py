@@ -125,6 +125,9 @@ def run_sequence(kl: KubeLab, helm: Helm, repo: str, tmp: Path) -> list[tuple[st
              "--history-max", "2", "--values", str(tmp / f"{values}.yaml"))
     step("history pruned to --history-max", helm("history", "old", "-n", NS, "-o", "json"), _history,
          secrets=sorted(_helm_secrets(kl, "old")))
+    helm("upgrade", "--install", "old", "podinfo", "--repo", repo, "--version", "6.6.0", "--namespace", NS,
+         "--history-max", "1", "--values", str(tmp / "v3.yaml"))
+    step("history pruned to one", helm("history", "old", "-n", NS, "-o", "json"), _history)
     step("no namespace", helm("upgrade", "--install", "lost", "podinfo", "--repo", repo, "--namespace", "nowhere"))
     step("no such repo", helm("install", "x", "bitnami/nginx"))
     faults.add(kl.layout, "block:stuck")
@@ -183,6 +186,9 @@ def test_each_answer_is_what_helm_3_answers(answers: list) -> None:
     pruned = by_label["history pruned to --history-max"]
     assert [(r["revision"], r["status"]) for r in pruned["json"]] == [(3, "superseded"), (4, "deployed")]
     assert pruned["secrets"] == ["sh.helm.release.v1.old.v3", "sh.helm.release.v1.old.v4"]
+    # --history-max 1: all but the last deployed revision go before the new one is written
+    assert [(r["revision"], r["status"]) for r in by_label["history pruned to one"]["json"]] == [
+        (4, "superseded"), (5, "deployed")]
     assert [r["status"] for r in by_label["history of the stuck"]["json"]] == ["failed"]
     assert by_label["uninstall"] == {"exit": 0, "error": "", "said": 'release "podinfo" uninstalled', "secrets": [],
                                      "deployment": False}
