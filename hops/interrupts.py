@@ -200,7 +200,7 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType
     for proc in list(_tools.values()):  # tools of `-P thread` workers
         stop_tool(proc, signum)
     _wait_for_step_threads()
-    _wait_for_workers()
+    _wait_for_workers(int(signum))
     sys.stdout.flush()
     if _told_by_child:
         os._exit(128 + int(signum))
@@ -234,16 +234,34 @@ def _wait_for_step_threads() -> None:
             thread.join(GRACE)
 
 
-def _wait_for_workers() -> None:
+def _wait_for_workers(signum: int) -> None:
     """`-n` workers got SIGTERM from doit (or the terminal's SIGINT) and stop their tools within GRACE."""
     if "multiprocessing" not in sys.modules:
         return
     import multiprocessing
 
     for child in multiprocessing.active_children():
+        if child.pid is not None:
+            _signal_main_thread(child.pid, signum)
         child.join(GRACE + 2)
         if child.is_alive():
             child.kill()
+
+
+def _signal_main_thread(pid: int, signum: int) -> None:
+    """Signal a worker's main thread itself. A signal sent to a process goes to any of its threads: an idle `-n`
+    worker waits for its next task in a blocking read in its main thread while multiprocessing's queue feeder
+    thread runs beside it; when the kernel picks the feeder thread, the read is never interrupted, Python never
+    runs the handler, and the worker (and this run) waited the whole GRACE + 2 s. Aimed at the main thread (its
+    thread id is the pid), the read returns EINTR and the pending handlers run; a worker that already handled the
+    signal ignores it. Linux only (glibc's tgkill); elsewhere the join below still bounds the wait."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.tgkill(pid, pid, signum)
+    except (OSError, AttributeError):
+        pass
 
 
 def _worker_notes() -> list[str]:

@@ -73,10 +73,12 @@ def resume(project: Path, ran: list[str] | None = None) -> None:
 @pytest.mark.parametrize("workers", WORKERS, ids=["serial", "processes", "threads"])
 def test_ctrl_c_in_a_terminal(tmp_path: Path, workers: tuple[str, ...]) -> None:
     project = make_project(tmp_path)
-    pid, master = in_terminal(project, *workers, "demo")
+    # a long grace: the run must end once its tool has, never by waiting out the grace (an idle `-n` worker
+    # whose signal landed in its queue thread held every run GRACE + 2 s, until hops signalled its main thread)
+    pid, master = in_terminal(project, *workers, "demo", HOPS_INTERRUPT_GRACE="30")
     wait_started(project, lambda: alive(pid))
     os.write(master, b"\x03")   # the terminal sends SIGINT to its foreground process group: doit and the tool
-    out, code = read_until_exit(pid, master)
+    out, code = read_until_exit(pid, master, timeout=25)
     assert code == 130, out
     assert_one_line(out)
     assert tool_log(project) == ["start", "signal-2"]   # the terminal's SIGINT, not a second one from hops
@@ -133,6 +135,24 @@ def test_running_notes_only_interrupted_steps() -> None:
         raise interrupts.Interrupted(signal.SIGINT)
     assert interrupts._interrupted[len(before):] == ["x:stopped"] and interrupts.current_step() == ""
     del interrupts._interrupted[len(before):]
+
+
+WAITS_IN_A_READ = """
+import os, signal, threading
+signal.signal(signal.SIGINT, lambda signum, frame: (os.write(1, b"handled\\n"), os._exit(0)))
+threading.Thread(target=threading.Event().wait, daemon=True).start()   # as multiprocessing's queue feeder
+reader, _ = os.pipe()
+os.write(1, b"ready\\n")
+os.read(reader, 1)   # an idle `-n` worker waiting for its next task
+"""
+
+
+def test_a_signal_for_a_worker_reaches_its_main_thread_inside_a_blocking_read() -> None:
+    child = subprocess.Popen([sys.executable, "-c", WAITS_IN_A_READ], stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    interrupts._signal_main_thread(child.pid, signal.SIGINT)
+    assert child.stdout.readline() == b"handled\n"
+    assert child.wait(timeout=30) == 0
 
 
 def test_sigterm_during_force_phase_reaches_the_nested_doit_and_its_tool(tmp_path: Path) -> None:
