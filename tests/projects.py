@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from tests import forkserver
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PREFIX = "172.29.51."
@@ -25,11 +26,11 @@ def write_config(project: Path, prefix: str = LOOPBACK_PREFIX) -> None:
 
 def doit(project: Path, *args: str, env: dict | None = None, timeout: float = 120,
          dodo: str = "dodo.py", check: bool = False) -> subprocess.CompletedProcess:
-    """Run a real doit process on the project's dodo (check=True: assert it succeeded, showing its output)."""
+    """Run a real doit process on the project's dodo (check=True: assert it succeeded, showing its output); forked
+    from a pre-started interpreter (tests/forkserver.py), it starts as `python -m doit` would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HOPS_")}
     full_env.update(env or {})
-    result = subprocess.run([sys.executable, "-m", "doit", "-f", str(project / dodo), *args], cwd=project,
-                            env=full_env, capture_output=True, text=True, timeout=timeout)
+    result = forkserver.run_module("doit", ["-f", str(project / dodo), *args], project, full_env, timeout)
     if check:
         assert result.returncode == 0, f"doit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result

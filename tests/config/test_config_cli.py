@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from hops.config.overrides import is_override_variable
 from cfg_helpers import BASE, talconfig_for
+from tests import forkserver
 
 
 def _run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # the outer environment must not leak override variables into the check
     env = {k: v for k, v in os.environ.items() if not is_override_variable(k)} | (env_extra or {})
-    return subprocess.run([sys.executable, "-m", "hops.config", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return forkserver.run_module("hops.config", args, env=env, timeout=60)
 
 
 def test_check_ok(write) -> None:

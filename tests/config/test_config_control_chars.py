@@ -7,7 +7,6 @@ import copy
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from cfg_helpers import BASE, talconfig_for
 
 from hops.config import ConfigError, load_settings
 from hops.config.overrides import is_override_variable
+from tests import forkserver
 from tests.projects import copy_project, doit, lab_env
 
 BOOTSTRAP = "bootstrap-config.yaml"
@@ -169,8 +169,8 @@ def test_a_bad_environment_variable_talconfig_does_not_use_is_ignored(tmp_path: 
 def run_check(root: Path, *args: bytes, env_extra: dict[str, bytes] | None = None) -> subprocess.CompletedProcess:
     env: dict[str, str | bytes] = {k: v for k, v in os.environ.items() if not is_override_variable(k)}
     env.update(env_extra or {})
-    result = subprocess.run([sys.executable, "-m", "hops.config", "check", "--root", str(root), *args],
-                            capture_output=True, env=env, timeout=60)
+    result = forkserver.run_module("hops.config", ["check", "--root", str(root), *args], env=env, timeout=60,
+                                   text=False)
     return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(errors="replace"),
                                        result.stderr.decode(errors="replace"))
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from cfg_helpers import BASE
 
 from hops.config import ConfigError, load_settings, targets
 from hops.config.custom import DEFAULT_TIMEOUT, config_value, equal
+from tests import forkserver
 
 FILE = "bootstrap-config.yaml"
 STEPS = ["networking:deploy-cilium", "networking:wait", "networking:complete", "services:longhorn-ready",
@@ -175,8 +174,7 @@ def test_python_m_hops_config_check_knows_the_names_of_hopss_phases(write) -> No
     config = copy.deepcopy(BASE)
     config["hooks"] = {"networking:deploy-cilum": {}, "networking:deploy-cilium": {}}
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
-    result = subprocess.run([sys.executable, "-m", "hops.config", "check", "--root", str(write(config))],
-                            capture_output=True, text=True, env=env, timeout=60)
+    result = forkserver.run_module("hops.config", ["check", "--root", str(write(config))], env=env, timeout=60)
     assert result.returncode == 1
     assert ("bootstrap-config.yaml: hooks.networking:deploy-cilum: no step is called 'networking:deploy-cilum' "
             "(did you mean 'networking:deploy-cilium'?)") in result.stderr

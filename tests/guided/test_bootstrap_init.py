@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests import forkserver
 from tests.guided.terminal import Terminal
 from tests.projects import REPO, doit, write_config
 
@@ -27,8 +27,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def config_check(project: Path, *variables: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hops.config", "check", "--root", str(project), *variables],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    return forkserver.run_module("hops.config", ["check", "--root", str(project), *variables], cwd=REPO,
+                                 timeout=60)
 
 
 def written(project: Path) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.projects import doit, write_config
 
 HERE = Path(__file__).resolve().parent
@@ -102,8 +103,7 @@ def test_override_variables_are_accepted(project: Path) -> None:
 
 def test_config_check_refuses_an_unknown_variable(project: Path) -> None:
     def check(*pairs: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "hops.config", "check", "--root", str(project), *pairs],
-                              capture_output=True, text=True, timeout=60)
+        return forkserver.run_module("hops.config", ["check", "--root", str(project), *pairs], timeout=60)
 
     bad = check("CLUSTR_NAME=prod")
     assert bad.returncode == 2 and "CLUSTR_NAME: not an override variable (did you mean 'CLUSTER_NAME'?)" in bad.stderr
