@@ -10,6 +10,7 @@ import copy
 import importlib
 import importlib.util
 import json
+import math
 import os
 import sys
 import threading
@@ -421,13 +422,16 @@ class Kube:
                remaining: float) -> Iterator[tuple[str, dict]]:
         api_exception = _api_exception()
 
-        query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": str(max(1, int(remaining)))}
+        # The server ends a watch after whole seconds (timeoutSeconds); the wait's deadline is rarely one. The
+        # client's read timeout is the time left, so a quiet watch ends at the deadline, not up to a second later.
+        ends = time.monotonic() + remaining
+        query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": str(max(1, math.ceil(remaining)))}
         if name:
             query["fieldSelector"] = f"metadata.name={name}"
         self.requests += 1
         try:
             response = self._call("GET", path(kind, namespace), query, {"Accept": "application/json"}, None,
-                                  (10, remaining + 5))
+                                  (10, remaining))
         except api_exception as exc:
             if exc.status == 410:
                 raise WatchExpired() from exc
@@ -435,6 +439,8 @@ class Kube:
                 raise ApiUnavailable(f"watch answered HTTP {exc.status}") from exc
             raise
         except Exception as exc:
+            if _deadline_reached(exc, ends):
+                return
             raise ApiUnavailable(f"watch failed: {type(exc).__name__}") from exc
         try:
             for line in _lines(response):
@@ -442,9 +448,13 @@ class Kube:
                 if event.get("type") == "ERROR":
                     raise WatchExpired()
                 yield event["type"], event["object"]
+                if time.monotonic() >= ends:
+                    return
         except (WatchExpired, StepError):
             raise
         except Exception as exc:
+            if _deadline_reached(exc, ends):
+                return
             raise ApiUnavailable(f"watch stream broke: {type(exc).__name__}") from exc
         finally:
             response.release_conn()
@@ -469,6 +479,20 @@ def _key(kind: str, namespace: str | None, obj: dict) -> str:
 
 class WatchExpired(Exception):  # noqa: N818 -- a name steps and tests across the project use
     """The watch's resourceVersion is too old (410) or the stream ended: list again and resume."""
+
+
+def _deadline_reached(exc: BaseException, ends: float) -> bool:
+    """Whether `exc` is the watch's read timeout firing at its end (the wait's deadline), not a failure."""
+    if time.monotonic() < ends - 0.01:
+        return False
+    seen: BaseException | None = exc
+    for _ in range(5):  # urllib3 wraps: MaxRetryError(reason=ReadTimeoutError(...)), or a chained socket timeout
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return True
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def _lines(response: Any) -> Iterator[bytes]:

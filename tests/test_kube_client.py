@@ -111,3 +111,27 @@ def test_an_unreachable_api_costs_the_retries_once(tmp_path: Path) -> None:
     with pytest.raises(ApiUnavailable):
         kube.request("GET", "/api/v1/nodes")
     assert kube.requests - before == 3
+
+
+def test_a_wait_ends_at_its_deadline_while_the_server_keeps_the_watch_open(monkeypatch, tmp_path: Path) -> None:
+    """The server ends a watch after whole seconds (timeoutSeconds), or later (a proxy); a deadline 0.3 s away
+    ends the wait then, naming what the object showed, not the watch's read as a broken API."""
+    import time
+
+    from hops.errors import WaitTimeout
+
+    server = ApiServer(Store()).start()
+    try:
+        server.store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"},
+                             "data": {"state": "pending"}})
+        kube = kube_for(server, tmp_path)
+        original = ApiHandler._watch
+        monkeypatch.setattr(ApiHandler, "_watch",
+                            lambda self, rt, ns, params: original(self, rt, ns, {**params, "timeoutSeconds": "30"}))
+        with pytest.raises(WaitTimeout) as failure:
+            kube.wait("ConfigMap", "the config map to be ready",
+                      lambda objs: (False, f"state={objs['c']['data']['state']}" if "c" in objs else "none"),
+                      time.monotonic() + 0.3, namespace="default", name="c")
+        assert str(failure.value) == "timed out waiting for the config map to be ready: state=pending"
+    finally:
+        server.stop()

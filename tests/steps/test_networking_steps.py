@@ -180,7 +180,7 @@ def test_wait_timeout_names_the_agent_container_that_crash_loops(world: World) -
     ds = o.cilium_objects(world.root, agents_ready=2)["DaemonSet/cilium"]
     crash = ("CrashLoopBackOff", "back-off 5m0s restarting failed container=cilium-agent pod=cilium-x2bz9")
     world.holds(ds, o.agent_pod("cilium-4kq8d", "talos-cp-1"), o.agent_pod("cilium-x2bz9", "talos-cp-2", crash))
-    o.hurry(world, "networking", 1)
+    o.hurry(world, "networking", 0.3)
     with pytest.raises(WaitTimeout) as failure:
         networking.wait(world.ctx)
     assert str(failure.value) == (
@@ -204,7 +204,7 @@ def test_nodes_fresh_times_out_naming_each_node_and_the_kubelets_message(world: 
     world.cluster_exists()
     settings = world.ctx.settings
     world.holds(*o.nodes(settings, ready=False)[:2])
-    o.hurry(world, "networking", 1)
+    o.hurry(world, "networking", 0.3)
     with pytest.raises(WaitTimeout) as failure:
         networking.nodes(world.ctx)
     text = str(failure.value)
@@ -294,7 +294,7 @@ def test_pod_networking_failed_job_names_it_with_its_pod_log_and_still_deletes_i
 
 def test_pod_networking_times_out_naming_the_job_and_its_counts_and_still_deletes_it(world: World) -> None:
     converged(world)
-    o.hurry(world, "networking", 1)
+    o.hurry(world, "networking", 0.3)
     with pytest.raises(WaitTimeout, match=r"^timed out waiting for Job hops-checks/dns-check-\d+ to resolve "
                                           r"kubernetes.default.svc.cluster.local: active=0 failed=0$"):
         networking.pod_networking(world.ctx)
@@ -304,7 +304,7 @@ def test_pod_networking_times_out_naming_the_job_and_its_counts_and_still_delete
 def test_pod_networking_waits_for_coredns_and_writes_nothing_before_it_is_available(world: World) -> None:
     converged(world)
     world.holds(o.coredns(world.ctx.settings, ready=0))
-    o.hurry(world, "networking", 1)
+    o.hurry(world, "networking", 0.3)
     with pytest.raises(WaitTimeout, match="timed out waiting for CoreDNS to be available: Deployment "
                                           "kube-system/coredns: 0/2 available, Available=False"):
         networking.pod_networking(world.ctx)
@@ -349,7 +349,7 @@ def test_service_connectivity_times_out_naming_the_empty_endpoints(world: World)
     world.cluster_exists()
     world.holds(o.kubernetes_service(world.ctx.settings), o.kubernetes_endpoints([]))
     assert networking.service_has_endpoints(world.ctx) is False
-    o.hurry(world, "networking", 1)
+    o.hurry(world, "networking", 0.3)
     with pytest.raises(WaitTimeout, match="timed out waiting for the kubernetes Service to have endpoints: "
                                           "Endpoints default/kubernetes addresses: none"):
         networking.service_connectivity(world.ctx)

@@ -458,7 +458,7 @@ def test_cluster_ready_returns_when_the_last_node_registers_while_it_watches(wor
 def test_cluster_ready_times_out_naming_the_unregistered_node(world: World) -> None:
     world.holds(*o.nodes(world.ctx.settings, ready=False)[:2])
     world.runner.answer("talosctl", "kubeconfig", effect=o.kubeconfig_writes(world))
-    o.hurry(world, "talos", 1)
+    o.hurry(world, "talos", 0.3)
     with pytest.raises(WaitTimeout, match="^timed out waiting for every configured node to register: not registered "
                                           "yet: talos-cp-3$"):
         talos.cluster_ready(world.ctx)
@@ -543,7 +543,7 @@ def test_health_times_out_naming_the_control_plane_pod_not_running(world: World)
     world.holds({**pods[-1], "status": {**pods[-1]["status"], "phase": "Pending"}})
     world.store.delete("v1", "Pod", "kube-apiserver-talos-cp-2", "kube-system")
     assert talos.healthy(world.ctx) is False
-    o.hurry(world, "talos", 1)
+    o.hurry(world, "talos", 0.3)
     with pytest.raises(WaitTimeout, match=r"^timed out waiting for control-plane pods to run: control-plane pods not "
                                           r"Running: kube-apiserver-talos-cp-2: absent, kube-scheduler-talos-cp-3: "
                                           r"Pending$"):
