@@ -40,6 +40,7 @@ PRELOAD = ("doit", "doit.doit_cmd", "doit.cmd_base", "doit.loader", "doit.runner
            "pydantic._internal._generate_schema", "annotated_types", "yaml", "sqlite3", "dbm", "json", "subprocess",
            "multiprocessing", "selectors", "shlex", "fnmatch", "statistics", "tempfile", "uuid", "hashlib",
            "email.message", "importlib.metadata")
+PIPE_BUFFER = 65536  # input up to this size is written into the child's stdin pipe before it starts
 STARTUP_NEUTRAL = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}  # set in the child as at startup
 
 
@@ -75,15 +76,16 @@ class ForkServer:
         return self._proc.poll() is None and startup(env) == startup(self.startup_env)
 
     def run(self, module: str, args: list[str], cwd: Path, env: dict[str, str], timeout: float | None,
-            text: bool) -> subprocess.CompletedProcess:
-        """Like subprocess.run([python, -m, module, *args], capture_output=True, text=text, timeout=timeout)."""
+            text: bool, input: bytes | None = None) -> subprocess.CompletedProcess:
+        """Like subprocess.run([python, -m, module, *args], capture_output=True, text=text, timeout=timeout,
+        input=input); without input the child's stdin is /dev/null."""
         argv = [sys.executable, "-m", module, *args]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(str(self.socket_path))
-            stdin = os.open(os.devnull, os.O_RDONLY)
+            stdin = _stdin(input)
             message = json.dumps({"module": module, "args": args, "cwd": str(cwd), "env": env}).encode() + b"\n"
             conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [stdin, out_w, err_w]))])
             os.close(stdin)
@@ -91,6 +93,18 @@ class ForkServer:
             os.close(out_w)
             os.close(err_w)
         return _collect(conn, out_r, err_r, argv, timeout, text)
+
+
+def _stdin(data: bytes | None) -> int:
+    """A descriptor to read `data` from (a pipe already holding it, closed), or /dev/null."""
+    if data is None:
+        return os.open(os.devnull, os.O_RDONLY)
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, data)  # run_module sends only what fits in a pipe's buffer
+    finally:
+        os.close(writer)
+    return reader
 
 
 def _collect(conn: socket.socket, out_r: int, err_r: int, argv: list[str], timeout: float | None,
@@ -176,7 +190,7 @@ _server: ForkServer | None = None
 
 def run_module(module: str, args: Sequence[str | bytes], cwd: Path | None = None,
                env: Mapping[str, str | bytes] | None = None, timeout: float | None = None,
-               text: bool = True) -> subprocess.CompletedProcess:
+               text: bool = True, input: str | bytes | None = None) -> subprocess.CompletedProcess:
     """`python -m module *args` with captured output (text or bytes), in `cwd` (default: this process's) with
     `env` (default: this process's): through this process's fork server when it can. Arguments and environment
     values may be bytes, as with subprocess (decoded as the interpreter decodes them: surrogate escapes)."""
@@ -184,12 +198,13 @@ def run_module(module: str, args: Sequence[str | bytes], cwd: Path | None = None
     str_args = [os.fsdecode(a) for a in args]
     str_env = {os.fsdecode(k): os.fsdecode(v) for k, v in (os.environ if env is None else env).items()}
     folder = Path(cwd or os.getcwd())
-    if os.environ.get("HOPS_TEST_FORKSERVER", "1") != "0":
+    data = input.encode() if isinstance(input, str) else input
+    if os.environ.get("HOPS_TEST_FORKSERVER", "1") != "0" and (data is None or len(data) < PIPE_BUFFER):
         _server = _server or ForkServer()
         if _server.accepts(str_env):
-            return _server.run(module, str_args, folder, str_env, timeout, text)
+            return _server.run(module, str_args, folder, str_env, timeout, text, data)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=folder, env=env, capture_output=True,
-                          text=text, timeout=timeout)
+                          text=text, timeout=timeout, input=data if data is None or not text else data.decode())
 
 
 # ---------------------------------------------------------------------------------------------- the server side

@@ -65,5 +65,5 @@ def test_a_timeout_kills_the_child_like_subprocess(tmp_path: Path) -> None:
     (tmp_path / "sleeper.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     with pytest.raises(subprocess.TimeoutExpired) as info:
-        forkserver.run_module("sleeper", [], tmp_path, env, timeout=1)
+        forkserver.run_module("sleeper", [], tmp_path, env, timeout=0.5)
     assert info.value.output == b"started\n"

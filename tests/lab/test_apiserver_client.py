@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 import subprocess
@@ -408,9 +409,12 @@ def test_watch_too_old_resource_version_is_gone():
 def test_watch_honours_timeout_seconds(api_client, server):
     core = client.CoreV1Api(api_client)
     # no events after the initial ones: the stream ends because the server closes it at timeoutSeconds
+    # (the raw watch runs meanwhile: both last the whole second)
+    raw = concurrent.futures.ThreadPoolExecutor(1).submit(
+        raw_request, server.url + "/api/v1/namespaces?watch=true&timeoutSeconds=1")
     events = list(watch.Watch().stream(core.list_namespaced_secret, "default", timeout_seconds=1))
     assert events == []
-    code, headers, body = raw_request(server.url + "/api/v1/namespaces?watch=true&timeoutSeconds=1")
+    code, headers, body = raw.result(timeout=30)
     assert code == 200 and headers["Content-Type"] == "application/json"
     assert headers.get("Transfer-Encoding") == "chunked"
     lines = [json.loads(line) for line in body.splitlines()]

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from hops import history, invocation
-from tests.runguard.helpers import doit_argv, env, make_project, read_line_with, release, start, wait_started
+from tests.runguard.helpers import env, make_project, read_line_with, release, run_doit, start, wait_started
 from tests.runguard.test_interrupts import WORKERS, alive, in_terminal, read_until_exit
 
 STATE = ".bootstrap-state"
@@ -36,8 +35,7 @@ def test_a_silent_step_gets_heartbeat_lines_when_stdout_is_not_a_terminal(tmp_pa
 
 def test_no_heartbeat_before_the_silence_is_long_enough(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    result = subprocess.run(doit_argv(project, "demo:slow"), cwd=project, env=env(project), capture_output=True,
-                            text=True, timeout=60)
+    result = run_doit(project, "demo:slow")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "still working" not in result.stdout
 
@@ -61,15 +59,13 @@ def test_a_sigkill_keeps_the_history_of_finished_steps(tmp_path: Path) -> None:
     assert steps["demo:prepare"].result == "ok" and steps["demo:prepare"].ended is not None
     assert steps["demo:slow"].result == "running" and steps["demo:slow"].ended is None
     assert run.outcome == "killed (no end recorded)" and run.command == "demo"
-    shown = subprocess.run(doit_argv(project, "bootstrap_history"), cwd=project, env=env(project),
-                           capture_output=True, text=True, timeout=60).stdout
+    shown = run_doit(project, "bootstrap_history").stdout
     assert "killed (no end recorded)" in shown and "success rate 0%" in shown
 
 
 def test_a_finished_run_records_its_end_and_result(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    result = subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
-                            text=True, timeout=60)
+    result = run_doit(project, "demo")
     assert result.returncode == 0, result.stdout + result.stderr
     try:
         run = history.runs(project / STATE)[0]
@@ -98,8 +94,7 @@ def test_a_terminal_shows_one_live_line_that_is_erased_when_the_step_ends(tmp_pa
 
 def test_a_cancelled_reset_is_one_line_and_no_bootstrap_run(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    result = subprocess.run(doit_argv(project, "bootstrap_reset"), cwd=project, env=env(project), input="n\n",
-                            capture_output=True, text=True, timeout=60)
+    result = run_doit(project, "bootstrap_reset", input="n\n")
     assert result.returncode == 1
     assert result.stdout.splitlines()[-1] == "bootstrap_reset cancelled: nothing was changed"
     assert result.stdout.count("cancelled: nothing was changed") == 1 and "TaskFailed" not in result.stdout and result.stderr == ""
@@ -116,8 +111,7 @@ def test_a_failed_step_prints_hops_message_once_and_records_it(tmp_path: Path) -
         'ctx.runner.run("slowtool", ["bootstrap"])',
         'ctx.runner.run("slowtool", ["bootstrap"]); raise StepError("slowtool said no: check its input")'
     ).replace("from hops import tasks\n", "from hops import tasks\nfrom hops.errors import StepError\n"))
-    result = subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
-                            text=True, timeout=60)
+    result = run_doit(project, "demo")
     assert result.returncode == 1
     assert result.stdout.count("demo:slow: slowtool said no: check its input\n") == 1, result.stdout
     assert "TaskFailed" not in result.stdout and "####" not in result.stdout

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import forkserver
 from tests.projects import write_config
 
 HERE = Path(__file__).resolve().parent
@@ -74,6 +75,14 @@ def env(project: Path, block: bool = False, **extra: str) -> dict[str, str]:
         out["SLOWTOOL_RELEASE"] = str(project / "release.fifo")
     out.update(extra)
     return out
+
+
+def run_doit(project: Path, *args: str, environment: dict[str, str] | None = None,
+             input: str | None = None) -> subprocess.CompletedProcess:
+    """A doit on the project run to its end with captured text output (forked: tests/forkserver.py); the
+    environment defaults to env(project)."""
+    return forkserver.run_module("doit", doit_argv(project, *args)[3:], project,
+                                 env(project) if environment is None else environment, timeout=60, input=input)
 
 
 def doit_argv(project: Path, *args: str) -> list[str]:

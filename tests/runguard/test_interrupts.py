@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 
 from hops import interrupts
-from tests.runguard.helpers import doit_argv, env, make_project, runs, start, tool_log, tool_pids, wait_started
+from tests.runguard.helpers import (
+    doit_argv,
+    env,
+    make_project,
+    run_doit,
+    runs,
+    start,
+    tool_log,
+    tool_pids,
+    wait_started,
+)
 
 WORKERS = [(), ("-n", "2"), ("-n", "2", "-P", "thread")]
 LINE = "interrupted during demo:slow; re-run the same command to resume"
@@ -63,8 +73,7 @@ def assert_one_line(out: str) -> None:
 
 def resume(project: Path, ran: list[str] | None = None) -> None:
     """Re-run: only the interrupted step runs again (`ran`: every action expected in runs.log by then)."""
-    result = subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
-                            text=True, timeout=60)
+    result = run_doit(project, "demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert runs(project) == (ran or ["prepare", "slow", "slow"])   # the interrupted step again, the finished not
     assert (project / ".bootstrap-state" / "slow-done").exists()
@@ -157,8 +166,7 @@ def test_a_signal_for_a_worker_reaches_its_main_thread_inside_a_blocking_read() 
 
 def test_sigterm_during_force_phase_reaches_the_nested_doit_and_its_tool(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    assert subprocess.run(doit_argv(project, "demo"), cwd=project, env=env(project), capture_output=True,
-                          timeout=60).returncode == 0
+    assert run_doit(project, "demo").returncode == 0
     proc = start(project, "force_phase", "--phase", "1")   # forgets phase 1, re-runs it in a nested doit
     wait_started(project, lambda: proc.poll() is None)
     proc.send_signal(signal.SIGTERM)   # the outer doit only

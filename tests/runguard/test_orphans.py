@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 from tests.runguard.helpers import (
-    doit_argv,
     env,
     make_project,
     read_line_with,
     release,
+    run_doit,
     runs,
     start,
     tool_log,
@@ -60,8 +60,7 @@ def test_without_patience_the_next_run_refuses_naming_the_orphan(tmp_path: Path)
     kill_doit_only(first)
     orphan = tool_pids(project)[0]
     try:
-        refused = subprocess.run(doit_argv(project, "demo"), cwd=project, capture_output=True, text=True,
-                                 env=env(project, HOPS_RUN_LOCK_WAIT="0"), timeout=60)
+        refused = run_doit(project, "demo", environment=env(project, HOPS_RUN_LOCK_WAIT="0"))
     finally:
         release(project)
     out = refused.stdout + refused.stderr
@@ -78,8 +77,7 @@ def test_a_finished_orphan_is_no_obstacle(tmp_path: Path) -> None:
     kill_doit_only(first)
     release(project)
     wait_for_exit(tool_pids(project)[0])
-    result = subprocess.run(doit_argv(project, "demo"), cwd=project, capture_output=True, text=True,
-                            env=env(project, HOPS_RUN_LOCK_WAIT="0"), timeout=60)
+    result = run_doit(project, "demo", environment=env(project, HOPS_RUN_LOCK_WAIT="0"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "waiting for" not in result.stderr
 

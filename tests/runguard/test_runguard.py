@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hops import runguard
-from tests.runguard.helpers import doit_argv, env, make_project, release, start, wait_started
+from tests.runguard.helpers import make_project, release, run_doit, start, wait_started
 
 MUTATING = [
     ("-r", "json", "demo:slow"),    # another reporter
@@ -44,8 +44,7 @@ def held(tmp_path_factory) -> Iterator[tuple[Path, subprocess.Popen]]:
 
 
 def doit(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(doit_argv(project, *args), cwd=project, env=env(project), capture_output=True,
-                          text=True, timeout=60)
+    return run_doit(project, *args)
 
 
 @pytest.mark.parametrize("args", MUTATING, ids=" ".join)

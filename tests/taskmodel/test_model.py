@@ -4,6 +4,7 @@ import cycles among hops's modules."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,15 @@ def test_step_and_operation_functions_are_named_after_them() -> None:
 
 def test_no_product_function_is_named_like_a_test() -> None:
     offenders = [f"{path.name}:{node.name}" for path in HOPS.rglob("*.py")
-                 for node in ast.walk(ast.parse(path.read_text()))
+                 for node in ast.walk(_tree(path))
                  if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
     assert offenders == []
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A hops module's syntax tree, parsed once for the tests of this file."""
+    return ast.parse(path.read_text())
 
 
 def _runtime_nodes(tree: ast.AST):
@@ -95,7 +102,7 @@ def _runtime_nodes(tree: ast.AST):
 def _imports(path: Path) -> set[str]:
     """hops modules imported anywhere in the file at run time (top level and inside functions)."""
     found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    for node in _runtime_nodes(_tree(path)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hops") and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
@@ -104,6 +111,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+@functools.cache
 def _module_graph() -> dict[str, set[str]]:
     modules = {".".join(p.relative_to(HOPS.parent).with_suffix("").parts).removesuffix(".__init__"): p
                for p in HOPS.rglob("*.py")}
