@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import select
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,20 @@ def test_a_timeout_kills_the_command_and_what_it_started(project: Path, tmp_path
     command = Command(run=["sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait"], timeout=0.5)
     outcome = usercommands.run(ctx, command, {"PATH": os.environ["PATH"]}, "test")
     assert outcome.code == 124 and "timed out after 0.5s" in outcome.describe()
-    assert not alive(int(pidfile.read_text()))  # the whole group: its output pipe closed, so it has ended
+    assert ends(int(pidfile.read_text()))  # the whole group was killed: its output pipe closed as it began to exit
+
+
+def ends(pid: int, within: float = 10) -> bool:
+    """The process has ended or ends within `within` seconds (a pidfd turns readable when it exits; a killed
+    process closes its files, and so its output pipe, a moment before it has exited)."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([handle], [], [], within)[0]) or not alive(pid)
+    finally:
+        os.close(handle)
 
 
 def alive(pid: int) -> bool:
