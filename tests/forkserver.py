@@ -278,6 +278,7 @@ def become(call: dict) -> None:
     env: dict[str, str] = call["env"]
     os.environ.clear()
     os.environ.update(env)
+    tempfile.tempdir = None  # gettempdir() reads the child's TMPDIR, as in a fresh interpreter
     extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = [os.getcwd(), *extra, *_BASE_PATH]
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))

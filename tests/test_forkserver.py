@@ -12,8 +12,8 @@ import pytest
 from tests import forkserver
 
 PROBE = '''
-import json, os, signal, sys
-report = {"argv": sys.argv[1:], "cwd": os.getcwd(), "path0": sys.path[0], "env": os.environ.get("PROBE"),
+import json, os, signal, sys, tempfile
+report = {"tmp": tempfile.gettempdir(), "argv": sys.argv[1:], "cwd": os.getcwd(), "path0": sys.path[0], "env": os.environ.get("PROBE"),
           "pythonpath_first": sys.path[1] if len(sys.path) > 1 else None, "main": __name__,
           "stdin": sys.stdin.read(), "sigint": str(signal.getsignal(signal.SIGINT)),
           "sigterm": str(signal.getsignal(signal.SIGTERM)), "bytecode": sys.dont_write_bytecode,
@@ -35,7 +35,8 @@ def probe(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "probe_module.py").write_text(PROBE)
     (tmp_path / "work").mkdir()
-    env = dict(os.environ, PROBE="ü value", PYTHONPATH=os.pathsep.join([str(tmp_path / "lib"),
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, PROBE="ü value", TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=os.pathsep.join([str(tmp_path / "lib"),
                                                                         os.environ.get("PYTHONPATH", "")]))
     return tmp_path / "work", env
 
