@@ -6,7 +6,14 @@
 
 from pathlib import Path
 
-from hops.phases import PHASES
-from hops.tasks import load
+from hops import task_list_cache
 
-globals().update(load(Path(__file__).resolve().parent, PHASES))
+DODO = Path(__file__).resolve()
+names = task_list_cache.served(DODO)  # `doit list`: the list kept by the last full load, when nothing changed
+if names is None:
+    from hops.phases import PHASES
+    from hops.tasks import load
+
+    names = load(DODO.parent, PHASES)
+    task_list_cache.keep(DODO, names)
+globals().update(names)

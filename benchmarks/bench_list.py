@@ -1,6 +1,7 @@
 """`doit list --all` against `python -c "import doit"`: median wall time of each, measured in the same run.
 
-The target is a ratio of at most 2.0 (doit list must not load configuration or the Kubernetes client)."""
+The target is a ratio of at most 1.25 (issue 9): doit list loads no configuration and no Kubernetes client, and
+after its first run it is answered from the kept task list (hops.task_list_cache) without importing a component."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 15
-LIMIT = 2.0
+LIMIT = 1.25
 
 
 def median_seconds(argv: list[str]) -> float:
@@ -25,6 +26,8 @@ def median_seconds(argv: list[str]) -> float:
 
 
 def main() -> int:
+    subprocess.run([sys.executable, "-m", "doit", "list", "--all"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)  # keeps the task list (and writes bytecode) for the measured runs
     baseline = median_seconds([sys.executable, "-c", "import doit"])
     listing = median_seconds([sys.executable, "-m", "doit", "list", "--all"])
     ratio = listing / baseline

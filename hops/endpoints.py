@@ -43,6 +43,18 @@ def state_dir(root: Path, env: Mapping[str, str] | None = None, cluster: Cluster
     return cluster.state_dir(root)
 
 
+def selection_files(root: Path, cluster: Cluster, env: Mapping[str, str] | None = None) -> list[Path]:
+    """The files whose change can change what `state_dir` answers or refuses for this cluster (its configuration
+    pair; in lab mode the lab's owner file), for copies kept between processes (hops.task_list_cache)."""
+    env = env if env is not None else os.environ
+    files = [cluster.config_file(name) for name in clusters.CONFIG_FILES]
+    if is_lab(env) and not env.get("HOPS_STATE_DIR"):
+        from hops.lab.layout import LabLayout
+
+        files.append(LabLayout.from_env(root, env, cluster).owner_file)
+    return files
+
+
 def other_state_dir(root: Path, cluster: Cluster, env: Mapping[str, str]) -> Path:
     """Where another cluster of the project keeps its state when it runs without HOPS_STATE_DIR/HOPS_LAB_DIR
     (those name one cluster's folders: this process's). Reads nothing, writes nothing."""

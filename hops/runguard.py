@@ -36,8 +36,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from hops.doit_frame import doit_command
 
 ALWAYS_LOCKED = frozenset({"forget", "clean", "ignore", "reset-dep"})
 READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion", "plan"})  # plan: hops.plan
@@ -108,20 +109,6 @@ def doit_invocation() -> tuple[str, list[str]] | None:
     """(command name, positional args) of the doit command importing dodo.py, or None outside one."""
     found = doit_command()
     return None if found is None else (found[0].get_name(), found[2])
-
-
-def doit_command() -> tuple[Any, Any, list[str]] | None:
-    """(command object, parsed params, positional args) of the doit command importing dodo.py, or None."""
-    from doit.cmd_base import DoitCmdBase
-
-    code = DoitCmdBase.execute.__code__
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        cmd = frame.f_locals.get("self")
-        if frame.f_code is code and isinstance(cmd, DoitCmdBase):
-            return cmd, frame.f_locals.get("params"), [str(a) for a in frame.f_locals.get("args") or ()]
-        frame = frame.f_back
-    return None
 
 
 def needs_lock(command: str, args: list[str], creators: Mapping[str, Any]) -> bool:

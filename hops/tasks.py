@@ -1,5 +1,6 @@
 """The doit task list: the wired phases (hops.phases.PHASES) as groups of steps, phase aggregates, operations,
-bootstrap controls and the lab's lifecycle tasks. dodo.py only calls `load()`.
+bootstrap controls and the lab's lifecycle tasks. dodo.py calls `load()` (unless `doit list` is answered from the
+list a previous load kept: hops.task_list_cache).
 
 Loading must stay cheap: `doit list --all` reads no configuration and imports no Kubernetes client."""
 

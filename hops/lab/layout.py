@@ -39,7 +39,7 @@ class LabLayout:
         """Record which cluster this lab belongs to; raise hops.clusters.ClusterError if it is another's."""
         from hops.clusters import ClusterError
 
-        owner_file = self.root / "cluster"
+        owner_file = self.owner_file
         try:
             owner = owner_file.read_text().strip()
         except FileNotFoundError:
@@ -49,6 +49,10 @@ class LabLayout:
         if owner != cluster_key:
             raise ClusterError(f"the lab in {self.root} belongs to cluster {owner!r}, not {cluster_key!r}: give each "
                                "cluster its own HOPS_LAB_DIR (or unset it: each cluster then has .lab/<name>/)")
+
+    @property
+    def owner_file(self) -> Path:         # the cluster this lab belongs to (claim)
+        return self.root / "cluster"
 
     @property
     def info_file(self) -> Path:          # written by the running daemon: pid, ports, node endpoints
