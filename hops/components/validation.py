@@ -244,7 +244,7 @@ def onepassword_intent(ctx: Context) -> list[str]:
     """Sign-in, vault and items."""
     op = ctx.config.onepassword
     return [f"run `op whoami --account {op.account}`", f"check vault {op.vault!r} and its items "
-            + ", ".join(repr(getattr(op.items, k)) for k in type(op.items).model_fields)]
+            + ", ".join(repr(item) for item in vars(op.items).values())]
 
 
 def connectivity_intent(ctx: Context) -> list[str]:

@@ -5,7 +5,8 @@ and most commands read the same two files as the one before. A cached copy is us
 same: the bytes of both files, the project root and the selected cluster's folder, the command-line variables,
 the environment variables the load reads (override variables, the cluster variable and every ${VAR} talconfig.yaml
 names), the step names hooks may refer to, and the code that validates (hops.config's files, pydantic's, Python's
-version). A configuration with problems is never cached: it is reported afresh each time.
+version). A configuration with problems is never cached: it is reported afresh each time. A copy holds the models as plain
+records (hops.config.snapshot), so reading it back imports no pydantic.
 
 The copies live under $XDG_CACHE_HOME/hops/settings (~/.cache/hops/settings; HOPS_CONFIG_CACHE=<folder> elsewhere,
 =0 off), private to the user (0700/0600); they hold the configuration files' values (addresses, names, 1Password

@@ -27,6 +27,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from hops.config.snapshot import CommandBehaviour  # shared with the cached records
+
 DEFAULT_TIMEOUT = 60.0
 SECTIONS = ("hooks", "checks")
 Scalar = bool | int | float | str
@@ -68,7 +70,7 @@ class When(_Model):
 
 
 
-class Command(_Model):
+class Command(CommandBehaviour, _Model):
     """One user command: a hook, a precondition or a status check."""
 
     run: Argv = Field(description="The command as an argument list, run in the project root. Required.")
@@ -78,11 +80,6 @@ class Command(_Model):
     message: str | None = Field(None, description="Shown when it fails. Default: the command and its output.")
     when: When = Field(default_factory=When, description="Run only when this holds (else: a hook or "
                        "precondition is skipped, a status check holds). Default: always.")
-
-    @property
-    def label(self) -> str:
-        """The name reports use."""
-        return self.name or " ".join(self.run)
 
 
 class Hooks(_Model):

@@ -52,7 +52,8 @@ class Settings:
 def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
     """Load and validate; raises ConfigError listing every problem found in both files. A load with the same
-    inputs as an earlier one is answered from hops.config.cache."""
+    inputs as an earlier one is answered from hops.config.cache. The configuration's models come back as plain
+    records (hops.config.snapshot), fresh or cached alike."""
     from hops.config import cache
     from hops.config.targets import known_steps
 
@@ -63,9 +64,19 @@ def load_settings(root: Path | str, cli_vars: Mapping[str, str] | None = None,
     cached = cache.read(cache_key, Settings)
     if cached is not None:
         return cached
-    settings = _load(root, folder, cli_vars, env)
+    settings = frozen(_load(root, folder, cli_vars, env))  # as the cache hands it back: one kind of Settings
     cache.write(cache_key, settings)
     return settings
+
+
+def frozen(settings: Settings) -> Settings:
+    """The same settings with the configuration's models as plain records (hops.config.snapshot): what the cache
+    keeps, so reading it back needs no pydantic."""
+    from dataclasses import replace
+
+    from hops.config.snapshot import freeze
+
+    return replace(settings, config=freeze(settings.config))
 
 
 def _load(root: Path, folder: Path, cli_vars: Mapping[str, str] | None, env: Mapping[str, str]) -> Settings:

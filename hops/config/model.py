@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from hops.config import checks
 from hops.config.custom import Checks, Hooks
 from hops.config.errors import BOOTSTRAP_FILE, Problem, did_you_mean, join_path
+from hops.config.snapshot import NodeBehaviour, TimeoutsBehaviour  # shared with the cached records
 
 IPAddress = Annotated[str, BeforeValidator(checks.ip_address)]
 CIDR = Annotated[str, BeforeValidator(checks.cidr)]
@@ -50,14 +51,10 @@ class Cluster(_Model):
     domain: DnsName = Field("cluster.local", description="Cluster DNS domain. Default: cluster.local.")
 
 
-class Node(_Model):
+class Node(NodeBehaviour, _Model):
     name: DnsLabel = Field(description="Hostname, a DNS-1123 label, unique. Required.")
     address: IPAddress = Field(description="The node's IP address, unique. Required.")
     role: Literal["controlplane", "worker"] = Field("controlplane", description="Default: controlplane.")
-
-    @property
-    def is_control_plane(self) -> bool:
-        return self.role == "controlplane"
 
 
 class Network(_Model):
@@ -135,19 +132,13 @@ class GitOps(_Model):
     personal: bool = Field(True, description="Owner is a user, not an organisation. Default: true.")
 
 
-class Timeouts(_Model):
+class Timeouts(TimeoutsBehaviour, _Model):
     validation: Seconds = Field(120, description="Default: 120 s.")
     talos: Seconds = Field(1800, description="Default: 1800 s.")
     networking: Seconds = Field(600, description="Default: 600 s.")
     services: Seconds = Field(900, description="Default: 900 s.")
     gitops: Seconds = Field(600, description="Default: 600 s.")
     applications: Seconds = Field(1200, description="Default: 1200 s.")
-
-    def for_group(self, group: str) -> float:
-        """Deadline in seconds for a phase group name (KeyError for an unknown group)."""
-        if group not in type(self).model_fields:
-            raise KeyError(f"no timeout for group {group!r}; known: {', '.join(type(self).model_fields)}")
-        return float(getattr(self, group))
 
 
 class Retry(_Model):
