@@ -1,4 +1,5 @@
-"""The Kubernetes API through the official client (imported lazily: `doit list` never pays for it).
+"""The Kubernetes API through the official client's REST layer (hops.kubeconfig; imported lazily: `doit list`
+never pays for it).
 
 Objects are plain dicts addressed by (apiVersion, kind); waits list once and then WATCH from the list's
 resourceVersion until a predicate holds or the deadline passes — no sleep loops. Lists are cached per process so
@@ -7,27 +8,25 @@ that a no-op re-run checks many steps with a bounded number of requests ("list o
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.util
 import json
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from hops import deadlines, failures
 from hops.errors import StepError, WaitTimeout
+from hops.kubeconfig import kubernetes_module
 
 if TYPE_CHECKING:
     from kubernetes.client.exceptions import ApiException
 
     from hops.context import Context
+    from hops.kubeconfig import Transport
 
 # kind -> (apiVersion, plural, namespaced)
 KINDS: dict[str, tuple[str, str, bool]] = {
@@ -55,41 +54,6 @@ KINDS: dict[str, tuple[str, str, bool]] = {
 }
 
 FIRST_PAUSE_S = 0.05
-# What kubernetes/__init__.py imports eagerly; hops needs only `client` and `config`.
-KUBERNETES_SUBMODULES = ("client", "config", "dynamic", "watch", "stream", "utils", "leaderelection", "informer")
-
-
-def kubernetes_module(name: str) -> ModuleType:
-    """`kubernetes.<name>` without running kubernetes/__init__.py, which imports every submodule eagerly —
-    `dynamic` alone pulls kubernetes_validate and jsonschema (≈0.2 s) when the test extra is installed.
-
-    How: the package's module object is created from its spec but not executed, and registered in sys.modules
-    with the package's __path__, so the import system finds `kubernetes.client` and `kubernetes.config` below it
-    as usual. A later plain `import kubernetes` in the same process (tests, user hooks) gets that object; its
-    module __getattr__ (PEP 562) imports any other submodule on first use, so `kubernetes.watch.Watch` and
-    `from kubernetes import dynamic` still work."""
-    if "kubernetes" not in sys.modules:
-        spec = importlib.util.find_spec("kubernetes")
-        if spec is None or spec.submodule_search_locations is None:
-            raise StepError("the kubernetes Python client is not installed (pip install kubernetes)")
-        package = importlib.util.module_from_spec(spec)  # a module object; its __init__ is never executed
-        package.__path__ = list(spec.submodule_search_locations)
-        package.__dict__.update(__project__="kubernetes", __getattr__=_lazy_submodule)
-        sys.modules["kubernetes"] = package
-    return importlib.import_module(f"kubernetes.{name}")
-
-
-def _lazy_submodule(name: str) -> ModuleType:
-    """Module __getattr__ of the un-executed kubernetes package: its submodules on first attribute access."""
-    if name in KUBERNETES_SUBMODULES:
-        return importlib.import_module(f"kubernetes.{name}")
-    if name == "__version__":
-        from importlib.metadata import version
-
-        return version("kubernetes")  # type: ignore[return-value]
-    raise AttributeError(f"module 'kubernetes' has no attribute {name!r}")
-
-
 def _api_exception() -> type[ApiException]:
     """The client's ApiException class, imported on first use (the task list never loads the client)."""
     return kubernetes_module("client.exceptions").ApiException
@@ -183,7 +147,7 @@ class Kube:
 
     def __post_init__(self) -> None:
         self._lists: dict[tuple[str, str | None, str | None], list[dict]] = {}
-        self._client: Any = None
+        self._client: Transport | None = None
         self._pid = os.getpid()
         self._unreachable = False
         self._state_token: frozenset[tuple[str, int]] | None = None
@@ -191,7 +155,7 @@ class Kube:
         self.requests = 0
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Transport:
         """This process's API client. `doit -n` forks its workers from the main process after that process's
         up-to-date checks opened keep-alive connections: a worker that kept using the inherited client would
         share a socket with its parent, each reading the other's answers (a hang until the read timeout). So
@@ -206,12 +170,14 @@ class Kube:
             self._client, self._pid = None, os.getpid()
             self._lists.clear()
 
-    def _new_client(self) -> Any:
+    def _new_client(self) -> Transport:
         kubeconfig = self.ctx.endpoints.kubeconfig
         if not kubeconfig.exists():  # checked first: a check that cannot succeed does not pay for the client
             raise StepError(f"no kubeconfig at {kubeconfig}: the cluster is not bootstrapped yet "
                             "(run `doit talos` first, or `doit talos_recover_kubeconfig`)")
-        return kubernetes_module("config").new_client_from_config(config_file=str(kubeconfig))
+        from hops.kubeconfig import transport
+
+        return transport(kubeconfig)
 
     # --- raw requests --------------------------------------------------------------------------------------
     def request(self, method: str, url: str, body: Any = None, query: dict | None = None,
@@ -346,13 +312,11 @@ class Kube:
 
     def _call(self, method: str, url: str, query: dict | None, headers: dict, body: Any,
               timeout: Any) -> Any:
-        """One HTTP call through the client (kubernetes >= 30 API: param_serialize + call_api); returns the
-        unread urllib3 response, raises ApiException for a non-2xx answer."""
+        """One HTTP call through the client's REST layer (hops.kubeconfig); returns the unread urllib3 response,
+        raises ApiException for a non-2xx answer."""
         api_exception = _api_exception()
 
-        serialized = self.client.param_serialize(method, url, query_params=list((query or {}).items()),
-                                                 header_params=headers, body=body, auth_settings=["BearerToken"])
-        response = self.client.call_api(*serialized, _request_timeout=timeout).response
+        response = self.client.send(method, url, query, headers, body, timeout)
         if not 200 <= response.status < 300:
             raise api_exception(status=response.status, reason=response.reason,
                                body=response.data.decode(errors="replace"))

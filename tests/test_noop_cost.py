@@ -42,7 +42,7 @@ names = [n["metadata"]["name"] for n in kube.list("Namespace")]
 loaded = sorted(m for m in sys.modules if m in HEAVY)
 import kubernetes
 from kubernetes import dynamic
-api = kubernetes.client.CoreV1Api(kube.client)
+api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(kube.client.configuration))
 later = {"watch": kubernetes.watch.Watch.__name__, "dynamic": dynamic.DynamicClient.__name__,
          "client_namespaces": [n.metadata.name for n in api.list_namespace().items]}
 server.stop()
