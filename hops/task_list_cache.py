@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from hops import user_cache
+
 CACHE_ENV = "HOPS_LIST_CACHE"
 KEEP = 32  # copies kept (one per project folder and environment); the oldest go when a new one is written
 FORMAT = 1
@@ -118,13 +120,7 @@ def _creator(tasks: list[list[Any]]) -> Callable[[], Iterator[dict[str, Any]]]:
 
 # --- the copies ------------------------------------------------------------------------------------------------
 def _folder() -> Path | None:
-    chosen = os.environ.get(CACHE_ENV, "").strip()
-    if chosen.lower() in ("0", "false", "no", "off"):
-        return None
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hops" / "task-lists"
+    return user_cache.folder(CACHE_ENV, "task-lists")
 
 
 def _path(folder: Path, dodo: Path) -> Path:
@@ -179,7 +175,7 @@ def _write(dodo: Path, record: dict[str, Any], watched: tuple[Path, ...]) -> Non
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp.write_text(json.dumps(record))
         os.replace(tmp, target)
-        _prune(folder)
+        user_cache.prune(folder, "*.json", KEEP)
     except OSError:
         try:
             tmp.unlink(missing_ok=True)
@@ -195,14 +191,3 @@ def _hops_modules() -> list[str]:
         if file and Path(file).resolve().is_relative_to(_PACKAGE_DIR):
             paths.append(str(Path(file).resolve()))
     return paths
-
-
-def _prune(folder: Path) -> None:
-    stamped = []
-    for path in folder.glob("*.json"):
-        try:
-            stamped.append((path.stat().st_mtime_ns, path))
-        except OSError:
-            continue
-    for _, old in sorted(stamped)[:-KEEP]:
-        old.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hops import user_cache
 from hops.config.errors import BOOTSTRAP_FILE, TALCONFIG_FILE
 
 if TYPE_CHECKING:
@@ -37,15 +38,8 @@ _CODE_DIR = Path(__file__).resolve().parent
 
 
 def folder() -> Path | None:
-    """Where the copies are kept (this process's environment, not the configuration's): HOPS_CONFIG_CACHE=<folder>,
-    else $XDG_CACHE_HOME/hops/settings or ~/.cache/hops/settings; None when HOPS_CONFIG_CACHE=0 turns it off."""
-    chosen = os.environ.get(CACHE_ENV, "").strip()
-    if chosen.lower() in ("0", "false", "no", "off"):
-        return None
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hops" / "settings"
+    """Where the copies are kept: HOPS_CONFIG_CACHE=<folder>, else ~/.cache/hops/settings (=0: off)."""
+    return user_cache.folder(CACHE_ENV, "settings")
 
 
 def key(root: Path, config_dir: Path, cli_vars: Mapping[str, str] | None, env: Mapping[str, str],
@@ -124,20 +118,8 @@ def write(cache_key: str | None, settings: Settings) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(pickle.dumps(settings, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, where / f"{cache_key}.pickle")
-        _prune(where)
+        user_cache.prune(where, "*.pickle", KEEP)
     except OSError:
         return
     finally:
         tmp.unlink(missing_ok=True)   # a write cut short (disk full, Ctrl-C) leaves no partial copy behind
-
-
-def _prune(where: Path) -> None:
-    """Remove all but the newest KEEP copies (other processes may be pruning or reading at the same time)."""
-    stamped = []
-    for path in where.glob("*.pickle"):
-        try:
-            stamped.append((path.stat().st_mtime_ns, path))
-        except OSError:
-            continue
-    for _, old in sorted(stamped)[:-KEEP]:
-        old.unlink(missing_ok=True)
