@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hops import context as context_mod
-from hops import deadlines, hooks, interrupts, progress, step_record
+from hops import deadlines, hooks, interrupts, progress, read_ahead, step_record
 from hops.errors import StepError
 from hops.results import result_of
 from hops.state import lock as run_lock
@@ -97,6 +97,7 @@ class StepAction(_Named):
         hooks.before(ctx, step_id)  # configured before hooks: the phase's (once per invocation), the step's
         values = deadlines.step_action(ctx, step_id, step.action) or {}  # retries end at the phase deadline
         ctx.kube.invalidate()  # the action changed the cluster: this process's later checks list it again
+        ctx.read_ahead.invalidate()  # and read it again
         hooks.after(ctx, step_id)   # configured after hooks; one that fails leaves the step unmarked
         self._mark(ctx, started, "")
         ctx.log.say(f"[{step_id}] done in {time.monotonic() - started:.1f}s")
@@ -178,6 +179,7 @@ def evaluate(step_id: str, step: Step, check: Check) -> tuple[bool, str]:
         ctx = context_mod.current()
         if step.when is not None and not step.when(ctx):
             return True, "not applicable (when: false)"
+        read_ahead.begin(ctx)  # before the first check of a `doit run`: the slow reads of later checks start
         with ctx.kube.sharing():  # every check of this process reads the same per-kind lists
             verdict = check.fn(ctx)
         holds, seen = verdict if isinstance(verdict, tuple) else (bool(verdict), "")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hops.config import Settings
     from hops.config.model import BootstrapConfig
     from hops.kube import Kube
+    from hops.read_ahead import ReadAhead
     from hops.runlog import RunLog
     from hops.runner import ToolRunner
 
@@ -115,6 +116,13 @@ class Context:
         from hops.kube import Kube
 
         return Kube(self)
+
+    @cached_property
+    def read_ahead(self) -> ReadAhead:
+        """Slow reads of live checks started early (hops.read_ahead)."""
+        from hops.read_ahead import ReadAhead
+
+        return ReadAhead()
 
     def timeout(self, group: str) -> float:
         """bootstrap.timeouts.<group> in seconds."""

@@ -59,10 +59,13 @@ class ModelError(Exception):
 @dataclass(frozen=True)
 class Check:
     """A named live check of the world (a Taskfile `status:` entry): True when the step's effect holds.
-    `fn` may answer (holds, what it saw) so reports can say why a check fails."""
+    `fn` may answer (holds, what it saw) so reports can say why a check fails. `read_ahead`: starts, in the
+    background, a slow read `fn` will make, so that on a re-run it overlaps the checks before it (hops.read_ahead).
+    """
 
     name: str
     fn: Callable[[Context], Verdict]
+    read_ahead: Callable[[Context], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hops import context, controls, endpoints, interactive, lab_tasks, runguard
+from hops import context, controls, endpoints, interactive, lab_tasks, read_ahead, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
 from hops.clusters import CONFIG_FILES, Cluster
 from hops.config import targets as config_targets
@@ -31,6 +31,7 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     cluster, state = _cluster_and_state(root, {step.marker for _, step in model.steps() if step.marker})
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
     config_targets.declare_steps(model.step_ids())  # the names bootstrap-config.yaml hooks:/checks: may use
+    _declare_read_ahead(model, state)
     creators: dict[str, Any] = {"DOIT_CONFIG": {
         "backend": "hops-sqlite",
         "dep_file": str(state / "doit.sqlite"),
@@ -48,6 +49,16 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     interactive.add_gates(creators, model)  # --interactive: a hidden gate before each phase (hops.interactive)
     runguard.guard(creators, state)  # run lock + Ctrl-C handling for this doit command (hops.runguard)
     return creators
+
+
+def _declare_read_ahead(model: Model, state: Path) -> None:
+    """For a `doit run`: the checks that read ahead (hops.read_ahead), with their steps' markers."""
+    invocation = runguard.doit_invocation()
+    if invocation is None or invocation[0] != "run":
+        read_ahead.declare([])
+        return
+    read_ahead.declare([(state / step.marker, check.read_ahead) for _, step in model.steps() if step.marker
+                        for check in step.live_checks() if check.read_ahead is not None])
 
 
 def _cluster_and_state(root: Path, markers: set[str]) -> tuple[Cluster, Path]:

@@ -396,7 +396,8 @@ def etcd_problem(ctx: Context) -> str | None:
     # Kept a talosctl call (≈0.1 s of a no-op): on Talos etcd is a machine service started before the kubelet,
     # not a static pod, so the Kubernetes API has no etcd pods and no member list; control-plane Node objects
     # say which nodes should be members, not which are (a removed member or a learner looks the same there).
-    members = etcd_members(ctx, first_control_plane(ctx))
+    node = first_control_plane(ctx)
+    members = ctx.read_ahead.answer(("etcd members", node.name), lambda: etcd_members(ctx, node))
     if members is None:
         return "etcd members cannot be listed yet"
     wanted = {n.name: str(n.address) for n in ctx.settings.control_plane_nodes}
@@ -411,6 +412,15 @@ def etcd_problem(ctx: Context) -> str | None:
                  "nodes" if len(names) != len(wanted) else ""]
         return "etcd members differ from the control-plane nodes: " + "; ".join(p for p in parts if p)
     return None
+
+
+def read_etcd_members_ahead(ctx: Context) -> None:
+    """The health check's `talosctl etcd members`, started while the checks before it run (hops.read_ahead)."""
+    if not ctx.endpoints.talosconfig.exists():
+        return  # the check fails without asking
+    node = first_control_plane(ctx)
+    ctx.runner  # noqa: B018 - built here, in the caller's thread, not inside the query's
+    ctx.read_ahead.start(("etcd members", node.name), lambda: etcd_members(ctx, node))
 
 
 def _peers_at(peer_urls: str, address: str) -> bool:
@@ -661,7 +671,8 @@ COMPONENT = Component(
              status=(Check("kubeconfig present and every node registered", cluster_registered_verdict),)),
         Step("health", "etcd members are exactly the control-plane nodes; control-plane pods Running", health,
              marker="health-verified", would_do=health_intent, deps=("cluster-ready",),
-             status=(Check("etcd and control-plane pods healthy", healthy_verdict),)),
+             status=(Check("etcd and control-plane pods healthy", healthy_verdict,
+                           read_ahead=read_etcd_members_ahead),)),
     ),
     operations=(
         Operation("status", "Per node: Talos API reachable, machine stage, etcd member, Kubernetes Node Ready",

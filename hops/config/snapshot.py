@@ -7,7 +7,8 @@ models inherit too, so both answer alike), is frozen and compares by value. What
 happened before the record was made, and pydantic's API (model_dump and friends), which only the configuration
 code itself uses, on models it has just validated.
 
-This module imports nothing of pydantic; tests/config/test_snapshot.py keeps one record class per model class.
+Code that reads the configuration is typed against the models (hops.config.model: what an editor follows); the
+records have the same attributes. This module imports nothing of pydantic; tests/config/test_snapshot.py keeps one record class per model class.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ def etcd_bootstraps(lab_env: dict) -> int:
     return sum(1 for c in read_calls(lab_layout(lab_env), "talosctl") if "bootstrap" in c["argv"])
 
 
+def etcd_member_queries(lab_env: dict) -> int:
+    return sum(1 for c in read_calls(lab_layout(lab_env), "talosctl") if c["argv"][:2] == ["etcd", "members"])
+
+
 def mutating_calls(lab_env: dict) -> list[dict]:
     return [c for c in read_calls(lab_layout(lab_env)) if any(c["tool"] == t and s in c["argv"] for t, s in MUTATING)]
 
@@ -103,10 +107,12 @@ def test_full_bootstrap_converges_and_a_second_run_changes_nothing(doit, state_d
     readiness = node_readiness(lab_env)
     assert readiness == {"talos-cp-1": "Ready", "talos-cp-2": "Ready", "talos-cp-3": "Ready"}, readiness
     calls_before = len(mutating_calls(lab_env))
+    members_before = etcd_member_queries(lab_env)
     mtimes = {m: (state_dir / m).stat().st_mtime_ns for m in ALL_MARKERS}
     second = doit("bootstrap_phased")
     assert step_tasks(second) == []
     assert len(mutating_calls(lab_env)) == calls_before
+    assert etcd_member_queries(lab_env) == members_before + 1  # read ahead, used by talos:health's check
     assert mtimes == {m: (state_dir / m).stat().st_mtime_ns for m in ALL_MARKERS}
     assert "Bootstrap complete" in first.stdout + second.stdout
 

@@ -562,3 +562,38 @@ def test_bootstrap_etcd_step_on_a_bootstrapped_cluster_never_calls_bootstrap(wor
     assert world.runner.lines() == [line(world, CP1, "etcd", "members")]  # the once-guard only
     assert "[talos:bootstrap-etcd] already done (checked the cluster); not doing it again" in capsys.readouterr().out
     assert (world.ctx.state_dir / "etcd-bootstrapped").exists()
+
+
+# --- health: its etcd members read ahead (hops.read_ahead) -----------------------------------------------------
+def health_check():
+    (check,) = COMPONENT.step("health").live_checks()
+    return check
+
+
+def test_health_s_etcd_members_are_read_ahead_once_and_answer_the_check(world: World) -> None:
+    healthy_cluster(world)
+    world.endpoints.talosconfig.write_text("talosconfig")
+    answer(world, CP1, "etcd", "members", code=1, stderr="a second call: the read-ahead answer was not used")
+    answer(world, CP1, "etcd", "members", stdout=o.etcd_members(CP1, ALL_MEMBERS), times=1)  # the first call
+    check = health_check()
+    assert check.read_ahead is not None
+    check.read_ahead(world.ctx)
+    check.read_ahead(world.ctx)  # started once per key
+    assert check.fn(world.ctx) == (True, "etcd members match the control plane; control-plane pods Running")
+    assert world.runner.lines() == [line(world, CP1, "etcd", "members")]
+
+
+def test_after_a_step_acted_the_check_asks_again(world: World) -> None:
+    healthy_cluster(world)
+    world.endpoints.talosconfig.write_text("talosconfig")
+    answer(world, CP1, "etcd", "members", stdout=o.etcd_members(CP1, ALL_MEMBERS[:1]), times=1)
+    health_check().read_ahead(world.ctx)
+    world.ctx.read_ahead.invalidate()  # what hops.actions does after every step's action
+    assert health_check().fn(world.ctx) == (True, "etcd members match the control plane; control-plane pods Running")
+    assert world.runner.lines() == [line(world, CP1, "etcd", "members")] * 2
+
+
+def test_without_a_talosconfig_nothing_is_read_ahead(world: World) -> None:
+    healthy_cluster(world)
+    health_check().read_ahead(world.ctx)
+    assert world.runner.calls == []
