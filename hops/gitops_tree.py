@@ -32,18 +32,37 @@ def folder_of(root: Path, path: object) -> Path:
 
 def applied_folders(root: Path, cluster_folder: str) -> list[Path]:
     """The cluster folder, then every existing folder a Kustomization declared there applies."""
+    return [folder for folder in declared_folders(root, cluster_folder) if folder.is_dir()]
+
+
+def declared_folders(root: Path, cluster_folder: str) -> list[Path]:
+    """The cluster folder, then every folder a Kustomization declared there applies, whether it exists or not."""
     cluster = folder_of(root, cluster_folder)
     out = [cluster]
     for _, doc in manifests(cluster) if cluster.is_dir() else ():
         if doc.get("kind") == "Kustomization" and str(doc.get("apiVersion", "")).startswith(FLUX_KUSTOMIZATION):
             folder = folder_of(root, (doc.get("spec") or {}).get("path"))
-            if folder.is_dir() and folder not in out:
+            if folder not in out:
                 out.append(folder)
     return out
 
 
 def helmrelease_problems(root: Path, cluster_folder: str) -> list[str]:
-    """Every mistake in the HelmReleases Flux will apply, one line each: file, HelmRelease ns/name, field."""
+    """Every mistake in the HelmReleases Flux will apply, one line each: file, HelmRelease ns/name, field. Kept
+    between processes while no file or folder under those folders changed (hops.tree_cache)."""
+    from hops import tree_cache
+
+    def compute() -> tree_cache.Computed:
+        declared = declared_folders(root, cluster_folder)
+        return tree_cache.Computed(_helmrelease_problems(root, cluster_folder), [f for f in declared if f.is_dir()],
+                                   declared)
+
+    here = Path(__file__).resolve().parent
+    code = [here / "gitops_tree.py", here / "helmrelease.py", here / "helmrelease_fields.py"]
+    return list(tree_cache.answer("helmrelease-problems", [str(root.resolve()), cluster_folder], code, compute))
+
+
+def _helmrelease_problems(root: Path, cluster_folder: str) -> list[str]:
     found: list[str] = []
     seen: set[Path] = set()
     for folder in applied_folders(root, cluster_folder):

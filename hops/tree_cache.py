@@ -1,0 +1,111 @@
+"""An answer computed from folders of the repository, kept between processes while nothing it read changed.
+
+Phase 1's manifest check parses every YAML file Flux will apply (with 200 apps, 200 folders: a quarter of a
+no-op). The answer is kept with a stamp of each folder and file under the folders it read (a folder's
+modification time changes when an entry is added, removed or renamed; a file's size and modification time when
+it is written), with whether each folder it was told about exists, and with the stamp of the code that
+computed it; a process whose stamps are all equal takes the kept answer. Walking the folders costs a stat per
+entry, not a parse per file.
+
+The copies live in ~/.cache/hops/trees (HOPS_TREE_CACHE=<folder> elsewhere, =0 off): file paths and the
+answer (problem lines naming files and fields), nothing read from 1Password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hops import user_cache
+
+CACHE_ENV = "HOPS_TREE_CACHE"
+KEEP = 32
+
+
+@dataclass(frozen=True)
+class Computed:
+    """An answer and what it depended on: the folders whose trees it read, and folders it was told about
+    (they may appear later)."""
+
+    answer: Any
+    folders: list[Path]
+    mentioned: list[Path]
+
+
+def answer(name: str, key: Iterable[str], code: Iterable[Path], compute: Callable[[], Computed]) -> Any:
+    """compute().answer, or the kept one when every stamp is the same (`code`: the modules computing it)."""
+    where = user_cache.folder(CACHE_ENV, "trees")
+    if where is None:
+        return compute().answer
+    path = where / f"{hashlib.sha256(repr((name, *key)).encode()).hexdigest()[:32]}.json"
+    code_stamps = {str(p): _file_stamp(p) for p in code}
+    kept = _read(path)
+    if kept is not None and kept.get("code") == code_stamps and _still(kept):
+        return kept["answer"]
+    started = time.time_ns()
+    computed = compute()
+    seen = stamps(computed.folders)
+    if all(stamp[-1] < started for stamp in seen.values() if stamp):  # else a file changed while it was read
+        _write(where, path, {"code": code_stamps, "folders": [str(f) for f in computed.folders],
+                             "mentioned": {str(f): f.is_dir() for f in computed.mentioned},
+                             "stamps": seen, "answer": computed.answer})
+    return computed.answer
+
+
+def stamps(folders: Iterable[Path]) -> dict[str, list[int]]:
+    """Every folder and file under `folders`: [modification time] of a folder, [size, modification time] of a
+    file (a missing folder: no entry)."""
+    out: dict[str, list[int]] = {}
+    for top in folders:
+        for folder, _, files in os.walk(top):
+            try:
+                out[folder] = [os.stat(folder).st_mtime_ns]
+            except OSError:
+                continue
+            for file in files:
+                full = os.path.join(folder, file)
+                out[full] = _file_stamp(Path(full))
+    return out
+
+
+def _file_stamp(path: Path) -> list[int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return []
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _still(kept: dict[str, Any]) -> bool:
+    mentioned_same = all(Path(f).is_dir() == exists for f, exists in kept["mentioned"].items())
+    return mentioned_same and stamps(Path(f) for f in kept["folders"]) == kept["stamps"]
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return kept if isinstance(kept, dict) and {"code", "folders", "mentioned", "stamps", "answer"} <= set(kept) \
+        else None
+
+
+def _write(where: Path, path: Path, record: dict[str, Any]) -> None:
+    """Best effort: a copy that cannot be written changes nothing but speed."""
+    tmp = where / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+        user_cache.prune(where, "*.json", KEEP)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
