@@ -8,7 +8,6 @@ Deeper levels (install, upgrade, values, ...) are left to the CRD: the cluster's
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -86,6 +85,8 @@ def _unknown(mapping: dict, known: frozenset[str], where: str) -> list[str]:
     out = []
     for key in mapping:
         if key not in known:
+            import difflib  # only when a name is unknown: most runs never need it
+
             close = difflib.get_close_matches(str(key), sorted(known), n=1)
             hint = f" (did you mean {where}.{close[0]}?)" if close else ""
             out.append(f"{where}.{key} is not a field of a HelmRelease{hint}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -203,6 +202,8 @@ def typical_duration(state_dir: Path, step_id: str, last: int = 10) -> float | N
         return None
     rows = _execute(state_dir, "select ended - started from steps where step_id = ? and result = 'ok' and ended "
                     "is not null order by started desc limit ?", (step_id, last)).fetchall()
+    import statistics  # a history report only: not every run
+
     return statistics.median(r[0] for r in rows) if rows else None
 
 

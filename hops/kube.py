@@ -7,7 +7,6 @@ that a no-op re-run checks many steps with a bounded number of requests ("list o
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -230,7 +229,7 @@ class Kube:
         changed the cluster through a tool, and operations) from the API."""
         if self._sharing() and (namespace or not KINDS[kind][2]):
             found = next((o for o in self.list(kind, namespace) if o["metadata"].get("name") == name), None)
-            return copy.deepcopy(found)  # callers may edit what they get; the shared list stays as listed
+            return _copied(found)  # callers may edit what they get; the shared list stays as listed
         api_exception = _api_exception()
         try:
             return self.request("GET", path(kind, namespace, name))
@@ -422,6 +421,16 @@ class Kube:
             raise ApiUnavailable(f"watch stream broke: {type(exc).__name__}") from exc
         finally:
             response.release_conn()
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value (dicts, lists, scalars), as copy.deepcopy makes it, without deepcopy's memo and
+    dispatch (several times faster: a no-op copies every object its checks get)."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def items(kind: str, listing: dict) -> list[dict]:

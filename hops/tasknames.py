@@ -8,7 +8,6 @@ exit 3), with the closest task name when one is close.
 
 from __future__ import annotations
 
-import difflib
 import glob
 import inspect
 import os
@@ -38,6 +37,8 @@ def check(command: str, names: list[str], creators: Mapping[str, Any]) -> None:
 def message(command: str, name: str, tasks: Iterable[str]) -> str:
     """doit's words for an unknown name, plus the closest task name when there is one."""
     visible = sorted(t for t in tasks if not t.startswith("_"))
+    import difflib  # only when a name is unknown: most runs never need it
+
     close = difflib.get_close_matches(name, visible, n=1, cutoff=0.6)
     hint = f" Did you mean `doit {'' if command == 'run' else command + ' '}{close[0]}`?" if close else ""
     kind = "a task or a target" if command != "run" else "a command, task or target"

@@ -5,7 +5,6 @@ Deliberately free of pydantic and yaml imports: any module may catch ConfigError
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +58,8 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     options = sorted(set(candidates))
     if not options:
         return ""
+    import difflib  # only when a name is unknown: most runs never need it
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if close:
         return f" (did you mean '{close[0]}'?)"

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from hops import processes
 from hops.errors import StepError
-from hops.lab import faults, real_helm
+from hops.lab import faults
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import TOOLS
 
@@ -64,6 +64,8 @@ def install_launchers(layout: LabLayout) -> list[str]:
     """One executable per emulated tool in <lab>/bin; tools whose module does not exist yet are skipped. `helm`
     runs the real Helm 3 instead when it is installed or HOPS_LAB_REAL_HELM names one (hops.lab.real_helm
     decides); the helm launcher notes which, for `status`."""
+    from hops.lab import real_helm  # starting or inspecting the lab only (tarfile, argparse): not every command
+
     layout.bin_dir.mkdir(parents=True, exist_ok=True)
     installed = []
     real = _real_helm()
@@ -88,6 +90,8 @@ def install_launchers(layout: LabLayout) -> list[str]:
 
 def _real_helm() -> Path | None:
     """The real helm the lab uses, None for the emulated one; asked for and missing is a LabError."""
+    from hops.lab import real_helm
+
     try:
         return real_helm.configured()
     except real_helm.RealHelmError as exc:
@@ -212,6 +216,8 @@ def _wait_exit(pid: int, deadline_s: float) -> bool:
 def status(layout: LabLayout) -> dict:
     """Running?, pid, URLs, which helm (the one in use, or the one a start would use), and (when running)
     the simulation summary from the daemon."""
+    from hops.lab import real_helm
+
     info = _running_info(layout)
     if info is None:   # what the next start would use
         return {"running": False, "lab_dir": str(layout.root), "state_saved": layout.sim_state_file.exists(),
