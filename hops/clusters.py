@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +83,11 @@ def current(root: Path, env: Mapping[str, str] | None = None) -> Cluster:
 
 
 def command_line() -> dict[str, str]:
-    """doit's command-line variables (hops.context.cli_vars reads the same table; empty outside a doit run)."""
-    from doit import doit_cmd
-
-    return dict(doit_cmd._CMDLINE_VARS or {})
+    """doit's command-line variables (hops.context.cli_vars reads the same table; empty outside a doit run). A
+    process that has not imported doit runs no doit command (an emulated tool, the lab daemon): no variables,
+    and no ~30 ms import of doit to find that out."""
+    doit_cmd = sys.modules.get("doit.doit_cmd")
+    return dict(getattr(doit_cmd, "_CMDLINE_VARS", None) or {})
 
 
 def default_cluster(root: Path) -> Cluster:

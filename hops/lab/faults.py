@@ -32,7 +32,6 @@ import fcntl
 import json
 import os
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -168,10 +167,10 @@ def _tell_running_lab(layout: LabLayout) -> None:
     info = layout.read_info()
     if not info or "control_url" not in info:
         return
-    request = urllib.request.Request(info["control_url"] + "/faults", data=b"", method="POST")
+    from hops.lab import loopback_http
+
     try:
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        loopback_http.request("POST", info["control_url"] + "/faults", timeout=10)
     except OSError:
         pass    # no lab answering: it applies faults.json when it starts
 

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hops.lab import pki
+from hops.lab import loopback_http, pki
 from hops.lab.tools import talos_gen
 from hops.lab.tools.common import ToolExit, lab_info, run_tool
 from hops.lab.tools.flags import Flag, Parsed, parse, table
@@ -111,12 +109,9 @@ class Client:
             raise RuntimeError(_unavailable(f"transport: Error while dialing: dial tcp {target.address}:"
                                             f"{TALOS_PORT}: connect: no route to host"))
         payload = {"insecure": self.insecure, **self.creds, **(body or {})}
-        request = urllib.request.Request(f"http://{target.endpoint}/rpc/{rpc}", data=json.dumps(payload).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as reply:
-                answer = json.loads(reply.read())
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            answer = loopback_http.request("POST", f"http://{target.endpoint}/rpc/{rpc}", payload, timeout)
+        except OSError:
             # a node the lab made unreachable looks like a host that is down; otherwise the port is closed
             down = _node_fault(target.address) == "unreachable"
             why = "no route to host" if down else "connection refused"
@@ -132,9 +127,8 @@ class Client:
         if address != host:
             return False
         try:
-            with urllib.request.urlopen(self.info["control_url"] + "/status", timeout=5) as reply:
-                return json.loads(reply.read()).get("etcd") == "healthy"
-        except (OSError, KeyError, ValueError):
+            return loopback_http.request("GET", self.info["control_url"] + "/status", timeout=5).get("etcd") == "healthy"
+        except (OSError, KeyError, ValueError, AttributeError):
             return False
 
     def each(self, rpc: str, verb: str, body: dict | None = None, timeout: float = 30.0,
