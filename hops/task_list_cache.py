@@ -169,18 +169,7 @@ def _write(dodo: Path, record: dict[str, Any], watched: tuple[Path, ...]) -> Non
     files = sorted({*_hops_modules(), str(dodo), *(str(dodo.parent / name) for name in ROOT_FILES),
                     *(str(path) for path in watched)})
     record = {"inputs": _inputs(dodo, files), **record}
-    target = _path(folder, dodo)
-    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, target)
-        user_cache.prune(folder, "*.json", KEEP)
-    except OSError:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the folder itself could not be made
+    user_cache.keep(folder, _path(folder, dodo).name, json.dumps(record).encode(), KEEP)
 
 
 def _hops_modules() -> list[str]:

@@ -97,15 +97,4 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(where: Path, path: Path, record: dict[str, Any]) -> None:
-    """Best effort: a copy that cannot be written changes nothing but speed."""
-    tmp = where / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, path)
-        user_cache.prune(where, "*.json", KEEP)
-    except OSError:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+    user_cache.keep(where, path.name, json.dumps(record).encode(), KEEP)

@@ -31,3 +31,24 @@ def prune(where: Path, pattern: str, keep: int) -> None:
             continue
     for _, old in sorted(stamped)[:-keep]:
         old.unlink(missing_ok=True)
+
+
+def keep(where: Path, name: str, data: bytes, keep_newest: int) -> None:
+    """Write one copy as `where/name` (folder 0700, file 0600, replaced atomically: a reader sees the old copy or
+    the new one), then prune to the newest `keep_newest` of its kind. Best effort: a copy that cannot be written
+    changes nothing but speed, and a write cut short (disk full, Ctrl-C) leaves no partial copy behind."""
+    tmp = where / f".{name}.{os.getpid()}.tmp"
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, where / name)
+        prune(where, f"*{Path(name).suffix}", keep_newest)
+    except OSError:
+        pass
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself could not be made

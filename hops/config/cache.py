@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import pickle
 import re
 import sys
@@ -108,18 +107,4 @@ def write(cache_key: str | None, settings: Settings) -> None:
     where = folder()
     if cache_key is None or where is None:
         return
-    try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = where / f".{cache_key}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(pickle.dumps(settings, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, where / f"{cache_key}.pickle")
-        user_cache.prune(where, "*.pickle", KEEP)
-    except OSError:
-        return
-    finally:
-        tmp.unlink(missing_ok=True)   # a write cut short (disk full, Ctrl-C) leaves no partial copy behind
+    user_cache.keep(where, f"{cache_key}.pickle", pickle.dumps(settings, protocol=pickle.HIGHEST_PROTOCOL), KEEP)

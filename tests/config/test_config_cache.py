@@ -150,12 +150,12 @@ def test_a_root_given_another_way_is_another_entry(project: Path, cache_dir: Pat
 
 def test_a_write_cut_short_leaves_no_partial_copy(project: Path, cache_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from hops.config import cache
+    from hops import user_cache
 
-    def interrupted(*_: object, **__: object) -> bytes:
-        raise KeyboardInterrupt
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt  # after the copy's bytes are written to its temporary file, before it is renamed
 
-    monkeypatch.setattr(cache.pickle, "dumps", interrupted)
+    monkeypatch.setattr(user_cache.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_settings(project, env={})
     assert list(cache_dir.iterdir()) == []
