@@ -103,6 +103,7 @@ def test_a_talosctl_style_kubeconfig_speaks_tls_with_its_ca_and_client_certifica
     assert Path(transport.configuration.key_file).read_bytes() == key.read_bytes()
 
 
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # urllib3's warning for the skipped verification
 def test_the_server_certificate_is_verified(tmp_path: Path, https_url: str) -> None:
     (tmp_path / "other").mkdir()
     other, _ = self_signed_cert(tmp_path / "other")  # a certificate the server's is not

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.projects import copy_project, doit, write_config
+from tests import forkserver
+from tests.projects import REPO, copy_project, write_config
 
 LISTINGS = [["--all"], [], ["-q"], ["--all", "-p"], ["--all", "--sort", "definition"], ["--all", "talos"],
             ["--template", "{name}|{doc}"], ["phase3", "bootstrap_status"]]
@@ -23,14 +24,18 @@ def project(tmp_path: Path) -> Path:
 
 
 def listing(project: Path, cache: Path | str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """`doit list` with the import log on stderr (PYTHONPROFILEIMPORTTIME): which modules the answer needed."""
-    return doit(project, "list", *args, env={"PATH": "/usr/bin:/bin", "HOME": str(project.parent),
-                                             "HOPS_LIST_CACHE": str(cache), "PYTHONPROFILEIMPORTTIME": "1", **env})
+    """`doit list` (a real doit, forked from the test fork server) and, on stderr, whether a component module was
+    imported (tests/taskmodel/list_probe.py)."""
+    full_env = {"PATH": "/usr/bin:/bin", "HOME": str(project.parent), "PYTHONPATH": str(REPO),
+                "HOPS_LIST_CACHE": str(cache), **env}
+    return forkserver.run_module("tests.taskmodel.list_probe", ["-f", str(project / "dodo.py"), "list", *args],
+                                 project, full_env, 120)
 
 
 def loaded_components(result: subprocess.CompletedProcess) -> bool:
     assert result.returncode == 0, result.stdout + result.stderr
-    return "hops.components" in result.stderr
+    assert "COMPONENTS-IMPORTED=" in result.stderr, result.stderr
+    return "COMPONENTS-IMPORTED=True" in result.stderr
 
 
 def copies(cache: Path) -> list[Path]:
