@@ -1,8 +1,9 @@
 """What a no-op imports, and that the floor benchmark measures the same graph as hops's.
 
-A hops API call loads `kubernetes.client` and the kubeconfig loader only: not kubernetes/__init__.py's eager
-`dynamic` (→ kubernetes_validate → jsonschema, present with the test extra), watch, stream, leaderelection,
-informer. A later plain `import kubernetes` in that process still reaches every submodule."""
+A hops API call loads the client's REST layer only (`kubernetes.client.rest` and its configuration; the kubeconfig
+is read by hops.kubeconfig): not kubernetes/__init__.py's eager `dynamic` (→ kubernetes_validate → jsonschema,
+present with the test extra), watch, stream, leaderelection, informer. A later plain `import kubernetes` in that
+process still reaches every submodule."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import pytest
 from tests.projects import REPO
 
 HEAVY = ("kubernetes_validate", "jsonschema", "kubernetes.dynamic", "kubernetes.watch", "kubernetes.stream",
-         "kubernetes.leaderelection", "kubernetes.informer")
+         "kubernetes.leaderelection", "kubernetes.informer", "kubernetes.config", "kubernetes.client.api_client",
+         "pydantic")
 
 API_CALL = """
 import json, sys
