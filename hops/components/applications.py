@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from hops import flux_failures, helmrelease
 from hops.context import Context
@@ -45,16 +46,27 @@ _names: dict[tuple, dict[str, list[str]]] = {}
 
 
 def declared_names(ctx: Context) -> dict[str, list[str]]:
-    """Names of the Kustomizations declared in the cluster folder, by file name (read again when a file changed)."""
+    """Names of the Kustomizations declared in the cluster folder, by file name (read again when a file changed;
+    kept between processes while nothing in the folder changed: hops.tree_cache)."""
     folder = ctx.root / ctx.config.gitops.path
     try:
         key = (folder, tuple((f.name, st.st_mtime_ns, st.st_size)
                              for f in sorted(folder.glob("*.y*ml")) for st in [f.stat()]))
     except FileNotFoundError:  # a file went away meanwhile: read what is there now, uncached
-        return {file: [d["metadata"]["name"] for d in docs] for file, docs in declared(ctx).items()}
+        return _read_names(ctx)
     if key not in _names:
-        _names[key] = {file: [d["metadata"]["name"] for d in docs] for file, docs in declared(ctx).items()}
+        from hops import tree_cache
+
+        def compute() -> tree_cache.Computed:
+            return tree_cache.Computed(_read_names(ctx), [folder], [])
+
+        code = [Path(__file__).resolve(), Path(helmrelease.__file__).resolve()]
+        _names[key] = dict(tree_cache.answer("kustomization-names", [str(folder.resolve())], code, compute))
     return _names[key]
+
+
+def _read_names(ctx: Context) -> dict[str, list[str]]:
+    return {file: [d["metadata"]["name"] for d in docs] for file, docs in declared(ctx).items()}
 
 
 def infrastructure_names(ctx: Context) -> list[str]:

@@ -69,6 +69,24 @@ def test_the_infrastructure_is_every_kustomization_outside_apps_yaml(world: Worl
     assert applications.apps_names(world.ctx) == ["apps"]
 
 
+def test_the_declared_names_kept_between_processes_follow_the_cluster_folder(world: World, monkeypatch) -> None:
+    """A new process (the in-process memo cleared) gets the kept names, and sees a Kustomization added since."""
+    import yaml
+
+    parsed: list[str] = []
+    real = applications.declared
+    monkeypatch.setattr(applications, "declared", lambda ctx: parsed.append("parsed") or real(ctx))
+    assert applications.apps_names(world.ctx) == ["apps"]
+    applications._names.clear()
+    assert applications.apps_names(world.ctx) == ["apps"] and parsed == ["parsed"]  # kept: not parsed again
+    apps_file = world.root / CLUSTER_PATH / applications.APPS_FILE
+    docs = [d for d in yaml.safe_load_all(apps_file.read_text()) if d]
+    extra = {**docs[0], "metadata": {**docs[0]["metadata"], "name": "more-apps"}}
+    apps_file.write_text(yaml.safe_dump_all([*docs, extra], sort_keys=False))
+    applications._names.clear()
+    assert applications.apps_names(world.ctx) == ["apps", "more-apps"] and parsed == ["parsed", "parsed"]
+
+
 # --- infrastructure -------------------------------------------------------------------------------------------
 def test_infrastructure_times_out_naming_what_is_in_progress_before_what_waits_on_it(world: World) -> None:
     failure_text = ("Helm install failed for release external-secrets/external-secrets with chart "
