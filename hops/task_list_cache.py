@@ -137,16 +137,8 @@ def _inputs(dodo: Path, files: list[str]) -> dict[str, Any]:
     import doit
 
     inputs = {"format": FORMAT, "python": sys.version, "executable": sys.executable, "doit": doit.__version__,
-              "dodo": str(dodo), "environment": _environment(), "files": {f: _stamp(f) for f in files}}
+              "dodo": str(dodo), "environment": _environment(), "files": {f: user_cache.stamp(f) for f in files}}
     return json.loads(json.dumps(inputs))  # tuples as lists: compared with a copy read back from JSON
-
-
-def _stamp(path: str) -> list[int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _read(dodo: Path) -> dict[str, Any] | None:

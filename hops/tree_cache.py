@@ -44,7 +44,7 @@ def answer(name: str, key: Iterable[str], code: Iterable[Path], compute: Callabl
     if where is None:
         return compute().answer
     path = where / f"{hashlib.sha256(repr((name, *key)).encode()).hexdigest()[:32]}.json"
-    code_stamps = {str(p): _file_stamp(p) for p in code}
+    code_stamps = {str(p): user_cache.stamp(p) for p in code}
     kept = _read(path)
     if kept is not None and kept.get("code") == code_stamps and _still(kept):
         return kept["answer"]
@@ -58,10 +58,10 @@ def answer(name: str, key: Iterable[str], code: Iterable[Path], compute: Callabl
     return computed.answer
 
 
-def stamps(folders: Iterable[Path]) -> dict[str, list[int]]:
+def stamps(folders: Iterable[Path]) -> dict[str, list[int] | None]:
     """Every folder and file under `folders`: [modification time] of a folder, [size, modification time] of a
-    file (a missing folder: no entry)."""
-    out: dict[str, list[int]] = {}
+    file (a missing folder: no entry; a file gone meanwhile: None)."""
+    out: dict[str, list[int] | None] = {}
     for top in folders:
         for folder, _, files in os.walk(top):
             try:
@@ -70,16 +70,8 @@ def stamps(folders: Iterable[Path]) -> dict[str, list[int]]:
                 continue
             for file in files:
                 full = os.path.join(folder, file)
-                out[full] = _file_stamp(Path(full))
+                out[full] = user_cache.stamp(full)
     return out
-
-
-def _file_stamp(path: Path) -> list[int]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return []
-    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _still(kept: dict[str, Any]) -> bool:

@@ -1,5 +1,5 @@
-"""The folders of hops's copies kept between processes (the validated configuration, the task list): where they
-are, and keeping only the newest. Imports nothing of hops (the cheapest paths use it)."""
+"""The copies hops keeps between processes (the validated configuration, the task list, answers computed from
+repository folders): where they are, how a file is stamped, writing one, keeping only the newest. Imports nothing of hops (the cheapest paths use it)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,15 @@ def folder(variable: str, name: str) -> Path | None:
         return Path(chosen)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "hops" / name
+
+
+def stamp(path: str | Path) -> list[int] | None:
+    """[size, modification time in ns] of a file (None when it is missing): what the copies are keyed by."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def prune(where: Path, pattern: str, keep: int) -> None:
