@@ -33,7 +33,6 @@ SIMPLE_CLUSTER_KEYS = frozenset({"server", "certificate-authority", "certificate
                                  "insecure-skip-tls-verify", "tls-server-name", "extensions"})
 _private_dir: Path | None = None
 
-
 # What kubernetes/__init__.py imports eagerly; hops needs only `client` and `config`.
 KUBERNETES_SUBMODULES = ("client", "config", "dynamic", "watch", "stream", "utils", "leaderelection", "informer")
 
@@ -103,15 +102,14 @@ def transport(kubeconfig: Path) -> Transport:
     if not (set(cluster) <= SIMPLE_CLUSTER_KEYS and set(user) <= SIMPLE_USER_KEYS and "server" in cluster):
         return _official(kubeconfig)
     configuration = kubernetes_module("client.configuration").Configuration(host=str(cluster["server"]).rstrip("/"))
-    base = kubeconfig.parent
     configuration.verify_ssl = not cluster.get("insecure-skip-tls-verify", False)
-    configuration.ssl_ca_cert = _file(cluster, "certificate-authority", base)
-    configuration.cert_file = _file(user, "client-certificate", base)
-    configuration.key_file = _file(user, "client-key", base)
+    configuration.ssl_ca_cert = _file(kubeconfig, cluster, "certificate-authority")
+    configuration.cert_file = _file(kubeconfig, user, "client-certificate")
+    configuration.key_file = _file(kubeconfig, user, "client-key")
     configuration.tls_server_name = cluster.get("tls-server-name")
     token = user.get("token")
     if token is None and user.get("tokenFile"):
-        token = (base / str(user["tokenFile"])).read_text().strip()
+        token = _read(kubeconfig, "tokenFile", kubeconfig.parent / str(user["tokenFile"])).decode().strip()
     return Transport(configuration, token=str(token) if token is not None else None)
 
 
@@ -124,19 +122,38 @@ def _current(data: dict) -> tuple[dict, dict]:
     return dict(cluster), dict(users[0] if users else {})
 
 
-def _file(entry: dict, key: str, base: Path) -> str | None:
-    """The path of `key` (relative to the kubeconfig's folder), or of `key`-data written to a private file."""
+def _file(kubeconfig: Path, entry: dict, key: str) -> str | None:
+    """The path of `key` (relative to the kubeconfig's folder), or of `key`-data written to a private file; a
+    file that cannot be read or data that is not base64 is a StepError naming the kubeconfig and the field."""
     if entry.get(f"{key}-data"):
         import base64
+        import binascii
 
-        return str(_private_file(key, base64.b64decode(entry[f"{key}-data"])))
+        try:
+            content = base64.b64decode(str(entry[f"{key}-data"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise StepError(f"{kubeconfig}: {key}-data is not base64 (fetch the kubeconfig again: "
+                            "`doit talos_recover_kubeconfig`)") from None
+        return str(_private_file(key, content))
     if entry.get(key):
-        return str(base / str(entry[key]))
+        path = kubeconfig.parent / str(entry[key])
+        _read(kubeconfig, key, path)
+        return str(path)
     return None
 
 
+def _read(kubeconfig: Path, key: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StepError(f"{kubeconfig}: {key} {path} cannot be read ({exc.strerror or exc})") from None
+
+
 def _private_file(name: str, content: bytes) -> Path:
+    """`content` in this process's private folder, named by what it holds: a second kubeconfig in the same
+    process gets files of its own, never the first one's overwritten under a client still using them."""
     import atexit
+    import hashlib
     import shutil
     import tempfile
 
@@ -144,7 +161,7 @@ def _private_file(name: str, content: bytes) -> Path:
     if _private_dir is None:
         _private_dir = Path(tempfile.mkdtemp(prefix="hops-kube-"))  # 0700
         atexit.register(shutil.rmtree, _private_dir, True)
-    path = _private_dir / name
+    path = _private_dir / f"{name}-{hashlib.sha256(content).hexdigest()[:16]}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(content)

@@ -149,3 +149,31 @@ def test_the_simple_path_imports_neither_the_loader_nor_pydantic(tmp_path: Path,
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], cwd=REPO, capture_output=True, text=True,
                             timeout=60, check=True)
     assert json.loads(result.stdout) == {"status": 200, "heavy": []}
+
+
+def test_a_broken_certificate_field_is_one_clear_error_naming_the_kubeconfig_and_field(tmp_path: Path,
+                                                                                      http_url: str) -> None:
+    from hops.errors import StepError
+
+    not_base64 = write(tmp_path, http_url, user={"client-certificate-data": "%%% not base64 %%%",
+                                                 "client-key-data": "a2V5"})
+    with pytest.raises(StepError, match=r"kubeconfig: client-certificate-data is not base64"):
+        kubeconfig.transport(not_base64)
+    missing = write(tmp_path, http_url, {"certificate-authority": "ca.pem"})
+    with pytest.raises(StepError, match=r"kubeconfig: certificate-authority .*ca\.pem cannot be read"):
+        kubeconfig.transport(missing)
+    with pytest.raises(StepError, match=r"kubeconfig: tokenFile .*token cannot be read"):
+        kubeconfig.transport(write(tmp_path, http_url, user={"tokenFile": "token"}))
+
+
+def test_two_kubeconfigs_in_one_process_keep_their_own_certificate_files(tmp_path: Path, http_url: str,
+                                                                        certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    (tmp_path / "other").mkdir()
+    other_cert, other_key = self_signed_cert(tmp_path / "other")
+    first = kubeconfig.transport(write(tmp_path, http_url, user={
+        "client-certificate-data": b64(cert), "client-key-data": b64(key)}))
+    second = kubeconfig.transport(write(tmp_path / "other", http_url, user={
+        "client-certificate-data": b64(other_cert), "client-key-data": b64(other_key)}))
+    assert Path(first.configuration.cert_file).read_bytes() == cert.read_bytes()
+    assert Path(second.configuration.cert_file).read_bytes() == other_cert.read_bytes()
