@@ -53,7 +53,6 @@ def test_a_failed_query_raises_in_the_asker() -> None:
 def test_a_forked_process_asks_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     ahead = ReadAhead()
     ahead.start("k", lambda: "the parent's")
-    ahead.answer  # noqa: B018
     monkeypatch.setattr(os, "getpid", lambda: -1)
     assert ahead.answer("k", lambda: "the child's") == "the child's"
 

@@ -583,6 +583,16 @@ def test_health_s_etcd_members_are_read_ahead_once_and_answer_the_check(world: W
     assert world.runner.lines() == [line(world, CP1, "etcd", "members")]
 
 
+def test_a_read_ahead_answer_missing_a_member_fails_the_check(world: World) -> None:
+    healthy_cluster(world)
+    world.endpoints.talosconfig.write_text("talosconfig")
+    answer(world, CP1, "etcd", "members", stdout=o.etcd_members(CP1, ALL_MEMBERS[:2]), times=1)  # read ahead
+    health_check().read_ahead(world.ctx)
+    assert health_check().fn(world.ctx) == (False, "etcd members differ from the control-plane nodes: missing "
+                                                   "['talos-cp-3']; 2 members for 3 control-plane nodes")
+    assert world.runner.lines() == [line(world, CP1, "etcd", "members")]
+
+
 def test_after_a_step_acted_the_check_asks_again(world: World) -> None:
     healthy_cluster(world)
     world.endpoints.talosconfig.write_text("talosconfig")
