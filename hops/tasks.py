@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hops import context, controls, endpoints, interactive, lab_tasks, read_ahead, runguard
+from hops import context, controls, endpoints, interactive, lab_tasks, read_ahead, run_order, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
 from hops.clusters import CONFIG_FILES, Cluster
 from hops.config import targets as config_targets
@@ -47,6 +47,7 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     for name, task in {**controls.control_tasks(model), **lab_tasks.tasks()}.items():
         creators[f"task_{name}"] = _fixed(name, {"verbosity": 2, **task})
     interactive.add_gates(creators, model)  # --interactive: a hidden gate before each phase (hops.interactive)
+    run_order.follow_declaration(creators, model)  # a serial run takes steps in declared order (hops.run_order)
     runguard.guard(creators, state)  # run lock + Ctrl-C handling for this doit command (hops.runguard)
     return creators
 

@@ -374,6 +374,9 @@ COMPONENT = Component(
     group="services",
     needs=("networking",),
     title="core services (External Secrets, 1Password Connect, Longhorn)",
+    # Declared in the order a serial run takes them (hops.run_order): both installs before the first wait, so the
+    # cluster rolls out External Secrets while Longhorn installs, and Longhorn's wait last, when it has had the
+    # whole Connect chain to become ready.
     steps=(
         Step("connect-credentials", "The 1Password Connect credentials are version 2 and the token is readable",
              connect_credentials, marker="onepassword-credentials-verified",
@@ -382,6 +385,10 @@ COMPONENT = Component(
              external_secrets, marker="external-secrets-deployed",
              would_do=external_secrets_intent, deps=("connect-credentials",),
              sources=_sources(ESO_DIR), status=(Check("external-secrets installed", external_secrets_installed),)),
+        Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", longhorn,
+             marker="longhorn-deployed",
+             would_do=longhorn_intent, sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),
+             status=(Check("longhorn installed", longhorn_installed),)),
         Step("external-secrets-ready", "External Secrets CRDs Established; controller and webhook available",
              external_secrets_ready, marker="external-secrets-validated",
              would_do=external_secrets_ready_intent, deps=("external-secrets",),
@@ -400,10 +407,6 @@ COMPONENT = Component(
              marker="onepassword-connect-validated", would_do=connect_validated_intent, deps=("connect-ready",),
              sources=(store_sources,),
              status=(Check("ClusterSecretStore Ready", stores_ready_verdict),)),
-        Step("longhorn", "helm upgrade --install Longhorn (chart/values from infrastructure/)", longhorn,
-             marker="longhorn-deployed",
-             would_do=longhorn_intent, sources=_sources(LONGHORN_DIR), deps=("connect-credentials",),
-             status=(Check("longhorn installed", longhorn_installed),)),
         Step("longhorn-ready", "Longhorn manager ready on every node; StorageClass longhorn present", longhorn_ready,
              marker="longhorn-validated",
              would_do=longhorn_ready_intent, deps=("longhorn",), status=(Check("Longhorn ready", longhorn_healthy_verdict),)),
