@@ -24,7 +24,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +47,9 @@ OWN, STALE, FOREIGN = "own", "stale", "foreign"
 REFUSED = ("another operation (install/upgrade/rollback) is in progress", "release: already exists")
 CLOCK_SLACK_S = 1.0       # helm stamps revisions with the same local clock as the note; allow for rounding
 _OTHER = "an operation hops did not start (a user's helm or Flux's helm-controller)"
+# HELM_DRIVER -> the kind of object Helm stores each revision in ("" is Helm's default, secrets)
+STORAGE_KINDS = {"": "Secret", "secret": "Secret", "secrets": "Secret", "configmap": "ConfigMap",
+                 "configmaps": "ConfigMap"}
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,10 @@ def prepare(ctx: Context, namespace: str, name: str, deadline: float) -> int:
     upgrade will create. Waits (until `deadline`) on a release someone else is working on; a StepError when it
     stays pending."""
     while True:
+        upcoming = next_revision(ctx, namespace, name)
+        if upcoming is not None:
+            note_path(ctx.state_dir, namespace, name).unlink(missing_ok=True)  # see the install/upgrade case below
+            return upcoming
         revisions = history(ctx, namespace, name)
         latest = revisions[-1] if revisions else None
         note_file = note_path(ctx.state_dir, namespace, name)
@@ -252,6 +259,29 @@ def prepare(ctx: Context, namespace: str, name: str, deadline: float) -> int:
             raise StepError(_stuck(namespace, name, plan.latest, "no deployed revision among its newest "
                                    f"{HISTORY_MAX}, so hops does not know what to roll back to"))
         _free(ctx, namespace, name, plan, _why(ctx, owner, plan.latest, note))
+
+
+def next_revision(ctx: Context, namespace: str, name: str) -> int | None:
+    """The revision `helm upgrade --install` will write when Helm's records of the release, read through the
+    Kubernetes API, show nothing busy (decide() then installs or upgrades, whatever the older revisions are);
+    None when the newest record is busy or the records cannot be read there: then `helm history` decides.
+
+    Why not always `helm history`: with the secret driver (Helm's default) or the configmap driver, Helm keeps
+    one object per revision in the release's namespace, labelled owner=helm, name, status and version — the
+    records `helm history` reads and `helm upgrade` checks before it refuses. One list request answers where a
+    helm process takes a few tenths of a second; the whole history (times, descriptions) is read through helm
+    when recovery needs it. Other drivers (sql, memory) keep no such objects, so helm is asked."""
+    kind = STORAGE_KINDS.get(os.environ.get("HELM_DRIVER", "").strip().lower())
+    if kind is None:
+        return None
+    try:
+        objs = ctx.kube.list(kind, namespace, fresh=True, labels=f"owner=helm,name={name}")
+    except StepError:
+        return None  # helm history then says what is wrong, in helm's words
+    newest = _newest(objs, name)
+    if newest is None:
+        return 1
+    return None if newest[1] in BUSY else newest[0] + 1
 
 
 def history(ctx: Context, namespace: str, name: str) -> list[Revision] | None:
@@ -317,9 +347,17 @@ def _wait_for_other(ctx: Context, namespace: str, name: str, latest: Revision | 
 
 def _settled(secrets: dict[str, dict], name: str) -> tuple[bool, str]:
     """Done when the newest revision record of release `name` is no longer pending (labels carry the status)."""
+    newest = _newest(secrets.values(), name)
+    if newest is None:
+        return True, "no revision records left"
+    return newest[1] not in BUSY, f"revision {newest[0]} is {newest[1]}"
+
+
+def _newest(records: Iterable[dict], name: str) -> tuple[int, str] | None:
+    """(version, status) of the newest of Helm's revision records of release `name` (labels carry both)."""
     newest: tuple[int, str] | None = None
-    for secret in secrets.values():
-        labels = (secret.get("metadata") or {}).get("labels") or {}
+    for record in records:
+        labels = (record.get("metadata") or {}).get("labels") or {}
         if labels.get("owner") != "helm" or labels.get("name") != name:
             continue
         try:
@@ -328,9 +366,7 @@ def _settled(secrets: dict[str, dict], name: str) -> tuple[bool, str]:
             continue
         if newest is None or version > newest[0]:
             newest = (version, labels.get("status", ""))
-    if newest is None:
-        return True, "no revision records left"
-    return newest[1] not in BUSY, f"revision {newest[0]} is {newest[1]}"
+    return newest
 
 
 def _stuck(namespace: str, name: str, latest: Revision | None, why: str, way_out: Plan | None = None) -> str:

@@ -219,8 +219,19 @@ class ScriptedRunner:
 
 
 class ScriptedKube:
+    """Helm's records in the API (hops.helm_recovery.next_revision lists them): those of the history helm would
+    answer next, so the API and `helm history` tell the same story. `wait` answers `outcome` (None: times out)."""
+
     def __init__(self, outcome: dict[str, dict] | None) -> None:
-        self.outcome, self.waits = outcome, []
+        self.outcome, self.waits, self.lists = outcome, [], []
+        self.histories: list[Any] = []
+
+    def list(self, kind: str, namespace: str | None = None, fresh: bool = False, labels: str | None = None) -> list:
+        self.lists.append((kind, namespace, labels))
+        rows = self.histories[0] if self.histories else None
+        return [{"metadata": {"name": f"sh.helm.release.v1.cilium.v{r['revision']}", "labels": {
+            "owner": "helm", "name": "cilium", "status": r["status"], "version": str(r["revision"])}}}
+            for r in rows or []]
 
     def wait(self, kind: str, what: str, predicate, deadline: float, namespace: str | None = None,
              name: str | None = None) -> dict:
@@ -234,8 +245,10 @@ class ScriptedKube:
 
 def fake_ctx(tmp_path: Path, histories: list[Any], kube: ScriptedKube | None = None) -> Any:
     said: list[str] = []
+    kube = kube or ScriptedKube(None)
+    kube.histories = histories  # the same list: what helm answers next is what the API holds now
     return SimpleNamespace(runner=ScriptedRunner(histories), state_dir=tmp_path, said=said,
-                           log=SimpleNamespace(say=said.append, run_id="run-1"), kube=kube or ScriptedKube(None),
+                           log=SimpleNamespace(say=said.append, run_id="run-1"), kube=kube,
                            endpoints=SimpleNamespace(kubeconfig=tmp_path / "kubeconfig"),
                            config=SimpleNamespace(bootstrap=SimpleNamespace(command_timeout=TIMEOUT)))
 
@@ -270,8 +283,9 @@ def test_prepare_rolls_back_our_interrupted_upgrade_and_says_so(tmp_path: Path) 
     ctx = fake_ctx(tmp_path, [[row(1, "superseded"), row(2, "deployed"), row(3, "pending-upgrade")],
                               [row(2, "deployed"), row(3, "pending-upgrade"), row(4, "deployed")]])
     assert hr.prepare(ctx, "kube-system", "cilium", later()) == 5
-    assert [c[:3] for c in ctx.runner.calls] == [["history", "cilium", "-n"], ["rollback", "cilium", "2"],
-                                                ["history", "cilium", "-n"]]
+    # the pending record sends hops to helm's history; after the rollback the records in the API show it free
+    assert [c[:3] for c in ctx.runner.calls] == [["history", "cilium", "-n"], ["rollback", "cilium", "2"]]
+    assert ctx.kube.lists == [("Secret", "kube-system", "owner=helm,name=cilium")] * 2
     assert ctx.runner.calls[0][3:7] == ["kube-system", "-o", "json", "--max"]
     assert ctx.said == ["  helm release kube-system/cilium was left pending-upgrade (revision 3) by an interrupted "
                         "run: rolled back to revision 2"]
@@ -281,7 +295,7 @@ def test_prepare_rolls_back_our_interrupted_upgrade_and_says_so(tmp_path: Path) 
 def test_prepare_uninstalls_a_stale_pending_install(tmp_path: Path) -> None:
     ctx = fake_ctx(tmp_path, [[row(1, "pending-install", age=TIMEOUT + 60)], None])
     assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1
-    assert [c[0] for c in ctx.runner.calls] == ["history", "uninstall", "history"]
+    assert [c[0] for c in ctx.runner.calls] == ["history", "uninstall"]  # then no records left: install
     assert "--wait" not in ctx.runner.calls[1]
     assert len(ctx.said) == 1 and ctx.said[0].startswith(
         "  helm release kube-system/cilium was left pending-install (revision 1) for ")
@@ -293,9 +307,10 @@ def test_prepare_upgrades_failed_and_deployed_releases_untouched(tmp_path: Path)
     for latest in ("failed", "deployed"):
         ctx = fake_ctx(tmp_path, [[row(1, "deployed"), row(2, latest)]])
         assert hr.prepare(ctx, "kube-system", "cilium", later()) == 3
-        assert [c[0] for c in ctx.runner.calls] == ["history"] and ctx.said == []
+        # Helm's records in the API say nothing is busy: no helm process needed to decide
+        assert ctx.runner.calls == [] and ctx.said == [] and len(ctx.kube.lists) == 1
     ctx = fake_ctx(tmp_path, [None])
-    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1 and ctx.runner.calls == []
 
 
 def test_prepare_waits_for_a_foreign_operation_and_proceeds_when_it_ends(tmp_path: Path) -> None:
@@ -305,7 +320,7 @@ def test_prepare_waits_for_a_foreign_operation_and_proceeds_when_it_ends(tmp_pat
     ctx = fake_ctx(tmp_path, [[row(2, "deployed"), row(3, "pending-upgrade")], [row(2, "superseded"),
                                                                               row(3, "deployed")]], kube)
     assert hr.prepare(ctx, "kube-system", "cilium", later()) == 4
-    assert [c[0] for c in ctx.runner.calls] == ["history", "history"]       # no rollback, no uninstall
+    assert [c[0] for c in ctx.runner.calls] == ["history"]       # no rollback, no uninstall
     assert kube.waits == [("Secret", "helm release kube-system/cilium to leave pending-upgrade", "kube-system")]
     assert "waiting for it to finish" in ctx.said[0]
 
@@ -370,7 +385,7 @@ def test_an_uninstall_of_ours_that_failed_halfway_is_resumed_not_waited_for(tmp_
     path.write_text(json.dumps(written))
     ctx = fake_ctx(tmp_path, [[row(1, "failed", age=40), row(4, "uninstalling", age=40)], None])
     assert hr.prepare(ctx, "kube-system", "cilium", later()) == 1
-    assert [c[0] for c in ctx.runner.calls] == ["history", "uninstall", "history"]
+    assert [c[0] for c in ctx.runner.calls] == ["history", "uninstall"]
     assert ctx.said[0].startswith("  helm release kube-system/cilium was left uninstalling (revision 4) by a helm "
                                   "command of hops that failed (exit 1)")
 
@@ -382,3 +397,39 @@ def test_in_flight_notes_which_operation_runs(tmp_path: Path) -> None:
         assert json.loads(path.read_text())["operation"] == "uninstall"
     with hr.in_flight(ctx, "kube-system", "cilium", 5):
         assert json.loads(path.read_text())["operation"] == "upgrade"
+
+
+# --- the quick look through the API ---------------------------------------------------------------------------
+@pytest.mark.parametrize("driver, kind", [("", "Secret"), ("secret", "Secret"), ("Secrets", "Secret"),
+                                          ("configmap", "ConfigMap")])
+def test_helms_records_are_read_where_its_storage_driver_keeps_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    driver: str, kind: str) -> None:
+    monkeypatch.setenv("HELM_DRIVER", driver)
+    ctx = fake_ctx(tmp_path, [[row(1, "superseded"), row(2, "deployed")]])
+    assert hr.next_revision(ctx, "kube-system", "cilium") == 3
+    assert ctx.kube.lists == [(kind, "kube-system", "owner=helm,name=cilium")]
+
+
+def test_a_driver_without_api_objects_or_an_unreadable_api_leaves_it_to_helm(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELM_DRIVER", "sql")
+    ctx = fake_ctx(tmp_path, [[row(1, "deployed")]])
+    assert hr.next_revision(ctx, "kube-system", "cilium") is None and ctx.kube.lists == []
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 2
+    assert [c[0] for c in ctx.runner.calls] == ["history"]
+    monkeypatch.delenv("HELM_DRIVER")
+
+    def forbidden(*_: Any, **__: Any) -> list:
+        raise StepError('secrets is forbidden: User "ci" cannot list resource "secrets"')
+
+    ctx = fake_ctx(tmp_path, [[row(1, "deployed")]])
+    ctx.kube.list = forbidden
+    assert hr.next_revision(ctx, "kube-system", "cilium") is None
+
+
+def test_a_busy_newest_record_sends_hops_to_helms_history(tmp_path: Path) -> None:
+    for status in hr.BUSY:
+        ctx = fake_ctx(tmp_path, [[row(1, "deployed"), row(2, status)]])
+        assert hr.next_revision(ctx, "kube-system", "cilium") is None
+    ctx = fake_ctx(tmp_path, [[row(1, "deployed"), row(2, "failed")]])
+    assert hr.next_revision(ctx, "kube-system", "cilium") == 3  # failed is not busy: helm upgrades it

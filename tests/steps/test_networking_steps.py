@@ -12,6 +12,7 @@ from hops.errors import StepError, WaitTimeout
 from hops.helmrelease import load as load_release
 from tests.steps import objects_f1 as o
 from tests.steps.harness import World
+from tests.steps.objects_late_phases import helm_record
 
 NS = "kube-system"
 
@@ -77,32 +78,27 @@ def upgrade_line(world: World) -> str:
             f"--kubeconfig {world.endpoints.kubeconfig}")
 
 
-def history_line(world: World) -> str:
-    return f"helm history cilium -n kube-system -o json --max 256 --kubeconfig {world.endpoints.kubeconfig}"
-
-
 # --- deploy-cilium --------------------------------------------------------------------------------------------
-def test_deploy_cilium_fresh_reads_the_history_then_installs_exactly_once(world: World) -> None:
-    world.cluster_exists()
-    world.runner.answer("helm", "history", code=1, stderr=o.HELM_NOT_FOUND)
+def test_deploy_cilium_fresh_reads_helms_records_then_installs_exactly_once(world: World) -> None:
+    world.cluster_exists()  # no release records in kube-system: nothing to free, no `helm history` needed
     world.runner.answer("helm", "upgrade", stdout='Release "cilium" does not exist. Installing it now.\n')
     networking.deploy_cilium(world.ctx)
-    assert world.runner.lines() == [history_line(world), upgrade_line(world)]
+    assert world.runner.lines() == [upgrade_line(world)]
     assert world.api_writes == []  # the cilium folder has no namespace.yaml: helm does it all
 
 
 def test_deploy_cilium_converged_check_holds_and_a_rerun_only_upgrades_in_place(world: World) -> None:
-    converged(world)
+    converged(world).holds(helm_record("cilium", "kube-system", 1, "deployed"))
     assert live("deploy-cilium", world) == [True]
-    world.runner.answer("helm", "history", stdout=o.helm_history((1, "deployed")))
     world.runner.answer("helm", "upgrade", stdout='Release "cilium" has been upgraded. Happy Helming!\n')
     networking.deploy_cilium(world.ctx)
-    assert world.runner.lines() == [history_line(world), upgrade_line(world)]  # no rollback, no uninstall
+    assert world.runner.lines() == [upgrade_line(world)]  # no rollback, no uninstall
     assert world.api_writes == []
 
 
 def test_deploy_cilium_rolls_back_a_release_an_interrupted_run_left_pending(world: World) -> None:
-    converged(world)
+    converged(world).holds(helm_record("cilium", "kube-system", 1, "deployed"),
+                           helm_record("cilium", "kube-system", 2, "pending-upgrade"))  # what helm history reads
     world.runner.answer("helm", "history", stdout=o.helm_history((1, "superseded"), (2, "deployed"), (3, "deployed")))
     world.runner.answer("helm", "history", times=1, stdout=o.helm_history(
         (1, "deployed"), (2, "pending-upgrade"), updated="2026-12-01T05:00:00Z"))  # a day old: stale
@@ -114,7 +110,7 @@ def test_deploy_cilium_rolls_back_a_release_an_interrupted_run_left_pending(worl
 
 
 def test_deploy_cilium_history_failure_names_the_command_and_helms_output(world: World) -> None:
-    world.cluster_exists()
+    world.cluster_exists().holds(helm_record("cilium", "kube-system", 1, "pending-install"))  # helm must tell more
     world.runner.answer("helm", "history", code=1, stderr="Error: Kubernetes cluster unreachable: Get "
                         '"https://127.0.51.10:6443/version": dial tcp 127.0.51.10:6443: connect: connection refused\n')
     with pytest.raises(StepError) as failure:

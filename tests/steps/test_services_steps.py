@@ -158,13 +158,11 @@ def test_connect_credentials_refuses_an_empty_token_item(world: World) -> None:
 @pytest.mark.parametrize("step", HELM_STEPS)
 def test_helm_step_on_a_fresh_cluster_installs_the_chart_flux_manages(world: World, step: str) -> None:
     action, _, folder, release, ns, chart, version, app, repo = HELM_STEPS[step]
-    world.cluster_exists()
-    world.runner.answer("helm", "history", code=1, stderr="Error: release: not found")
+    world.cluster_exists()  # no release records: nothing to free, no `helm history` needed
     world.runner.answer("helm", "upgrade", stdout=helm_status(release, ns, 1))
     action(world.ctx)
     kubeconfig = str(world.endpoints.kubeconfig)
     assert world.runner.lines() == [
-        f"helm history {release} -n {ns} -o json --max 256 --kubeconfig {kubeconfig}",
         f"helm upgrade --install {release} {chart} --repo {repo} --version {version} --namespace {ns} "
         f"--create-namespace --values {world.root / folder / 'values.yaml'} --kubeconfig {kubeconfig}"]
     assert world.api_writes == [("ADDED", "Namespace", ns)]  # the folder's namespace.yaml, before helm
@@ -203,8 +201,8 @@ def test_helm_step_fails_naming_the_chart_the_command_and_helms_output(world: Wo
 
 
 def test_helm_step_retries_a_transient_failure_after_reading_the_history_again(world: World) -> None:
-    """A webhook not ready yet is transient: the release is looked at again (the failed try may have left it
-    pending) and the upgrade repeated."""
+    """A webhook not ready yet is transient: the release's records are looked at again (the failed try may have
+    left it pending) and the upgrade repeated."""
     world.cluster_exists().holds(*eso())
     world.runner.answer("helm", "history", code=1, stderr="Error: release: not found")
     world.runner.answer("helm", "upgrade", stdout=helm_status("onepassword-connect", "onepassword-connect", 1))
@@ -214,7 +212,7 @@ def test_helm_step_retries_a_transient_failure_after_reading_the_history_again(w
         '"https://external-secrets-webhook.external-secrets.svc:443/validate-clustersecretstores?timeout=5s": '
         "dial tcp 10.96.12.7:443: connect: connection refused"))
     services.connect(world.ctx)
-    assert [line.split()[1] for line in world.runner.lines()] == ["history", "upgrade", "history", "upgrade"]
+    assert [line.split()[1] for line in world.runner.lines()] == ["upgrade", "upgrade"]  # no records left pending
 
 
 def test_helm_step_fails_naming_a_missing_values_file_before_any_call(world: World) -> None:
@@ -228,7 +226,7 @@ def test_helm_step_fails_naming_a_missing_values_file_before_any_call(world: Wor
 
 
 def test_helm_step_fails_when_helm_cannot_read_the_release_history(world: World) -> None:
-    world.cluster_exists()
+    world.cluster_exists().holds(*eso(), helm_record("external-secrets", "external-secrets", 1, "pending-install"))
     error = ('Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:6443/version": dial tcp 127.0.0.1:6443: '
              "connect: connection refused")
     world.runner.answer("helm", "history", code=1, stderr=error)
@@ -241,7 +239,8 @@ def test_helm_step_fails_when_helm_cannot_read_the_release_history(world: World)
 
 def test_helm_step_rolls_back_a_release_an_interrupted_run_left_pending(world: World, capsys) -> None:
     """A pending-upgrade older than one helm command may take is stale: rolled back, then upgraded."""
-    world.cluster_exists().holds(*eso())
+    world.cluster_exists().holds(*eso(), helm_record("external-secrets", "external-secrets", 1, "deployed"),
+                                 helm_record("external-secrets", "external-secrets", 2, "pending-upgrade"))
     args = ("external-secrets", "0.10.7", "v0.10.7")
     after = history(*args, (1, "superseded", "Install complete"), (2, "failed", "Upgrade failed"),
                     (3, "deployed", "Rollback to 1"))
