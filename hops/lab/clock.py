@@ -86,6 +86,9 @@ CRITICAL_PATH: tuple[tuple[str, str], ...] = (
     ("flux.fetch", "phase 5: the first fetch of the repository"),
     ("flux.kustomization", "phase 5: flux-system applied"),
     ("flux.kustomization", "phase 6: sources"),
+    # sources has wait: true, so it is Ready (and the Kustomizations depending on it start) only once the
+    # HelmRepositories it applied are fetched
+    ("flux.fetch", "phase 6: the HelmRepositories sources applied are fetched"),
     ("flux.kustomization", "phase 6: external-secrets"),
     ("flux.helmrelease", "phase 6: external-secrets release adopted"),
     ("flux.kustomization", "phase 6: onepassword-connect"),
