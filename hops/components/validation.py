@@ -11,7 +11,7 @@ from typing import Any
 
 from hops import gitops_tree, parallel
 from hops.context import Context
-from hops.errors import fail_all
+from hops.errors import ToolFailed, fail_all
 from hops.taskmodel import Check, Component, NoProblems, Step
 
 CONNECT_TIMEOUT_S = 3.0
@@ -136,19 +136,21 @@ def env_vars(ctx: Context) -> None:
 
 # --- 1Password ------------------------------------------------------------------------------------------------
 def onepassword_problems(ctx: Context) -> list[str]:
-    """Signed in to the configured account, the vault exists, the required items exist (titles only: no values)."""
+    """Signed in to the configured account, the vault exists, the required items exist (titles only: no values).
+    The three reads run at once (each is an op process); the first that fails, in this order, is the answer."""
     op = ctx.config.onepassword
     account = ["--account", op.account]
-    who = ctx.runner.run("op", ["whoami", *account], check=False, timeout=30, retry=True)
+    reads = [["whoami", *account], ["vault", "get", op.vault, *account, "--format", "json"],
+             ["item", "list", "--vault", op.vault, *account, "--format", "json"]]
+    who, vault, listing = parallel.each(lambda args: ctx.runner.run("op", args, check=False, timeout=30, retry=True),
+                                        reads)
     if who.code != 0:
         return [f"1Password CLI is not signed in to {op.account}: run `eval $(op signin --account {op.account})` "
                 f"or set OP_SERVICE_ACCOUNT_TOKEN ({(who.stderr or who.stdout).strip()[:200]})"]
-    vault = ctx.runner.run("op", ["vault", "get", op.vault, *account, "--format", "json"], check=False, timeout=30,
-                           retry=True)
     if vault.code != 0:
         return [f"1Password vault {op.vault!r} (onepassword.vault) not found: {(vault.stderr or vault.stdout).strip()[:200]}"]
-    listing = ctx.runner.run("op", ["item", "list", "--vault", op.vault, *account, "--format", "json"], timeout=30,
-                             retry=True)
+    if listing.code != 0:
+        raise ToolFailed(listing.argv, listing.code, listing.stdout, listing.stderr)
     titles = {item.get("title") for item in json.loads(listing.stdout or "[]")}
     required = {"connect_credentials": op.items.connect_credentials, "connect_token": op.items.connect_token,
                 "github_token": op.items.github_token}

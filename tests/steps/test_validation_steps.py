@@ -150,13 +150,14 @@ def test_onepassword_signed_in_with_vault_and_items_reads_titles_only(world: Wor
 
 
 def test_onepassword_not_signed_in_says_how_to_sign_in(world: World) -> None:
-    world.runner.answer("op", "whoami", code=1, stderr=o.NOT_SIGNED_IN)
+    for read in (("whoami",), ("vault", "get"), ("item", "list")):  # signed out, every op read says so
+        world.runner.answer("op", *read, code=1, stderr=o.NOT_SIGNED_IN)
     with pytest.raises(StepError) as failure:
         validation.onepassword(world.ctx)
-    assert str(failure.value) == (
+    assert str(failure.value) == (  # one problem, named once: not three
         "1Password is not ready:\n  - 1Password CLI is not signed in to my.1password.com: run `eval $(op signin "
         "--account my.1password.com)` or set OP_SERVICE_ACCOUNT_TOKEN (" + o.NOT_SIGNED_IN.strip() + ")")
-    assert world.runner.lines() == ["op whoami --account my.1password.com"]
+    assert sorted(line.split()[1] for line in world.runner.lines()) == ["item", "vault", "whoami"]  # at once
 
 
 def test_onepassword_names_a_missing_vault(world: World) -> None:
