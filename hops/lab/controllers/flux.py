@@ -86,7 +86,7 @@ class FluxController(LoopController):
         return wait
 
     def _running(self, controller: str) -> bool:
-        return any(d["metadata"]["name"] == controller and check(d)[0] for d in self.store.list("apps/v1", "Deployment"))
+        return any(d["metadata"]["name"] == controller and check(d)[0] for d in self.store.peek("apps/v1", "Deployment"))
 
     def log(self, controller: str, obj: dict, msg: str, level: str = "info") -> None:
         meta = obj["metadata"]

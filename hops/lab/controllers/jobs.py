@@ -35,13 +35,15 @@ class JobController(LoopController):
         self._restarts: dict[tuple, int] = {}       # container restarts of bare pods (restartPolicy Always/OnFailure)
 
     def reconcile(self) -> float | None:
-        nodes = self.store.list("v1", "Node")
+        nodes = self.store.peek("v1", "Node")  # read only (peek: shared, not copied)
         wait: float | None = None
         for job in self.store.list("batch/v1", "Job"):
             wait = soonest(wait, self._job(job, nodes))
-        for pod in self.store.list("v1", "Pod"):
-            if self._is_bare(pod):
-                wait = soonest(wait, self._run(pod, nodes)[1])
+        for shared in self.store.peek("v1", "Pod"):
+            if self._is_bare(shared):  # a few pods among hundreds: only those are copied
+                pod = self.store.get("v1", "Pod", shared["metadata"]["name"], shared["metadata"]["namespace"])
+                if pod is not None:
+                    wait = soonest(wait, self._run(pod, nodes)[1])
         return wait
 
     def _is_bare(self, pod: dict) -> bool:

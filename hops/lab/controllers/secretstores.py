@@ -42,7 +42,7 @@ class SecretStoreController(LoopController):
 
     def _operator_running(self) -> bool:
         return any(d["metadata"]["name"] == "external-secrets" and check(d)[0]
-                   for d in self.store.list("apps/v1", "Deployment"))
+                   for d in self.store.peek("apps/v1", "Deployment"))
 
     def _load_vault(self) -> None:
         try:

@@ -12,13 +12,13 @@ class EndpointsController(LoopController):
 
     def reconcile(self) -> float | None:
         pods_by_ns: dict[str, list[dict]] = {}
-        for svc in self.store.list("v1", "Service"):
+        for svc in self.store.peek("v1", "Service"):  # read only (peek: shared, not copied)
             selector = (svc.get("spec") or {}).get("selector")
             if not selector:
                 continue
             ns = svc["metadata"]["namespace"]
             if ns not in pods_by_ns:
-                pods_by_ns[ns] = self.store.list("v1", "Pod", ns)
+                pods_by_ns[ns] = self.store.peek("v1", "Pod", ns)
             chosen = [p for p in pods_by_ns[ns] if _matches(p, selector) and (p.get("status") or {}).get("podIP")]
             self._write(svc, chosen)
         return None

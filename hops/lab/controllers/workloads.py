@@ -36,7 +36,7 @@ class WorkloadController(LoopController):
         self.pod_cidr = str(getattr(cfg, "pod_cidr", "10.244.0.0/16")) if cfg else "10.244.0.0/16"
 
     def reconcile(self) -> float | None:
-        nodes = self.store.list("v1", "Node")
+        nodes = self.store.peek("v1", "Node")  # read only (peek: shared, not copied)
         wait: float | None = None
         live: set[tuple[str, str]] = set()
         for kind in WORKLOAD_KINDS:
@@ -219,13 +219,13 @@ class WorkloadController(LoopController):
     # -- garbage collection ---------------------------------------------------------------------------------
     def _collect_garbage(self, live: set[tuple[str, str]]) -> None:
         """Delete pods of workloads (or template revisions) that no longer exist, and orphaned ReplicaSets."""
-        for pod in self.store.list("v1", "Pod"):
+        for pod in self.store.peek("v1", "Pod"):
             meta = pod["metadata"]
             owners = [o.get("kind") for o in meta.get("ownerReferences", []) or []]
             if any(k in OWNER_KINDS for k in owners) and (meta["namespace"], meta["name"]) not in live:
                 self.store.delete("v1", "Pod", meta["name"], meta["namespace"])
                 self._written.pop((meta["namespace"], meta["name"]), None)
-        for rs in self.store.list("apps/v1", "ReplicaSet"):
+        for rs in self.store.peek("apps/v1", "ReplicaSet"):
             meta = rs["metadata"]
             for ref in meta.get("ownerReferences", []) or []:
                 if ref.get("kind") == "Deployment" and \
