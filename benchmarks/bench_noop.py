@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_bootstrap import add_nodes  # noqa: E402
+from benchmarks.bench_bootstrap import add_nodes, as_users_run  # noqa: E402
 from tests.projects import copy_project, lab_env  # noqa: E402
 
 EXTRA_APPS = 198  # with the example's own Kustomizations: 208
@@ -104,12 +104,6 @@ class Subject:
     @property
     def median(self) -> float:
         return statistics.median(self.times)
-
-
-def as_users_run(env: dict) -> dict:
-    """Without PYTHONDONTWRITEBYTECODE (set in some shells and CI): every module edited since its .pyc was
-    written would be compiled again by every process measured, a cost users do not pay."""
-    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def converged(base: Path, nodes: int, apps: int) -> tuple[Path, dict]:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_bootstrap import doit, lab, make_project  # noqa: E402
+from bench_bootstrap import as_users_run, doit, lab, make_project  # noqa: E402
 
 from hops.lab import clock  # noqa: E402
 from tests.projects import lab_env  # noqa: E402
@@ -73,7 +73,7 @@ def fresh_bootstrap(speed: float, nodes: int, apps: int, extra: list[str]) -> fl
     """Wall seconds of `doit [extra] bootstrap_phased` on a fresh lab of `nodes` nodes and `apps` more apps."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        project, env = make_project(base, nodes), lab_env(base, speed)
+        project, env = make_project(base, nodes), as_users_run(lab_env(base, speed))
         if apps:
             add_apps(project, apps)
         try:

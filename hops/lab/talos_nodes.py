@@ -23,12 +23,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hops.lab import clock, cluster_seed, faults, pki
+
+if TYPE_CHECKING:  # the endpoint's server is imported where it starts: `talosctl validate` imports this module too
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAINTENANCE, INSTALLING, REBOOTING, RUNNING = "maintenance", "installing", "rebooting", "running"
 TALOS_PORT = 50000
@@ -615,6 +617,8 @@ class NodeEndpoint:
         self.listening = False
 
     def _serve(self, port: int) -> ThreadingHTTPServer:
+        from http.server import ThreadingHTTPServer
+
         server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self.cluster, self.name))
         server.daemon_threads = True
         return server
@@ -647,6 +651,8 @@ class NodeEndpoint:
 
 
 def _handler_for(cluster: TalosCluster, name: str) -> type[BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
