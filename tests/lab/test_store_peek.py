@@ -37,3 +37,15 @@ def test_a_write_replaces_the_stored_object_so_a_peeked_one_stays_as_it_was() ->
     store.patch("v1", "ConfigMap", "a", "default", {"data": {"k": "changed"}})
     assert before["data"] == {"k": "v"}
     assert store.peek("v1", "ConfigMap")[0]["data"] == {"k": "changed"}
+
+
+def test_a_namespace_selects_exactly_its_objects_whatever_the_neighbouring_names() -> None:
+    store = Store()
+    for ns in ("a", "a-b", "a0", "ab", "b"):
+        store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        store.create(_cm("x", namespace=ns))
+        store.create(_cm("y", namespace=ns))
+    for ns in ("a", "a-b", "a0", "ab", "b"):
+        assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list("v1", "ConfigMap", ns)] \
+            == [(ns, "x"), (ns, "y")]
+    assert store.list("v1", "ConfigMap", "nothere") == [] and len(store.list("v1", "ConfigMap")) == 10

@@ -7,6 +7,7 @@ Python callers always get deep copies.
 
 from __future__ import annotations
 
+import bisect
 import builtins  # Store.list shadows the builtin in the class body's annotations
 import json
 import logging
@@ -340,7 +341,9 @@ class Store(Collector):
             keys = self._sorted.get(rt.key)
             if keys is None:
                 keys = self._sorted[rt.key] = sorted(bucket)
-            entries = [bucket[key] for key in keys if not namespace or key[0] == namespace]
+            if namespace:  # keys are sorted by (namespace, name): the namespace's keys are one slice
+                keys = keys[bisect.bisect_left(keys, (namespace, "")):bisect.bisect_left(keys, (namespace + "\0", ""))]
+            entries = [bucket[key] for key in keys]
             rv = self._rv
         if labels is not None:
             entries = [entry for entry in entries if labels(entry.labels)]

@@ -38,7 +38,7 @@ class NodeLeaseController(LoopController):
     def reconcile(self) -> float | None:
         every = self.interval()
         wait: float | None = None
-        for node in self.store.list("v1", "Node"):
+        for node in self.store.peek("v1", "Node"):  # read only (peek: shared, not copied)
             if not _posting(node):
                 continue
             name = node["metadata"]["name"]
