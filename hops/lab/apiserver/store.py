@@ -231,7 +231,10 @@ class Store(Collector):
         return result
 
     def subscribe(self, fn: Callable[[str, dict], None]) -> Callable[[], None]:
-        """fn(event_type, obj) after every change, in order, outside the store lock. Returns unsubscribe."""
+        """fn(event_type, obj) after every change, in order, outside the store lock. Returns unsubscribe.
+        `obj` is the stored object itself, shared by every subscriber: read it, never change it (copy what you
+        keep to change). Most subscribers only look at its kind; a copy per subscriber per event was a large
+        share of the daemon's work at 50 nodes and 200 apps."""
         with self._lock:
             self._subscribers.append(fn)
 
@@ -963,7 +966,7 @@ class Store(Collector):
                         subscribers = list(self._subscribers)
                     for fn in subscribers:
                         try:
-                            fn(event.type, event.entry.copy())
+                            fn(event.type, event.entry.obj)
                         except Exception:  # noqa: BLE001 - one faulty subscriber must not break the store
                             log.exception("store subscriber %r failed on %s", fn, event.type)
             finally:

@@ -1,5 +1,7 @@
-"""Store.peek: the lab controllers' uncopied read of a whole kind — the same objects list() copies, filtered the
-same way, and each write replaces the stored object (so a peeked object never changes under its reader)."""
+"""The lab's cheap paths answer what the expensive ones did: Store.peek (the controllers' uncopied read of a whole
+kind) gives the objects list() copies, filtered the same way, and a write replaces the stored object, so a peeked
+or delivered object never changes under its reader; a namespace's slice of the sorted keys is exactly its
+objects; release manifests written with libyaml are safe_dump's text."""
 
 from __future__ import annotations
 
@@ -49,3 +51,26 @@ def test_a_namespace_selects_exactly_its_objects_whatever_the_neighbouring_names
         assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list("v1", "ConfigMap", ns)] \
             == [(ns, "x"), (ns, "y")]
     assert store.list("v1", "ConfigMap", "nothere") == [] and len(store.list("v1", "ConfigMap")) == 10
+
+
+def test_subscribers_share_the_stored_object_of_each_event() -> None:
+    store = Store()
+    seen: list[dict] = []
+    store.subscribe(lambda _type, obj: seen.append(obj))
+    store.subscribe(lambda _type, obj: seen.append(obj))
+    store.create(_cm("a"))
+    assert len(seen) == 2 and seen[0] is seen[1] is store.peek("v1", "ConfigMap")[0]
+    store.patch("v1", "ConfigMap", "a", "default", {"data": {"k": "changed"}})
+    assert seen[0]["data"] == {"k": "v"} and seen[2]["data"] == {"k": "changed"}  # each event its own version
+
+
+def test_release_manifests_are_the_text_safe_dump_writes() -> None:
+    """The lab writes a release's manifest with libyaml's emitter where PyYAML has it: the same text."""
+    import yaml
+
+    from hops.lab import charts, helm_releases
+
+    for name, version in (("podinfo", "6.7.1"), ("cilium", "1.16.5"), ("external-secrets", "0.10.7")):
+        objects = charts.render(charts.lookup(name, version), name, name, {})
+        assert helm_releases._manifest(objects) == "\n".join("---\n" + yaml.safe_dump(o, sort_keys=False)
+                                                             for o in objects)
