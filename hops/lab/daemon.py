@@ -70,6 +70,13 @@ class FaultWatch:
         return None
 
 
+def _encode(data: dict) -> bytes:
+    """JSON of `data`, whose bytes values are JSON text already."""
+    parts = [json.dumps(key).encode() + b": " + (value if isinstance(value, bytes) else json.dumps(value).encode())
+             for key, value in data.items()]
+    return b"{" + b", ".join(parts) + b"}"
+
+
 class Persister:
     """Writes sim-state.json shortly after changes (coalescing bursts) and once more on stop.
 
@@ -111,7 +118,7 @@ class Persister:
         with self._lock:
             data = {"version": STATE_VERSION, "saved_at": time.time(), **self.snapshot()}
             tmp = self.layout.sim_state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data))
+            tmp.write_bytes(_encode(data))
             os.replace(tmp, self.layout.sim_state_file)
 
     def stop(self) -> None:
@@ -175,7 +182,8 @@ class LabDaemon:
         return None if self.talos.api_up else API_DOWN
 
     def snapshot(self) -> dict:
-        return {"store": self.store.snapshot(), "talos": self.talos.snapshot(), "api_port": self.api.port}
+        """What sim-state.json holds; the store's part is JSON text already (Store.snapshot_json)."""
+        return {"store": self.store.snapshot_json(), "talos": self.talos.snapshot(), "api_port": self.api.port}
 
     def start(self) -> dict:
         if vault.seed(self.layout, self.settings):    # first start: sign in, so `op` works out of the box

@@ -74,3 +74,22 @@ def test_release_manifests_are_the_text_safe_dump_writes() -> None:
         objects = charts.render(charts.lookup(name, version), name, name, {})
         assert helm_releases._manifest(objects) == "\n".join("---\n" + yaml.safe_dump(o, sort_keys=False)
                                                              for o in objects)
+
+
+def test_the_saved_store_is_its_snapshot(tmp_path) -> None:
+    """sim-state.json is composed from the objects' kept serialised forms; it reads back as snapshot()."""
+    import json
+
+    from hops.lab.daemon import Persister
+    from hops.lab.layout import LabLayout
+
+    store = Store()
+    store.create(_cm("a", app="x"))
+    store.create(_cm("b"))
+    assert json.loads(store.snapshot_json()) == store.snapshot()
+    layout = LabLayout(tmp_path / "lab")
+    layout.root.mkdir(parents=True)
+    Persister(layout, lambda: {"store": store.snapshot_json(), "api_port": 1234}).save()
+    saved = json.loads(layout.sim_state_file.read_text())
+    assert saved["store"] == store.snapshot() and saved["api_port"] == 1234
+    assert Store.restore(saved["store"]).list("v1", "ConfigMap") == store.list("v1", "ConfigMap")
