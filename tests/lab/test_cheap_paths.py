@@ -53,17 +53,6 @@ def test_a_namespace_selects_exactly_its_objects_whatever_the_neighbouring_names
     assert store.list("v1", "ConfigMap", "nothere") == [] and len(store.list("v1", "ConfigMap")) == 10
 
 
-def test_subscribers_share_the_stored_object_of_each_event() -> None:
-    store = Store()
-    seen: list[dict] = []
-    store.subscribe(lambda _type, obj: seen.append(obj))
-    store.subscribe(lambda _type, obj: seen.append(obj))
-    store.create(_cm("a"))
-    assert len(seen) == 2 and seen[0] is seen[1] is store.peek("v1", "ConfigMap")[0]
-    store.patch("v1", "ConfigMap", "a", "default", {"data": {"k": "changed"}})
-    assert seen[0]["data"] == {"k": "v"} and seen[2]["data"] == {"k": "changed"}  # each event its own version
-
-
 def test_release_manifests_are_the_text_safe_dump_writes() -> None:
     """The lab writes a release's manifest with libyaml's emitter where PyYAML has it: the same text."""
     import yaml

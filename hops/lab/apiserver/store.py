@@ -232,9 +232,7 @@ class Store(Collector):
 
     def subscribe(self, fn: Callable[[str, dict], None]) -> Callable[[], None]:
         """fn(event_type, obj) after every change, in order, outside the store lock. Returns unsubscribe.
-        `obj` is the stored object itself, shared by every subscriber: read it, never change it (copy what you
-        keep to change). Most subscribers only look at its kind; a copy per subscriber per event was a large
-        share of the daemon's work at 50 nodes and 200 apps."""
+        `obj` is each subscriber's own copy (subscribers, tests' fake controllers among them, change what they get)."""
         with self._lock:
             self._subscribers.append(fn)
 
@@ -978,7 +976,7 @@ class Store(Collector):
                         subscribers = list(self._subscribers)
                     for fn in subscribers:
                         try:
-                            fn(event.type, event.entry.obj)
+                            fn(event.type, event.entry.copy())
                         except Exception:  # noqa: BLE001 - one faulty subscriber must not break the store
                             log.exception("store subscriber %r failed on %s", fn, event.type)
             finally:
