@@ -273,12 +273,7 @@ class Store(Collector):
 
     def snapshot(self) -> dict:
         """Everything, JSON-serialisable (Store.restore takes it back)."""
-        with self._lock:
-            raws = [entry.raw for bucket in self._buckets.values() for entry in bucket.values()]
-            objects = json.loads(b"[" + b",".join(raws) + b"]")
-            logs = [{"namespace": ns, "name": name, "text": text, "times": times}
-                    for (ns, name), text, times in self.pod_logs.items()]
-            return {"version": 1, "resourceVersion": self._rv, "objects": objects, "logs": logs}
+        return json.loads(self.snapshot_json())
 
     def snapshot_json(self) -> bytes:
         """snapshot() as JSON text, composed from the objects' serialised forms the store keeps anyway: no parse
