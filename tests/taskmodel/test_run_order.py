@@ -11,6 +11,7 @@ import pytest
 from hops import doit_frame, run_order
 from hops.taskmodel import Component, Model, Step
 from tests.projects import doit, write_config
+from tests.runguard.helpers import runs
 
 HERE = Path(__file__).resolve().parent
 DECLARED = ["only", "start-a", "start-b", "wait-a", "after-a", "wait-b"]
@@ -21,11 +22,6 @@ def project(tmp_path: Path) -> Path:
     write_config(tmp_path)
     shutil.copy(HERE / "order_dodo.py", tmp_path / "dodo.py")
     return tmp_path
-
-
-def runs(project: Path) -> list[str]:
-    log = project / "runs.log"
-    return log.read_text().split() if log.exists() else []
 
 
 @pytest.mark.parametrize("selected", ["order", "order:complete", "phase2"])
