@@ -274,9 +274,12 @@ def next_revision(ctx: Context, namespace: str, name: str) -> int | None:
     kind = STORAGE_KINDS.get(os.environ.get("HELM_DRIVER", "").strip().lower())
     if kind is None:
         return None
+    from hops.kubeconfig import kubernetes_module
+
+    refused = kubernetes_module("client.exceptions").ApiException  # e.g. 403: this user may not list them
     try:
         objs = ctx.kube.list(kind, namespace, fresh=True, labels=f"owner=helm,name={name}")
-    except StepError:
+    except (StepError, refused):
         return None  # helm history then says what is wrong, in helm's words
     newest = _newest(objs, name)
     if newest is None:

@@ -426,6 +426,15 @@ def test_a_driver_without_api_objects_or_an_unreadable_api_leaves_it_to_helm(tmp
     ctx.kube.list = forbidden
     assert hr.next_revision(ctx, "kube-system", "cilium") is None
 
+    def refused(*_: Any, **__: Any) -> list:  # a permanent answer comes as the client's ApiException
+        from kubernetes.client.exceptions import ApiException
+
+        raise ApiException(status=403, reason="Forbidden")
+
+    ctx.kube.list = refused
+    assert hr.next_revision(ctx, "kube-system", "cilium") is None
+    assert hr.prepare(ctx, "kube-system", "cilium", later()) == 2  # decided by helm history instead
+
 
 def test_a_busy_newest_record_sends_hops_to_helms_history(tmp_path: Path) -> None:
     for status in hr.BUSY:
