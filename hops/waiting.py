@@ -7,6 +7,11 @@ probe at the latest — not up to a whole check_interval later (the back-off alo
 check_interval). Long waits still probe sparsely: the pause grows to check_interval once the wait is ten
 times as long.
 
+A wait may name a gate: a cheap question with an authoritative "not yet" (a TCP connect refused: nothing listens,
+so no tool can succeed). While the gate says no, the probe (a tool process) is not started, and the gate itself is
+asked every GATE_FRACTION of the time waited, so the moment the condition can hold is seen at once; the probe's
+back-off starts from that moment, not from the start of the wait.
+
 Kubernetes objects are never polled: use Kube.wait, which watches. Both report through `Wait` (one per wait):
 a status line is printed when the awaited status changes (never per poll), and the live progress line
 (hops.progress) and the run history (the wait's span in the timeline) follow it.
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 
 FIRST_INTERVAL_S = 0.05
 OVERSHOOT_FRACTION = 0.1  # a wait ends at most this fraction of its length after its condition holds
+GATE_FRACTION = 0.01      # a gate (a bare TCP connect) is cheap: asked ten times as often
 
 
 class Wait:
@@ -60,25 +66,37 @@ class Wait:
 
 
 def poll_until(ctx: Context, what: str, probe: Callable[[], tuple[bool, str]], deadline: float, *,
+               gate: Callable[[], tuple[bool, str]] | None = None,
                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
     """Call probe() -> (done, detail) until done; raise WaitTimeout naming the last detail at the deadline.
     The pause between probes is next_interval(): it never lets the wait outlast its condition by more than
-    OVERSHOOT_FRACTION of the time waited. `clock`/`sleep` are injectable for tests."""
-    started = clock()
+    OVERSHOOT_FRACTION of the time waited. `gate() -> (may_hold, detail)`, when given, is asked before each probe;
+    while it says no the probe is skipped (see the module's text). `clock`/`sleep` are injectable for tests."""
+    started = probing = clock()
     interval = FIRST_INTERVAL_S
     ceiling = float(ctx.config.bootstrap.check_interval)
+    gated = False
     with Wait(ctx, what, deadline) as wait:
         while True:
-            done, detail = probe()
-            if done:
-                return detail
+            may_hold, detail = gate() if gate is not None else (True, "")
+            if may_hold:
+                if gated:   # the condition can hold from now on: look closely again
+                    probing, interval, gated = clock(), FIRST_INTERVAL_S, False
+                done, detail = probe()
+                if done:
+                    return detail
+            else:
+                gated = True
             now = clock()
             left = deadline - now
             if left <= 0:
                 raise WaitTimeout(f"timed out waiting for {what}: {detail}")
             wait.status(detail)
-            interval = next_interval(interval, ceiling, now - started)
-            sleep(min(interval, left))  # no notification exists for this condition
+            if gated:
+                pause = max(FIRST_INTERVAL_S, min(ceiling, GATE_FRACTION * (now - started)))
+            else:
+                interval = pause = next_interval(interval, ceiling, now - probing)
+            sleep(min(pause, left))  # no notification exists for this condition
 
 
 def next_interval(previous: float, ceiling: float, waited: float) -> float:

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hops import onepassword, parallel, secrets
+from hops import onepassword, parallel, port_probe, secrets
 from hops.context import Context
 from hops.errors import StepError, ToolFailed, fail_all
 from hops.prompt import confirm
@@ -25,6 +25,7 @@ from hops.waiting import deadline_for, poll_until
 GROUP = "talos"
 SECRETS_ITEM, SECRETS_FIELD = "talos_secrets", "secrets"
 PROBE_TIMEOUT_S = 30.0
+PORT_TIMEOUT_S = 1.0   # a TCP connect that takes longer proves nothing: talosctl is asked
 CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 MAINTENANCE, CONFIGURED = "maintenance", "configured"
 EXPECTED_NOISE = ("'connection refused' and 'tls: internal error' answers are expected while a node installs "
@@ -254,27 +255,42 @@ def wait_nodes_ready(ctx: Context) -> None:
     # when asked; a separate probe could pass and the call still be refused). bootstrap-etcd waits through that.
     pending = {node.name: node for node in ctx.config.network.nodes}
     last: dict[str, str] = {}
+    listening: list[Any] = []   # pending nodes whose port accepted a connection in the gate's last round
     ctx.log.say(f"  waiting for every node's Talos API to answer with the talosconfig's certificates; {EXPECTED_NOISE}")
 
+    def still() -> str:
+        return "still installing/rebooting: " + ", ".join(f"{n} ({last.get(n, '')})" for n in pending)
+
+    def gate() -> tuple[bool, str]:
+        # A refused connect is as authoritative as talosctl's own "connection refused" and costs no process:
+        # a node that installs or reboots has nothing listening. Only nodes that accept are asked with talosctl.
+        waiting = list(pending.values())
+        why = parallel.each(lambda n: port_probe.refused(*ctx.endpoints.talos_api(n.name), timeout=PORT_TIMEOUT_S),
+                            waiting)
+        listening[:] = [node for node, closed in zip(waiting, why, strict=True) if not closed]
+        for node, closed in zip(waiting, why, strict=True):
+            if closed:
+                last[node.name] = f"installing or rebooting: {closed.lower()}"
+        return bool(listening), still()
+
     def probe() -> tuple[bool, str]:
-        waiting = list(pending.values())  # every pending node asked at once: one round costs one call, not N
-        for node, result in zip(waiting, parallel.each(lambda n: talosctl(ctx, n, ["version"]), waiting),
-                                strict=True):
+        asked = list(listening)  # every listening node asked at once: one round costs one call, not N
+        for node, result in zip(asked, parallel.each(lambda n: talosctl(ctx, n, ["version"]), asked), strict=True):
             if result.code == 0:
                 del pending[node.name]
                 ctx.log.say(f"  {node.name} ({node.address}): Talos API up")
             else:
                 last[node.name] = _stage_hint(_error_text(result))
-        return not pending, "still installing/rebooting: " + ", ".join(f"{n} ({last.get(n, '')})" for n in pending)
+        return not pending, still()
 
-    poll_until(ctx, "nodes to finish installing and rebooting", probe, deadline_for(ctx, GROUP))
+    poll_until(ctx, "nodes to finish installing and rebooting", probe, deadline_for(ctx, GROUP), gate=gate)
 
 
 def _stage_hint(error: str) -> str:
     if "connection refused" in error:
-        return "installing: connection refused"
+        return "installing or rebooting: connection refused"
     if "tls: internal error" in error:
-        return "rebooting: tls: internal error"
+        return "starting: tls: internal error (apid has no certificates yet)"
     return error[-120:]
 
 

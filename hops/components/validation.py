@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from typing import Any
 
 from hops import gitops_tree, parallel
 from hops.context import Context
 from hops.errors import ToolFailed, fail_all
+from hops.port_probe import tcp_reachable
 from hops.taskmodel import Check, Component, NoProblems, Step
 
-CONNECT_TIMEOUT_S = 3.0
 VERSION_ARGS = {  # how each tool reports its own version
     "talosctl": ["version", "--client", "--short"],
     "talhelper": ["--version"],
@@ -165,15 +164,6 @@ def onepassword(ctx: Context) -> None:
 
 
 # --- connectivity ---------------------------------------------------------------------------------------------
-def tcp_reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
-    """None when a TCP connection opens, else why not. No ICMP: home networks often drop it."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-
-
 def connectivity_problems(ctx: Context) -> list[str]:
     """Every node's Talos API port (all at once: an unreachable node costs CONNECT_TIMEOUT_S, not N of them)."""
     problems = [p for p in parallel.each(lambda node: node_unreachable(ctx, node), list(ctx.config.network.nodes))

@@ -8,7 +8,8 @@ import random
 # Realistic durations in seconds at speed 1 (what real hardware roughly takes).
 DEFAULT_DURATIONS: dict[str, float] = {
     "node.install": 150.0,       # apply-config in maintenance mode -> installer writes the disk
-    "node.reboot": 45.0,         # reboot into the installed system, Talos API up with certificates
+    "node.reboot": 40.0,         # reboot into the installed system: the host is down, nothing answers
+    "node.apid": 5.0,            # apid listens again, its certificates not issued yet (`tls: internal error`)
     "etcd.bootstrap": 30.0,      # talosctl bootstrap -> etcd healthy on the first node
     "kubernetes.api": 40.0,      # etcd healthy -> kube-apiserver answering
     "node.register": 15.0,       # apiserver up -> kubelet registers its Node
@@ -70,6 +71,7 @@ def fastest(name: str) -> float:
 CRITICAL_PATH: tuple[tuple[str, str], ...] = (
     ("node.install", "phase 2: every node installs from maintenance mode (in parallel)"),
     ("node.reboot", "phase 2: reboot into the installed system"),
+    ("node.apid", "phase 2: apid up, waiting for its certificates"),
     # time sync runs beside it and, with the bootstrap RPC's grace, never ends later (10 - 5 <= 5)
     ("node.services", "phase 2: the first control-plane node's container runtime (bootstrap not available yet)"),
     ("etcd.bootstrap", "phase 2: etcd on the first control-plane node"),

@@ -145,8 +145,9 @@ class LabDaemon:
         saved = load_state(layout)
         self.store = Store.restore(saved["store"]) if saved.get("store") else Store()
         self.persister = Persister(layout, self.snapshot)
+        self._nodes_changed = threading.Event()
         self.talos = TalosCluster(settings, self.store, self.speed, self.faults.current,
-                                  on_change=self.persister.mark)
+                                  on_change=self._on_talos_change)
         if saved.get("talos"):
             self.talos.restore(saved["talos"])
         self._last_api_port = saved.get("api_port")
@@ -203,15 +204,28 @@ class LabDaemon:
         threading.Thread(target=self._watch_node_faults, name="node-faults", daemon=True).start()
         return self.write_info()
 
+    def _on_talos_change(self) -> None:
+        # Called under the Talos lock: hand the listeners over to their own thread.
+        self.persister.mark()
+        self._nodes_changed.set()
+
     def _apply_node_faults(self) -> None:
         nodes = self.faults.current().get("nodes") or {}
+        changed = False
         for name, endpoint in self.endpoints.items():
-            endpoint.set_reachable(nodes.get(name) != "unreachable")
+            was = endpoint.listening
+            endpoint.set_reachable(nodes.get(name) != "unreachable" and self.talos.listening(name))
+            changed = changed or endpoint.listening != was
+        if changed:
+            self.talos.notify()   # wakes ?listening= waits
 
     def _watch_node_faults(self) -> None:
-        """Open/close node listeners when `unreachable` faults change (the lab's own clock, not a hops wait)."""
+        """Open/close node listeners when a node goes down or comes up (install, reboot) at once, and when
+        `unreachable` faults change (faults.json is looked at every 0.1 s: the lab's own clock, not a hops wait)."""
         stop = self.context.stop
-        while not stop.wait(0.1):
+        while not stop.is_set():
+            self._nodes_changed.wait(0.1)
+            self._nodes_changed.clear()
             self._apply_node_faults()
 
     def _on_store_event(self, *event: Any) -> None:
@@ -324,7 +338,7 @@ def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"unknown path {self.path}"})
 
         def _wait(self, query: dict) -> tuple[int, dict]:
-            predicate, describe = _wait_predicate(daemon.talos, query)
+            predicate, describe = _wait_predicate(daemon.talos, daemon.endpoints, query)
             if predicate is None:
                 return 404, {"error": describe()}
             ok = daemon.talos.wait_for(predicate, float(query.get("timeout", "30")))
@@ -344,12 +358,17 @@ def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _wait_predicate(talos: TalosCluster, query: dict) -> tuple[Callable[[], bool] | None, Callable[[], Any]]:
-    """?node=N&phase=P | ?node=N&registered=1 | ?cluster=etcd|api&value=V -> (predicate, describe)."""
+def _wait_predicate(talos: TalosCluster, endpoints: dict[str, NodeEndpoint],
+                    query: dict) -> tuple[Callable[[], bool] | None, Callable[[], Any]]:
+    """?node=N&phase=P | ?node=N&registered=1 | ?node=N&listening=0|1 | ?cluster=etcd|api&value=V
+    -> (predicate, describe)."""
     name = query.get("node")
     if name is not None:
         if name not in talos.nodes:
             return None, lambda: f"unknown node {name!r}"
+        if "listening" in query:
+            wanted = query["listening"] == "1"
+            return (lambda: endpoints[name].listening == wanted), lambda: {"listening": endpoints[name].listening}
         if "registered" in query:
             return (lambda: talos.nodes[name].registered), lambda: {"registered": talos.nodes[name].registered}
         phase = query.get("phase", "running")

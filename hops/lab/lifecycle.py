@@ -336,6 +336,11 @@ def wait_node(info: dict, node: str, phase: str = "running", timeout: float = 30
     return _wait(info, f"node={quote(node)}&phase={quote(phase)}", timeout)
 
 
+def wait_listening(info: dict, node: str, listening: bool, timeout: float = 30.0) -> bool:
+    """Block until something listens on the node's Talos API port (or, with False, nothing does)."""
+    return _wait(info, f"node={quote(node)}&listening={int(listening)}", timeout)
+
+
 def wait_registered(info: dict, node: str, timeout: float = 30.0) -> bool:
     """Block until the node's kubelet registered its Node object."""
     return _wait(info, f"node={quote(node)}&registered=1", timeout)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from hops import port_probe
 from hops.lab import lifecycle
 from lab_helpers import apply_insecure, wait_running
 
@@ -72,6 +73,20 @@ def test_apply_config_install_reboot_then_only_certificates(lab, run_tool, talos
     again = run_tool("talosctl", "--talosconfig", talosconfig, "-n", CP1, "apply-config",
                      "-f", str(talos_configs / "home-ops-talos-cp-1.yaml"))
     assert again.returncode == 0 and again.stdout.strip() == "Applied configuration without a reboot"
+
+
+def test_nothing_listens_on_a_node_that_installs_and_its_port_opens_once_it_runs(lab, run_tool,
+                                                                                talos_configs: Path) -> None:
+    endpoint = lab["nodes"]["talos-cp-1"]["endpoint"]
+    host, _, port = endpoint.rpartition(":")
+    assert lifecycle.wait_listening(lab, "talos-cp-1", True)  # maintenance mode: apid answers
+    assert port_probe.refused(host, int(port)) is None
+    apply_insecure(run_tool, talos_configs, lab, ["talos-cp-1"])
+    assert lifecycle.wait_listening(lab, "talos-cp-1", False)  # installing: a bare TCP connect is refused
+    assert port_probe.refused(host, int(port)) == "Connection refused"
+    wait_running(lab, ["talos-cp-1"])
+    assert lifecycle.wait_listening(lab, "talos-cp-1", True)
+    assert port_probe.refused(host, int(port)) is None
 
 
 def test_talosconfig_of_another_cluster_is_rejected(running_nodes, run_tool, tmp_path: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from hops import context, phase_clock
+from tests.steps import objects_f1 as o
 from tests.steps.harness import World
 
 
@@ -23,3 +25,16 @@ def world(tmp_path: Path) -> Iterator[World]:
         context.reset()
         phase_clock.reset()
         w.close()
+
+
+@pytest.fixture
+def talos_apis(world: World) -> Iterator[dict[str, socket.socket]]:
+    """A listening loopback socket standing in for each node's Talos API (port 50000 on hardware)."""
+    listeners = {}
+    for name, _ in o.NODES:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners[name] = listener
+        world.endpoints.talos_ports[name] = listener.getsockname()[1]
+    yield listeners
+    for listener in listeners.values():
+        listener.close()

@@ -101,7 +101,7 @@ def test_validate_configs_at_once_names_every_invalid_config_in_node_order(world
         "  - talos-cp-3 (home-ops-talos-cp-3.yaml): open x: no such file or directory")
 
 
-def test_wait_nodes_ready_asks_every_pending_node_at_once(world: World) -> None:
+def test_wait_nodes_ready_asks_every_pending_node_at_once(world: World, talos_apis: dict) -> None:
     effect = together(len(o.NODES))
     for _, address in o.NODES:
         answer(world, address, "version", stdout=o.version_output(address), effect=effect)
@@ -163,6 +163,38 @@ def test_a_long_poll_still_probes_at_most_once_per_check_interval() -> None:
     clock = FakeClock()
     wait_for(5, clock, 600.0)
     assert clock.probes <= 600 / 5 + 60  # sparse once the wait is long: not one probe per FIRST_INTERVAL_S
+
+
+def gated_wait(clock: FakeClock, opens_after: float, holds_after: float) -> tuple[float, list[float]]:
+    """A wait whose gate opens `opens_after` seconds in and whose condition holds `holds_after` seconds in: how
+    late it returned, and when (seconds into the wait) the probe was asked."""
+    start = clock.now
+    asked: list[float] = []
+    probe = clock.probe_when(start + holds_after)
+
+    def recorded() -> tuple[bool, str]:
+        asked.append(clock.now - start)
+        return probe()
+
+    waiting.poll_until(poll_context(10), "the node", recorded, start + 3600,
+                       gate=lambda: (clock.now >= start + opens_after, "port closed"),
+                       clock=lambda: clock.now, sleep=clock.sleep)
+    return clock.now - (start + holds_after), asked
+
+
+def test_a_closed_gate_holds_the_probe_back_and_is_seen_opening_at_once() -> None:
+    overshoot, asked = gated_wait(FakeClock(), opens_after=150.0, holds_after=155.0)
+    assert asked and min(asked) >= 150.0                       # never asked while the gate said no ...
+    assert min(asked) <= 150.0 + waiting.GATE_FRACTION * 150.0 + 1e-9   # ... and asked as soon as it opened
+    # the probe's back-off starts at the opening: a tenth of the 5 s since, not of the whole 155 s
+    assert overshoot <= waiting.OVERSHOOT_FRACTION * 5.0 + waiting.GATE_FRACTION * 150.0 + 1e-9
+
+
+def test_without_a_gate_the_same_wait_ends_up_to_a_tenth_of_its_whole_length_late() -> None:
+    """What the gate buys: the plain back-off at 155 s probes every ~15 s, the gated one within a second."""
+    plain = wait_for(10, FakeClock(), 155.0)
+    gated, _ = gated_wait(FakeClock(), opens_after=150.0, holds_after=155.0)
+    assert gated < plain
 
 
 def test_next_interval_never_exceeds_the_check_interval_nor_the_fraction_of_the_wait() -> None:

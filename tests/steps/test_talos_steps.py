@@ -7,6 +7,7 @@ Talos has no watch: its steps poll talosctl (hops.waiting.poll_until), so "not y
 from __future__ import annotations
 
 import json
+import socket
 import stat
 from pathlib import Path
 
@@ -316,7 +317,7 @@ def test_apply_configs_times_out_naming_the_node_that_never_answers(world: World
 
 
 # --- wait-nodes-ready -----------------------------------------------------------------------------------------
-def test_wait_nodes_ready_waits_through_install_and_reboot_answers(world: World) -> None:
+def test_wait_nodes_ready_waits_through_install_and_reboot_answers(world: World, talos_apis: dict) -> None:
     for _, address in o.NODES:
         answer(world, address, "version", stdout=o.version_output(address))
     answer(world, CP1, "version", code=1, stderr=o.talosctl_error("getting version", o.refused(CP1)), times=1)
@@ -327,7 +328,7 @@ def test_wait_nodes_ready_waits_through_install_and_reboot_answers(world: World)
     assert world.runner.mutating_calls() == []
 
 
-def test_wait_nodes_ready_converged_asks_each_node_once(world: World) -> None:
+def test_wait_nodes_ready_converged_asks_each_node_once(world: World, talos_apis: dict) -> None:
     for _, address in o.NODES:
         answer(world, address, "version", stdout=o.version_output(address))
     talos.wait_nodes_ready(world.ctx)
@@ -335,14 +336,47 @@ def test_wait_nodes_ready_converged_asks_each_node_once(world: World) -> None:
     assert world.runner.mutating_calls() == []
 
 
-def test_wait_nodes_ready_times_out_naming_the_node_and_its_stage(world: World) -> None:
+def test_wait_nodes_ready_times_out_naming_the_node_and_its_stage(world: World, talos_apis: dict) -> None:
     for _, address in o.NODES:
         answer(world, address, "version", stdout=o.version_output(address))
     answer(world, CP3, "version", code=1, stderr=o.talosctl_error("getting version", o.refused(CP3)))
     o.hurry(world, "talos", 0.2)
     with pytest.raises(WaitTimeout, match=r"^timed out waiting for nodes to finish installing and rebooting: still "
-                                          r"installing/rebooting: talos-cp-3 \(installing: connection refused\)$"):
+                                          r"installing/rebooting: talos-cp-3 \(installing or rebooting: connection refused\)$"):
         talos.wait_nodes_ready(world.ctx)
+
+
+def test_wait_nodes_ready_asks_no_talosctl_of_a_node_whose_port_refuses(world: World, talos_apis: dict) -> None:
+    for _, address in o.NODES:
+        answer(world, address, "version", stdout=o.version_output(address))
+    talos_apis.pop("talos-cp-2").close()
+    world.endpoints.talos_ports.pop("talos-cp-2")  # nothing listens: the node installs or reboots
+    o.hurry(world, "talos", 0.3)
+    with pytest.raises(WaitTimeout, match=r"talos-cp-2 \(installing or rebooting: connection refused\)$"):
+        talos.wait_nodes_ready(world.ctx)
+    assert world.runner.lines().count(line(world, CP2, "version")) == 0
+    assert [world.runner.lines().count(line(world, a, "version")) for a in (CP1, CP3)] == [1, 1]
+
+
+def test_wait_nodes_ready_asks_a_node_once_its_port_opens(world: World, talos_apis: dict) -> None:
+    talos_apis.pop("talos-cp-2").close()
+    world.endpoints.talos_ports.pop("talos-cp-2")
+    reopened: list[socket.socket] = []
+
+    def open_cp2(_call: object) -> None:  # while cp-3 still reboots, cp-2's apid starts listening
+        if not reopened:
+            reopened.append(socket.create_server(("127.0.0.1", 0)))
+            world.endpoints.talos_ports["talos-cp-2"] = reopened[0].getsockname()[1]
+
+    for _, address in o.NODES:
+        answer(world, address, "version", stdout=o.version_output(address))
+    answer(world, CP3, "version", code=1, stderr=o.talosctl_error("getting version", o.TLS_INTERNAL), times=2,
+           effect=open_cp2)
+    try:
+        talos.wait_nodes_ready(world.ctx)
+    finally:
+        reopened[0].close()
+    assert [world.runner.lines().count(line(world, a, "version")) for a in (CP1, CP2, CP3)] == [1, 1, 3]
 
 
 # --- bootstrap-etcd -------------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ problem each can report (all at once, naming the file/field or the command and i
 from __future__ import annotations
 
 import shutil
-import socket
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -190,19 +188,6 @@ def test_onepassword_failing_item_list_names_the_command_and_ops_error(world: Wo
 
 
 # --- connectivity ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def talos_apis(world: World) -> Iterator[dict[str, socket.socket]]:
-    """A listening loopback socket standing in for each node's Talos API (port 50000 on hardware)."""
-    listeners = {}
-    for name, _ in o.NODES:
-        listener = socket.create_server(("127.0.0.1", 0))
-        listeners[name] = listener
-        world.endpoints.talos_ports[name] = listener.getsockname()[1]
-    yield listeners
-    for listener in listeners.values():
-        listener.close()
-
-
 def test_connectivity_every_node_answers_before_the_cluster_exists(world: World, talos_apis: dict) -> None:
     validation.connectivity(world.ctx)
     assert live("connectivity", world) == [(True, "")]
