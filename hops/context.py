@@ -124,6 +124,12 @@ class Context:
 
         return ReadAhead()
 
+    @cached_property
+    def vault_reads(self) -> dict[str, str]:
+        """Values this process read from 1Password, by op:// reference (memory only: two steps that need the
+        same value read it once; hops.onepassword)."""
+        return {}
+
     def timeout(self, group: str) -> float:
         """bootstrap.timeouts.<group> in seconds."""
         return float(getattr(self.config.bootstrap.timeouts, group))

@@ -40,9 +40,12 @@ def item_exists(ctx: Context, key: str) -> bool:
 
 
 def read(ctx: Context, key: str, field: str) -> str:
-    """The value of `field` in the configured item `key`; registered for redaction before anything can log it."""
+    """The value of `field` in the configured item `key`; registered for redaction before anything can log it.
+    Read once per process (ctx.vault_reads): phase 4 needs the Connect values in two steps."""
     op = ctx.config.onepassword
     reference = f"op://{op.vault}/{item_title(ctx, key)}/{field}"
+    if reference in ctx.vault_reads:
+        return ctx.vault_reads[reference]
     result = ctx.runner.run("op", ["read", "--no-newline", reference, *_account(ctx)], check=False,
                             secret_output=True, retry=True)
     if result.code != 0:
@@ -51,7 +54,8 @@ def read(ctx: Context, key: str, field: str) -> str:
     if not result.stdout.strip():  # no value hops reads may be empty (a token, a credentials file, a bundle)
         raise StepError(f"{reference} (onepassword.items.{key}) is empty in 1Password: store the value in that "
                         "field of the item, then run hops again")
-    return secrets.register(result.stdout)
+    value = ctx.vault_reads[reference] = secrets.register(result.stdout)
+    return value
 
 
 def store(ctx: Context, key: str, fields: dict[str, str], category: str = "Secure Note") -> None:
@@ -59,6 +63,9 @@ def store(ctx: Context, key: str, fields: dict[str, str], category: str = "Secur
     for value in fields.values():
         secrets.register(value)
     op = ctx.config.onepassword
+    prefix = f"op://{op.vault}/{item_title(ctx, key)}/"
+    for reference in [r for r in ctx.vault_reads if r.startswith(prefix)]:
+        del ctx.vault_reads[reference]   # the item changes: read it anew
     template = {"title": item_title(ctx, key), "category": category.upper().replace(" ", "_"),
                 "fields": [{"label": label, "type": "CONCEALED", "value": value} for label, value in fields.items()]}
     result = ctx.runner.run("op", ["item", "create", "--vault", op.vault, *_account(ctx), "--format", "json", "-"],

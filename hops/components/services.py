@@ -132,10 +132,14 @@ def read_credentials(ctx: Context) -> str:
     return text
 
 
+def connect_values(ctx: Context) -> tuple[str, str]:
+    """The Connect credentials (checked first: unusable ones end the step before the token is read) and token."""
+    return read_credentials(ctx), onepassword.read(ctx, "connect_token", "token")
+
+
 def connect_credentials(ctx: Context) -> None:
     """Preflight, no cluster change: the Connect credentials are version 2 and the token item is readable."""
-    read_credentials(ctx)
-    onepassword.read(ctx, "connect_token", "token")
+    connect_values(ctx)
     ctx.log.say("  1Password Connect credentials are version 2; the token item is readable")
 
 
@@ -148,8 +152,7 @@ def _secret(name: str, key: str, value: str) -> dict:
 def connect_secrets(ctx: Context) -> None:
     """op-credentials (Connect's OP_SESSION: the credentials JSON base64-encoded, as the chart's
     credentials_base64 would store it) and the token Secret the ClusterSecretStore reads."""
-    credentials = read_credentials(ctx)
-    token = onepassword.read(ctx, "connect_token", "token")
+    credentials, token = connect_values(ctx)  # read already by connect-credentials when it ran in this process
     for doc in helmrelease.documents(ctx.root / CONNECT_DIR / "namespace.yaml"):
         ctx.kube.apply(doc)
     encoded = base64.b64encode(credentials.encode()).decode()

@@ -9,7 +9,7 @@ import json
 import pytest
 from doit.exceptions import TaskFailed
 
-from hops import helmrelease
+from hops import helmrelease, onepassword
 from hops.components import services
 from hops.errors import StepError, WaitTimeout
 from tests.projects import REPO
@@ -391,6 +391,26 @@ def test_connect_secrets_writes_both_secrets_from_1password_through_the_api(worl
     for call in world.runner.calls:
         assert CONNECT_TOKEN not in " ".join(call.args) and CREDENTIALS not in " ".join(call.args)
     not_secret(world, capsys, CREDENTIALS, CONNECT_TOKEN)
+
+
+def test_connect_secrets_uses_the_values_connect_credentials_read_in_this_process(world: World) -> None:
+    world.cluster_exists()
+    answer_op(world)
+    services.connect_credentials(world.ctx)
+    services.connect_secrets(world.ctx)
+    assert len(world.runner.lines()) == 2  # each value asked of 1Password once
+    token = held(world, "v1", "Secret", "onepassword-connect-token", "onepassword-connect")
+    assert base64.b64decode(token["data"]["token"]).decode() == CONNECT_TOKEN
+
+
+def test_a_value_stored_in_1password_is_read_anew(world: World) -> None:
+    world.runner.answer("op", "read", code=0, stdout="first")
+    assert onepassword.read(world.ctx, "talos_secrets", "secrets") == "first"
+    world.runner.answer("op", "item", "create", stdout="{}")
+    onepassword.store(world.ctx, "talos_secrets", {"secrets": "second"})
+    world.runner.answer("op", "read", code=0, stdout="second")
+    assert onepassword.read(world.ctx, "talos_secrets", "secrets") == "second"
+    assert world.runner.lines().count(world.runner.lines()[0]) == 2
 
 
 def test_connect_secrets_on_a_converged_cluster_writes_nothing(world: World) -> None:
