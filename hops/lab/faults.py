@@ -34,7 +34,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from hops.lab.layout import LabLayout
 
@@ -49,11 +48,24 @@ class FaultSpecError(ValueError):
 SEVERITY_SUFFIXES = (":transient", ":permanent")
 
 
-@dataclass(frozen=True)
 class ToolFault:
-    tool: str
-    subcommand: str
-    severity: str = ""  # of a `fail` fault: "transient"/"permanent" real error texts (hops.lab.tool_failures)
+    """One injected tool failure (a plain class: every emulated tool imports this module; see LabLayout)."""
+
+    __slots__ = ("tool", "subcommand", "severity")
+
+    def __init__(self, tool: str, subcommand: str, severity: str = "") -> None:
+        self.tool, self.subcommand = tool, subcommand
+        self.severity = severity  # of a `fail` fault: "transient"/"permanent" real error texts (tool_failures)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ToolFault) and (other.tool, other.subcommand, other.severity) == \
+            (self.tool, self.subcommand, self.severity)
+
+    def __hash__(self) -> int:
+        return hash((self.tool, self.subcommand, self.severity))
+
+    def __repr__(self) -> str:
+        return f"ToolFault({self.tool!r}, {self.subcommand!r}, {self.severity!r})"
 
 
 def parse(spec: str) -> dict:

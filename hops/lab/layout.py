@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,11 +12,23 @@ if TYPE_CHECKING:
     from hops.clusters import Cluster
 
 
-@dataclass(frozen=True)
 class LabLayout:
-    """Paths inside one lab folder (default `<project>/.lab`, or HOPS_LAB_DIR)."""
+    """Paths inside one lab folder (default `<project>/.lab`, or HOPS_LAB_DIR). A plain value class, not a
+    dataclass: every emulated tool imports this module, and `dataclasses` costs each tool process ~14 ms."""
 
-    root: Path
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabLayout) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"LabLayout(root={self.root!r})"
 
     @classmethod
     def from_env(cls, project_root: Path | None = None, env: Mapping[str, str] | None = None,

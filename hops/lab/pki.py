@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
+import os
 
 _CERT = "CERTIFICATE"
 _KEY = "ED25519 PRIVATE KEY"
 FAKE_MARK = "hops-lab-fake"
+
+
+def _hex(size: int) -> str:
+    """What secrets.token_hex answers (os.urandom, hex); without importing `secrets` and `random` in every tool."""
+    return os.urandom(size).hex()
 
 
 class PkiError(ValueError):
@@ -41,10 +46,10 @@ def _unpem(text: str, kind: str) -> dict:
 
 def new_ca(subject: str) -> dict[str, str]:
     """A CA identity: {'crt': PEM, 'key': PEM}; its fingerprint is random, so two CAs never match."""
-    fingerprint = secrets.token_hex(16)
+    fingerprint = _hex(16)
     crt = _pem(_CERT, {"subject": subject, "ca": True, "fingerprint": fingerprint, "issuer": fingerprint,
-                       "serial": secrets.token_hex(8), "note": FAKE_MARK})
-    key = _pem(_KEY, {"fingerprint": fingerprint, "secret": f"{FAKE_MARK}-{secrets.token_hex(16)}"})
+                       "serial": _hex(8), "note": FAKE_MARK})
+    key = _pem(_KEY, {"fingerprint": fingerprint, "secret": f"{FAKE_MARK}-{_hex(16)}"})
     return {"crt": crt, "key": key}
 
 
@@ -54,11 +59,11 @@ def issue(ca: dict[str, str], subject: str, roles: list[str] | None = None) -> d
     ca_key = _unpem(ca["key"], _KEY)
     if ca_key["fingerprint"] != ca_cert["fingerprint"]:
         raise PkiError("the CA key does not belong to the CA certificate")
-    fingerprint = secrets.token_hex(16)
+    fingerprint = _hex(16)
     crt = _pem(_CERT, {"subject": subject, "ca": False, "fingerprint": fingerprint,
-                       "issuer": ca_cert["fingerprint"], "roles": roles or [], "serial": secrets.token_hex(8),
+                       "issuer": ca_cert["fingerprint"], "roles": roles or [], "serial": _hex(8),
                        "note": FAKE_MARK})
-    key = _pem(_KEY, {"fingerprint": fingerprint, "secret": f"{FAKE_MARK}-{secrets.token_hex(16)}"})
+    key = _pem(_KEY, {"fingerprint": fingerprint, "secret": f"{FAKE_MARK}-{_hex(16)}"})
     return {"crt": crt, "key": key}
 
 

@@ -6,24 +6,30 @@ as `--name`, `--name=false`; list flags repeat or take comma-separated values. E
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from hops.lab.tools.common import ToolExit
 
 
-@dataclass(frozen=True)
 class Flag:
-    name: str
-    short: str = ""
-    kind: str = "str"          # str | bool | list
-    default: object = None
+    """One flag a command takes (plain classes here: `dataclasses` would cost every tool process ~14 ms)."""
+
+    __slots__ = ("name", "short", "kind", "default")
+
+    def __init__(self, name: str, short: str = "", kind: str = "str", default: object = None) -> None:
+        self.name, self.short, self.default = name, short, default
+        self.kind = kind           # str | bool | list
+
+    def __repr__(self) -> str:
+        return f"Flag({self.name!r}, {self.short!r}, {self.kind!r}, {self.default!r})"
 
 
-@dataclass
 class Parsed:
-    values: dict[str, object] = field(default_factory=dict)
-    positionals: list[str] = field(default_factory=list)
-    rest: list[str] = field(default_factory=list)          # everything after a bare `--`
+    """What parse() found: flag values by name, positionals, and everything after a bare `--`."""
+
+    def __init__(self, values: dict[str, object] | None = None, positionals: list[str] | None = None,
+                 rest: list[str] | None = None) -> None:
+        self.values: dict[str, object] = {} if values is None else values
+        self.positionals: list[str] = [] if positionals is None else positionals
+        self.rest: list[str] = [] if rest is None else rest
 
     def get(self, name: str, default: object = None) -> object:
         value = self.values.get(name)

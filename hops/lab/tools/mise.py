@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
@@ -102,6 +101,8 @@ def _config_pins(start: Path) -> tuple[Path | None, dict[str, str]]:
 
 
 def _toml_tools(path: Path) -> dict[str, str]:
+    import tomllib  # only for a .mise.toml; `mise exec` and `--version` never read one
+
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ def _ca(subject: str) -> dict[str, str]:
 
 def new_secrets() -> dict:
     """A secrets bundle shaped like `talhelper gensecret` / `talosctl gen secrets` output, with fake values."""
+    import secrets  # only here: `secrets` brings `random`, which no other talhelper command needs
+
     token = secrets.token_hex
     return {"cluster": {"id": f"{FAKE}-{token(16)}", "secret": f"{FAKE}-{token(16)}"},
             "secrets": {"bootstraptoken": f"{token(3)}.{token(8)}",

@@ -11,14 +11,12 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hops.lab import loopback_http, pki
-from hops.lab.tools import talos_gen
 from hops.lab.tools.common import ToolExit, lab_info, run_tool
 from hops.lab.tools.flags import Flag, Parsed, parse, table
 
@@ -42,7 +40,7 @@ def talosconfig_path(flags: Parsed) -> Path:
 
 def load_talosconfig(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except FileNotFoundError:
         return {}
     except yaml.YAMLError as exc:
@@ -60,10 +58,14 @@ def current_context(flags: Parsed, config: dict) -> tuple[str, dict]:
 
 # --- connection ----------------------------------------------------------------------------------------------
 
-@dataclass
 class Target:
-    address: str
-    endpoint: str | None      # loopback host:port, or None when the lab does not know the address
+    """A node as asked for (its address) and where the lab serves it."""
+
+    __slots__ = ("address", "endpoint")
+
+    def __init__(self, address: str, endpoint: str | None) -> None:
+        self.address = address
+        self.endpoint = endpoint  # loopback host:port, or None when the lab does not know the address
 
 
 class Client:
@@ -555,11 +557,17 @@ def cmd_services(flags: Parsed, args: list[str]) -> int:
     return 0
 
 
+def cmd_gen(flags: Parsed, args: list[str]) -> int:
+    from hops.lab.tools import talos_gen  # only here: it brings talhelper's generator, which no other command needs
+
+    return talos_gen.cmd_gen(flags, args)
+
+
 COMMANDS: dict[str, Callable[[Parsed, list[str]], int]] = {
     "version": cmd_version, "apply-config": cmd_apply_config, "apply": cmd_apply_config, "validate": cmd_validate,
     "bootstrap": cmd_bootstrap, "etcd": cmd_etcd, "kubeconfig": cmd_kubeconfig, "health": cmd_health,
     "get": cmd_get, "reset": cmd_reset, "dmesg": cmd_dmesg, "logs": cmd_logs, "config": cmd_config,
-    "gen": talos_gen.cmd_gen, "services": cmd_services, "service": cmd_services,
+    "gen": cmd_gen, "services": cmd_services, "service": cmd_services,
 }
 
 
