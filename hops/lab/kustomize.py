@@ -75,7 +75,8 @@ def _run_kustomize(folder: Path) -> list[dict]:
                           env=env, timeout=60, check=False)
     if done.returncode != 0:
         raise KustomizeError(_error_text(done.stderr) or f"kubectl kustomize exit {done.returncode}")
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # kustomize's own output: libyaml parses it ~10x faster
+    return [d for d in yaml.load_all(done.stdout, Loader=loader) if d]
 
 
 def _error_text(stderr: str) -> str:

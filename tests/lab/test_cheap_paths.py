@@ -84,3 +84,16 @@ def test_the_saved_store_is_its_snapshot(tmp_path) -> None:
     saved = json.loads(layout.sim_state_file.read_text())
     assert saved["store"] == store.snapshot() and saved["api_port"] == 1234
     assert Store.restore(saved["store"]).list("v1", "ConfigMap") == store.list("v1", "ConfigMap")
+
+
+def test_an_emulated_talosctl_imports_neither_the_node_simulator_nor_dataclasses() -> None:
+    """Every talosctl call is a process (50 nodes: hundreds per bootstrap); `validate` needs only the config
+    checks, and `dataclasses` alone cost each process ~14 ms."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from hops.lab.tools import talosctl; from hops.lab.machine_config import "
+             "validate_machine_config; print(sorted(m for m in ('hops.lab.talos_nodes', 'dataclasses', "
+             "'hops.lab.tools.talos_gen', 'secrets') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

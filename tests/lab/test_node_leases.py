@@ -60,6 +60,24 @@ def test_the_kubelet_renews_a_stale_lease_while_it_posts_status(kl):
     assert lease(kl)["spec"]["renewTime"] == fresh
 
 
+def test_its_own_renewals_do_not_wake_the_controller_but_a_node_does(kl):
+    """A renewal is a Lease event; waking on it made every renewal a pass over every node."""
+    register(kl)
+    register(kl, "talos-cp-2")
+    controller = NodeLeaseController(context(kl))
+    unsubscribe = kl.store.subscribe(controller._on_event)  # the events it would be woken by, without its thread
+    try:
+        for name in ("talos-cp-1", "talos-cp-2"):
+            kl.store.patch(LEASE, "Lease", name, LEASE_NAMESPACE, {"spec": {"renewTime": OLD}})
+        controller._wake.clear()
+        controller.reconcile()   # renews both leases (two Lease events)
+        assert lease(kl)["spec"]["renewTime"] != OLD and not controller._wake.is_set()
+        register(kl, "talos-cp-3")  # a Node event
+        assert controller._wake.is_set()
+    finally:
+        unsubscribe()
+
+
 def test_a_stopped_kubelet_renews_nothing(kl):
     register(kl)
     controller = NodeLeaseController(context(kl))

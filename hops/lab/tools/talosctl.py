@@ -223,7 +223,7 @@ def _reason(exc: OSError) -> str:
 
 
 def cmd_validate(flags: Parsed, args: list[str]) -> int:
-    from hops.lab.talos_nodes import validate_machine_config
+    from hops.lab.machine_config import validate_machine_config
     extra = parse(args, [Flag("config", "c"), Flag("mode", "m"), Flag("strict", kind="bool")], "talosctl")
     path, mode = extra.get("config"), str(extra.get("mode") or "")
     if not path or not mode:
