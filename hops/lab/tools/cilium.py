@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from hops.lab.flux_log import parse_duration
 from hops.lab.readiness import check, is_true
 from hops.lab.tools import kubetools
 from hops.lab.tools.common import ToolExit, run_tool
-from hops.lab.tools.kubeapi import KubeClient
+
+if TYPE_CHECKING:  # imported by the commands that talk to the cluster: `version --client` never does
+    from hops.lab.tools.kubeapi import KubeClient
 
 VALUES = {"-n": "namespace", "--namespace": "namespace", "--wait-duration": "wait_duration", "-o": "output",
           "--output": "output", "--context": "context", "--kubeconfig": "kubeconfig"}

@@ -13,13 +13,15 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hops.lab import charts, flux_log
+from hops.lab import flux_log
 from hops.lab.readiness import check, condition, is_true
 from hops.lab.tools import kubetools
 from hops.lab.tools.common import ToolExit, layout, run_tool
-from hops.lab.tools.kubeapi import KubeClient, KubeError
+
+if TYPE_CHECKING:  # the API client is imported by the commands that talk to the cluster: `--version` never does
+    from hops.lab.tools.kubeapi import KubeClient
 
 SOURCE = "source.toolkit.fluxcd.io/v1"
 KS = "kustomize.toolkit.fluxcd.io/v1"
@@ -71,6 +73,7 @@ def _version() -> str:
 
 
 def _cmd_version(args: list[str], p: kubetools.Parsed) -> int:
+    from hops.lab import charts
     print(f"flux: v{_version()}")
     if not p.get("client"):
         kube = _client(p)
@@ -100,6 +103,8 @@ def _fail(message: str) -> ToolExit:
 
 # -- check -------------------------------------------------------------------------------------------------------
 def _check(args: list[str], p: kubetools.Parsed) -> int:
+    from hops.lab import charts
+    from hops.lab.tools.kubeapi import KubeError
     kube = _client(p)
     say("►", "checking prerequisites")
     try:
@@ -151,6 +156,7 @@ def _token() -> str:
 
 
 def _bootstrap(args: list[str], p: kubetools.Parsed) -> int:
+    from hops.lab import charts
     if args[:1] != ["github"]:
         raise ToolExit(f'Error: unknown command "{args[0] if args else ""}" for "flux bootstrap"')
     if not p.get("owner") or not p.get("repository"):
@@ -182,6 +188,7 @@ def _commit_hash(*parts: str) -> str:
 
 def _components(kube: KubeClient, ns: str, p: kubetools.Parsed, https: str, branch: str, rerun: bool,
                 deadline: float) -> None:
+    from hops.lab import charts
     say("►", "generating component manifests")
     extra = [c for c in (p.get("components_extra") or "").split(",") if c]
     objects = charts.render(charts.CATALOG["flux2"], "flux", ns, {"extraComponents": extra})
@@ -236,6 +243,7 @@ def _source_secret(kube: KubeClient, ns: str, p: kubetools.Parsed, token: str, o
 
 def _sync(kube: KubeClient, ns: str, p: kubetools.Parsed, owner: str, repo: str, branch: str, path: str,
           https: str, rerun: bool) -> None:
+    from hops.lab.tools.kubeapi import KubeError
     say("►", "generating sync manifests")
     url = https if p.get("token_auth") else f"ssh://git@github.com/{owner}/{repo}"
     git = {"apiVersion": SOURCE, "kind": "GitRepository", "metadata": {"name": "flux-system", "namespace": ns},

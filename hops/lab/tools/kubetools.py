@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hops.lab.tools.common import ToolExit, lab_info
-from hops.lab.tools.kubeapi import KubeClient, KubeError
+
+if TYPE_CHECKING:  # the API client (urllib, ssl) is imported when a command needs the cluster
+    from hops.lab.tools.kubeapi import KubeClient
 
 
 class Parsed:
@@ -60,6 +62,8 @@ def parse(argv: list[str], values: dict[str, str], switches: dict[str, str], rep
 
 
 def client(kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+    from hops.lab.tools.kubeapi import KubeClient, KubeError
+
     try:
         return KubeClient(kubeconfig, context)
     except KubeError as exc:
