@@ -4,6 +4,7 @@ tests start; the session fails if anything tried to reach an address outside 127
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import signal
@@ -37,9 +38,13 @@ atexit.register(shutil.rmtree, _record.parent, True)  # after the session's chec
 os.environ["TEST_NETGUARD_LOG"] = str(_record)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(NETGUARD), os.environ.get("PYTHONPATH"))))
 
-sys.path.insert(0, str(NETGUARD))
-import sitecustomize as netguard  # noqa: E402
-
+# Loaded by its path: a `sitecustomize` the interpreter already imported at start (Debian's python3 has its own
+# in /usr/lib/python3.11) would otherwise be the module `import sitecustomize` answers. The processes the tests
+# start find ours first through PYTHONPATH.
+_spec = importlib.util.spec_from_file_location("hops_netguard", NETGUARD / "sitecustomize.py")
+assert _spec is not None and _spec.loader is not None
+netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netguard)
 netguard.install()
 
 # The suite's own bytecode is written even where PYTHONDONTWRITEBYTECODE is set (this shell, some CI): pytest keeps
