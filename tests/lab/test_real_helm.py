@@ -20,7 +20,7 @@ import yaml
 from kube_lab import KubeLab
 from real_helm_helpers import children, read_stderr_until, real_helm_or_skip, state
 
-from hops.lab import faults, lifecycle, real_helm, real_helm_hang, tool_failures
+from hops.lab import faults, helm_wrapper, lifecycle, real_helm, real_helm_hang, tool_failures
 from hops.lab.chart_repo import ChartRepoServer, local_url
 from hops.lab.layout import LabLayout
 from hops.lab.tools.common import read_calls
@@ -82,12 +82,12 @@ def test_the_choice_says_which_helm_and_why(tmp_path: Path) -> None:
 
 
 def test_only_loopback_urls_pass() -> None:
-    assert real_helm.loopback_only(["repo", "add", "x", "http://127.0.0.1:8080/repos/helm.cilium.io"]) is None
-    assert real_helm.loopback_only(["pull", "x", "--repo=http://localhost:1/r", "--version", "1.0"]) is None
-    assert real_helm.loopback_only(["upgrade", "--install", "x", "x", "--repo", "https://helm.cilium.io"]) == \
+    assert helm_wrapper.loopback_only(["repo", "add", "x", "http://127.0.0.1:8080/repos/helm.cilium.io"]) is None
+    assert helm_wrapper.loopback_only(["pull", "x", "--repo=http://localhost:1/r", "--version", "1.0"]) is None
+    assert helm_wrapper.loopback_only(["upgrade", "--install", "x", "x", "--repo", "https://helm.cilium.io"]) == \
         "https://helm.cilium.io"
-    assert real_helm.loopback_only(["pull", "oci://ghcr.io/x/y"]) == "oci://ghcr.io/x/y"
-    assert real_helm.loopback_only(["pull", "--repo=https://charts.longhorn.io", "longhorn"]) == \
+    assert helm_wrapper.loopback_only(["pull", "oci://ghcr.io/x/y"]) == "oci://ghcr.io/x/y"
+    assert helm_wrapper.loopback_only(["pull", "--repo=https://charts.longhorn.io", "longhorn"]) == \
         "https://charts.longhorn.io"
 
 
@@ -233,14 +233,14 @@ def test_upstream_chart_repositories_are_the_running_lab_s_own(wrapped) -> None:
 
 def test_mirrored_rewrites_only_urls_off_loopback() -> None:
     base = "http://127.0.0.1:99"
-    assert real_helm.mirrored(["version", "--short"], base) == ["version", "--short"]
-    assert real_helm.mirrored(["repo", "add", "c", "https://helm.cilium.io/"], base)[3] == \
+    assert helm_wrapper.mirrored(["version", "--short"], base) == ["version", "--short"]
+    assert helm_wrapper.mirrored(["repo", "add", "c", "https://helm.cilium.io/"], base)[3] == \
         "http://127.0.0.1:99/repos/helm.cilium.io"
-    assert real_helm.mirrored(["--repo=https://charts.longhorn.io"], base) == \
+    assert helm_wrapper.mirrored(["--repo=https://charts.longhorn.io"], base) == \
         ["--repo=http://127.0.0.1:99/repos/charts.longhorn.io"]
     local = ["--repo", "http://127.0.0.1:5/repos/x", "oci://ghcr.io/x"]
-    assert real_helm.mirrored(local, base) == local
-    assert real_helm.mirrored(["repo", "add", "c", "https://helm.cilium.io"], None)[3] == "https://helm.cilium.io"
+    assert helm_wrapper.mirrored(local, base) == local
+    assert helm_wrapper.mirrored(["repo", "add", "c", "https://helm.cilium.io"], None)[3] == "https://helm.cilium.io"
 
 
 def test_an_injected_failure_answers_instead_of_helm(wrapped) -> None:
