@@ -15,6 +15,7 @@ Every action runs its function inside `guarded()`, whose failures hops.results t
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -216,8 +217,33 @@ class LiveCheck(_Named):
     def label(self) -> str:
         return f"status {self.check.name!r} of {self.step_id}"
 
-    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool | None:
+        if _runs_anyway(task):
+            return None  # doit's "not calculated": the task runs whatever the check says (see below)
         return evaluate(self.step_id, self.step, self.check)[0]
+
+
+# A `doit run` asks every uptodate callable of a task, even after one said "run" (doit 0.37 dependency.py,
+# get_status). When the step never ran (or was forgotten) or its marker is missing, it runs whatever its live
+# checks answer, so under `doit run` they are not asked: on a fresh bootstrap each would be a tool call or an API
+# read before every action (talos:health's `etcd members`, ...). `doit info` and the plan still ask every check:
+# they show each one's answer.
+_skip_decided = False
+_never_ran: set[str] = set()  # task names whose RunOnce said "never ran" in this process
+
+
+def skip_checks_of_tasks_that_run(on: bool = True) -> None:
+    """Called by hops.tasks for a `doit run`: checks of a task that runs anyway are not asked (see above)."""
+    global _skip_decided
+    _skip_decided = on
+
+
+def _runs_anyway(task: Any) -> bool:
+    if not _skip_decided:
+        return False
+    if task.name in _never_ran:
+        return True
+    return any(not os.path.exists(target) for target in task.targets)
 
 
 class RunOnce(_Named):
@@ -229,7 +255,12 @@ class RunOnce(_Named):
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         task.value_savers.append(_ran)
-        return bool(values.get("run-once", False))
+        ran = bool(values.get("run-once", False))
+        if not ran:
+            _never_ran.add(task.name)
+        else:
+            _never_ran.discard(task.name)
+        return ran
 
 
 def _ran() -> dict[str, bool]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hops import context, controls, endpoints, interactive, lab_tasks, read_ahead, run_order, runguard
+from hops import actions, context, controls, endpoints, interactive, lab_tasks, read_ahead, run_order, runguard
 from hops.actions import LiveCheck, RunOnce, SourcesDigest, StepAction, TaskAction, describe
 from hops.clusters import CONFIG_FILES, Cluster
 from hops.config import targets as config_targets
@@ -31,7 +31,7 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     cluster, state = _cluster_and_state(root, {step.marker for _, step in model.steps() if step.marker})
     state.mkdir(parents=True, exist_ok=True)  # doit needs the DB's folder to exist
     config_targets.declare_steps(model.step_ids())  # the names bootstrap-config.yaml hooks:/checks: may use
-    _declare_read_ahead(model, state)
+    _declare_run_checks(model, state)
     creators: dict[str, Any] = {"DOIT_CONFIG": {
         "backend": "hops-sqlite",
         "dep_file": str(state / "doit.sqlite"),
@@ -52,9 +52,11 @@ def load(root: Path, phases: Sequence[Component]) -> dict[str, Any]:
     return creators
 
 
-def _declare_read_ahead(model: Model, state: Path) -> None:
-    """For a `doit run`: the checks that read ahead (hops.read_ahead), with their steps' markers."""
+def _declare_run_checks(model: Model, state: Path) -> None:
+    """For a `doit run`: checks of steps that run anyway are not asked (hops.actions), and the checks that read
+    ahead (hops.read_ahead), with their steps' markers."""
     invocation = runguard.doit_invocation()
+    actions.skip_checks_of_tasks_that_run(invocation is not None and invocation[0] == "run")
     if invocation is None or invocation[0] != "run":
         read_ahead.declare([])
         return
