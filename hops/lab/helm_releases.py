@@ -102,7 +102,8 @@ def set_status(client: Any, rel: dict, status: str, description: str) -> dict:
 
 
 def manifest_objects(rel: dict) -> list[dict]:
-    return [d for d in yaml.safe_load_all(rel.get("manifest", "")) if d]
+    """The objects of a release's manifest (rendered by the lab: libyaml parses it when present, ~10x faster)."""
+    return [d for d in yaml.load_all(rel.get("manifest", ""), Loader=LOADER) if d]
 
 
 def base_release(revisions: list[dict]) -> dict | None:
@@ -239,6 +240,7 @@ def rollback(client: Any, name: str, namespace: str, revision: int = 0) -> dict:
 # libyaml's emitter when PyYAML is built with it: the same text as safe_dump, five times faster (this was most of
 # an install's cost in the lab, 200 of them at once at 200 apps)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same safe semantics
 
 
 def _manifest(objects: list[dict]) -> str:
