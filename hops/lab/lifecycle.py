@@ -23,7 +23,7 @@ from hops import processes
 from hops.errors import StepError
 from hops.lab import faults
 from hops.lab.layout import LabLayout
-from hops.lab.tools.common import TOOLS
+from hops.lab.tools.common import TOOLS, launcher_script
 
 START_DEADLINE = 15.0    # seconds for the daemon to write lab.json (it takes well under 1 s)
 STOP_DEADLINE = 10.0
@@ -81,7 +81,7 @@ def install_launchers(layout: LabLayout) -> list[str]:
             text = MISE_LAUNCHER.format(python=sys.executable, faults=layout.faults_file)
         else:
             note = f"{real_helm.NOTE}{real_helm.choice()}\n" if tool == "helm" else ""
-            text = f"#!{sys.executable}\n{note}import sys\nfrom {module} import main\nsys.exit(main())\n"
+            text = launcher_script(f"from {module} import main\nsys.exit(main())\n", note)
         target.write_text(text)
         target.chmod(0o755)
         installed.append(tool)

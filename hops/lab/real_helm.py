@@ -177,8 +177,10 @@ NOTE = "# hops lab helm: "
 
 def launcher(binary: Path, note: str = "") -> str:
     """The text of `<lab>/bin/helm` that runs `binary` through `wrap` (`note`: the choice, for lab status)."""
-    return (f"#!{sys.executable}\n{NOTE}{note or binary}\nimport sys\nfrom hops.lab.helm_wrapper import wrap\n"
-            f"sys.exit(wrap({str(binary)!r}, sys.argv[1:]))\n")
+    from hops.lab.tools.common import launcher_script
+
+    return launcher_script(f"from hops.lab.helm_wrapper import wrap\nsys.exit(wrap({str(binary)!r}, sys.argv[1:]))\n",
+                           f"{NOTE}{note or binary}\n")
 
 
 def launcher_note(path: Path) -> str:

@@ -15,6 +15,19 @@ from hops.lab.layout import LabLayout
 TOOLS = ("talosctl", "talhelper", "helm", "flux", "cilium", "op", "mise")
 
 
+def launcher_script(body: str, note: str = "") -> str:
+    """The text of an executable in <lab>/bin that runs `body` with this interpreter. It starts without `site`
+    (-S) and with this process's import path written in: `site` and the .pth files of an editable install cost
+    ~30 ms a call, and a real tool is a Go binary that starts in a few milliseconds. The environment's
+    sitecustomize still runs, as `site` would run it (the tests' network guard is one)."""
+    import hops
+
+    own = str(Path(hops.__file__).resolve().parent.parent)
+    path = [own] + [p for p in sys.path[1:] if p and os.path.isabs(p) and os.path.isdir(p) and p != own]
+    return (f"#!{sys.executable} -S\n{note}import sys\nsys.path[1:1] = {path!r}\n"
+            "try:\n    import sitecustomize  # noqa: F401\nexcept ImportError:\n    pass\n" + body)
+
+
 class ToolExit(Exception):  # noqa: N818 - an exit with a code, like SystemExit, not an error
     """Raised by a tool handler to end with `code` after printing `message` to stderr (the real tool's text)."""
 

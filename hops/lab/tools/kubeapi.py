@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hops.lab.tools import yaml_files
 
 
 class KubeError(Exception):
@@ -57,7 +57,7 @@ class KubeClient:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, timeout: float = 30.0) -> None:
         path = kubeconfig_path(kubeconfig)
         try:
-            config = yaml.safe_load(path.read_text()) or {}
+            config = yaml_files.load(path) or {}  # every call of flux/cilium reads it: parsed once per content
         except FileNotFoundError:
             raise KubeError(0, f"stat {path}: no such file or directory") from None
         ctx_name = context or config.get("current-context", "")

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hops.lab import loopback_http, pki
+from hops.lab.tools import yaml_files
 from hops.lab.tools.common import ToolExit, lab_info, run_tool
 from hops.lab.tools.flags import Flag, Parsed, parse, table
 
@@ -40,10 +39,10 @@ def talosconfig_path(flags: Parsed) -> Path:
 
 def load_talosconfig(path: Path) -> dict:
     try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        data = yaml_files.load(path) or {}  # every call reads it: parsed once per content
     except FileNotFoundError:
         return {}
-    except yaml.YAMLError as exc:
+    except yaml_files.YamlFileError as exc:
         raise ToolExit(f"error constructing client: failed to parse config: {str(exc).splitlines()[0]}") from None
     return data if isinstance(data, dict) else {}
 
@@ -329,6 +328,8 @@ def _kubeconfig_dest(positionals: list[str]) -> Path:
 
 
 def _write_kubeconfig(dest: Path, text: str, merge: bool, force: bool) -> None:
+    import yaml  # only here: most calls never need PyYAML (hops.lab.tools.yaml_files)
+
     if dest.exists() and merge:
         text = _merged(yaml.safe_load(dest.read_text()) or {}, yaml.safe_load(text), force)
     elif dest.exists() and not force:
@@ -342,6 +343,8 @@ def _write_kubeconfig(dest: Path, text: str, merge: bool, force: bool) -> None:
 
 def _merged(existing: dict, new: dict, force: bool) -> str:
     """Merge like talosctl: same-named entries are replaced with --force, otherwise renamed `<name>-1`."""
+    import yaml  # only here: most calls never need PyYAML (hops.lab.tools.yaml_files)
+
     suffix = "" if force else _free_suffix(existing, new)
     for section in ("clusters", "contexts", "users"):
         entries = [dict(e, name=e["name"] + suffix) for e in new.get(section, [])]
@@ -443,6 +446,8 @@ def _resources(kind: str, node: str, result: dict) -> list[dict]:
 
 
 def _print_resources(resources: list[dict], output: str) -> None:
+    import yaml  # only here: most calls never need PyYAML (hops.lab.tools.yaml_files)
+
     if output == "json":
         for item in resources:
             print(json.dumps(item, indent=4))
@@ -509,6 +514,8 @@ def cmd_logs(flags: Parsed, args: list[str]) -> int:
 
 
 def cmd_config(flags: Parsed, args: list[str]) -> int:
+    import yaml  # only here: most calls never need PyYAML (hops.lab.tools.yaml_files)
+
     sub, rest = (args[0], args[1:]) if args else ("", [])
     path = talosconfig_path(flags)
     config = load_talosconfig(path)
