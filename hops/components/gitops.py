@@ -6,7 +6,7 @@ a marker or stdout (hops.onepassword registers it for redaction as soon as it is
 
 from __future__ import annotations
 
-from hops import flux_failures, onepassword
+from hops import flux_failures, onepassword, parallel
 from hops.context import Context
 from hops.errors import fail_all
 from hops.flux import SYNC_NAME, TAIL_PARAM, error_logs, logs, show, source_revision
@@ -36,15 +36,25 @@ def settings_problems(ctx: Context) -> list[str]:
 
 
 def prerequisite_problems(ctx: Context) -> list[str]:
-    """settings_problems, plus a failing `flux check --pre` and a missing GitHub token item in 1Password."""
-    problems = settings_problems(ctx)
+    """settings_problems, plus a failing `flux check --pre` and a missing GitHub token item in 1Password (the two
+    tool calls at once)."""
+    ctx.runner  # noqa: B018 - created here, once, before the threads share it
+    asked = parallel.each(lambda ask: ask(ctx), (flux_pre_problem, token_item_problem))
+    return settings_problems(ctx) + [problem for problem in asked if problem]
+
+
+def flux_pre_problem(ctx: Context) -> str | None:
+    """What `flux check --pre` says is wrong with the cluster (None: it passes)."""
     pre = ctx.runner.run("flux", ["check", "--pre"], check=False, timeout=120, retry=True)
-    if pre.code != 0:
-        problems.append(f"`flux check --pre` failed: {(pre.stderr or pre.stdout).strip()[-400:]}")
-    if not onepassword.item_exists(ctx, "github_token"):
-        problems.append(f"1Password item {onepassword.item_title(ctx, 'github_token')!r} "
-                        f"(onepassword.items.github_token) is not in vault {ctx.config.onepassword.vault!r}")
-    return problems
+    return None if pre.code == 0 else f"`flux check --pre` failed: {(pre.stderr or pre.stdout).strip()[-400:]}"
+
+
+def token_item_problem(ctx: Context) -> str | None:
+    """A missing GitHub token item in the vault (None: it is there)."""
+    if onepassword.item_exists(ctx, "github_token"):
+        return None
+    return (f"1Password item {onepassword.item_title(ctx, 'github_token')!r} (onepassword.items.github_token) "
+            f"is not in vault {ctx.config.onepassword.vault!r}")
 
 
 def prerequisites(ctx: Context) -> None:
