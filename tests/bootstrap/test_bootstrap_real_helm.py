@@ -69,7 +69,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_full_bootstrap_converges_with_the_real_helm_and_the_local_chart_repository(lab: RealHelmLab) -> None:
-    assert "hops.lab.real_helm" in (lab.layout.bin_dir / "helm").read_text()
+    assert "hops.lab.helm_wrapper" in (lab.layout.bin_dir / "helm").read_text()
     assert "Bootstrap complete" in lab.first.stdout
     assert lab.ok("version", "--short").startswith("v3.17.2+g")
     status = subprocess.run([sys.executable, "-m", "hops.lab", "status"], env=lab.env, cwd=lab.project,
