@@ -196,7 +196,7 @@ class LabDaemon:
         self.control.start()
         self.charts.start()
         self.talos.start()
-        self.store.subscribe(self._on_store_event)
+        self.store.subscribe(self._on_store_event, shared=True)  # the object is not read
         threading.Thread(target=self._relay_store_events, name="store-relay", daemon=True).start()
         self.persister.start()
         self._start_controllers()

@@ -110,7 +110,7 @@ class Store(Collector):
         self._uids: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}   # uid -> (storage key, slot)
         self._sweeping: set[str] = set()     # namespaces whose content is being deleted right now
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
-        self._subscribers: list[Callable[[str, dict], None]] = []
+        self._subscribers: list[tuple[Callable[[str, dict], None], bool]] = []  # (fn, shared)
         self._pending: deque[Event] = deque()
         self._dispatch_lock = threading.Lock()
         self._tls = threading.local()
@@ -230,16 +230,19 @@ class Store(Collector):
         self._dispatch()
         return result
 
-    def subscribe(self, fn: Callable[[str, dict], None]) -> Callable[[], None]:
+    def subscribe(self, fn: Callable[[str, dict], None], shared: bool = False) -> Callable[[], None]:
         """fn(event_type, obj) after every change, in order, outside the store lock. Returns unsubscribe.
-        `obj` is each subscriber's own copy (subscribers, tests' fake controllers among them, change what they get)."""
+        `obj` is each subscriber's own copy (subscribers, tests' fake controllers among them, change what they get);
+        `shared`: the stored object itself, to read and never change — for subscribers that only look at its kind
+        (the controllers' wake-ups: a copy for each of a dozen subscribers was most of an event's cost)."""
+        subscriber = (fn, shared)
         with self._lock:
-            self._subscribers.append(fn)
+            self._subscribers.append(subscriber)
 
         def unsubscribe() -> None:
             with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
         return unsubscribe
 
     def set_pod_log(self, namespace: str, name: str, text: str) -> None:
@@ -969,9 +972,9 @@ class Store(Collector):
                             break
                         event = self._pending.popleft()
                         subscribers = list(self._subscribers)
-                    for fn in subscribers:
+                    for fn, shared in subscribers:
                         try:
-                            fn(event.type, event.entry.copy())
+                            fn(event.type, event.entry.obj if shared else event.entry.copy())
                         except Exception:  # noqa: BLE001 - one faulty subscriber must not break the store
                             log.exception("store subscriber %r failed on %s", fn, event.type)
             finally:

@@ -47,7 +47,7 @@ class NodeLeaseController(LoopController):
             lease = self.store.get("coordination.k8s.io/v1", "Lease", name, LEASE_NAMESPACE)
             age = _age(lease) if lease is not None else None
             if age is None or age >= every * 0.9:  # due soon: renewed in this pass with the others
-                renew_lease(self.store, name)
+                renew_lease(self.store, name, exists=lease is not None)
                 age = 0.0
             wait = soonest(wait, every - age)
         return wait

@@ -39,7 +39,7 @@ class LoopController(Controller):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._unsubscribe = self.store.subscribe(self._on_event)
+        self._unsubscribe = self.store.subscribe(self._on_event, shared=True)  # reads the kind only
         self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
         self._thread.start()
 
