@@ -110,7 +110,7 @@ class Store(Collector):
         self._uids: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}   # uid -> (storage key, slot)
         self._sweeping: set[str] = set()     # namespaces whose content is being deleted right now
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
-        self._subscribers: list[tuple[Callable[[str, dict], None], bool]] = []  # (fn, shared)
+        self._subscribers: list[tuple[Callable[[str, dict], None], bool, Any]] = []  # (fn, shared, only)
         self._pending: deque[Event] = deque()
         self._dispatch_lock = threading.Lock()
         self._tls = threading.local()
@@ -230,12 +230,14 @@ class Store(Collector):
         self._dispatch()
         return result
 
-    def subscribe(self, fn: Callable[[str, dict], None], shared: bool = False) -> Callable[[], None]:
+    def subscribe(self, fn: Callable[[str, dict], None], shared: bool = False,
+                  only: Callable[[str, dict], bool] | None = None) -> Callable[[], None]:
         """fn(event_type, obj) after every change, in order, outside the store lock. Returns unsubscribe.
         `obj` is each subscriber's own copy (subscribers, tests' fake controllers among them, change what they get);
         `shared`: the stored object itself, to read and never change — for subscribers that only look at its kind
-        (the controllers' wake-ups: a copy for each of a dozen subscribers was most of an event's cost)."""
-        subscriber = (fn, shared)
+        (the controllers' wake-ups: a copy for each of a dozen subscribers was most of an event's cost); `only`:
+        asked first with the stored object, the change is delivered only when it says so."""
+        subscriber = (fn, shared, only)
         with self._lock:
             self._subscribers.append(subscriber)
 
@@ -972,8 +974,10 @@ class Store(Collector):
                             break
                         event = self._pending.popleft()
                         subscribers = list(self._subscribers)
-                    for fn, shared in subscribers:
+                    for fn, shared, only in subscribers:
                         try:
+                            if only is not None and not only(event.type, event.entry.obj):
+                                continue
                             fn(event.type, event.entry.obj if shared else event.entry.copy())
                         except Exception:  # noqa: BLE001 - one faulty subscriber must not break the store
                             log.exception("store subscriber %r failed on %s", fn, event.type)

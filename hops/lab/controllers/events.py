@@ -41,6 +41,12 @@ def _controller_of(obj: dict) -> dict | None:
     return next((r for r in refs if r.get("controller")), None)
 
 
+def _handled(event_type: str, obj: dict) -> bool:
+    """The changes handle() looks at (the others, Leases and Events among them, are not copied for it)."""
+    return event_type == "DELETED" or obj.get("kind") in ("Pod", "Node", "ReplicaSet", "Job") or \
+        obj.get("apiVersion", "").split("/")[0] in FLUX_COMPONENTS
+
+
 class EventController(Controller):
     def __init__(self, lab: LabContext) -> None:
         super().__init__(lab)
@@ -53,7 +59,8 @@ class EventController(Controller):
 
     def start(self) -> None:
         self.seed()
-        self._unsubscribe = self.store.subscribe(lambda event_type, obj: self._queue.put((event_type, obj)))
+        self._unsubscribe = self.store.subscribe(lambda event_type, obj: self._queue.put((event_type, obj)),
+                                                 only=_handled)
         self._thread = threading.Thread(target=self._run, name="EventController", daemon=True)
         self._thread.start()
 
