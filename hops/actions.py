@@ -218,7 +218,7 @@ class LiveCheck(_Named):
         return f"status {self.check.name!r} of {self.step_id}"
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool | None:
-        if _runs_anyway(task):
+        if _runs_anyway(task, values):
             return None  # doit's "not calculated": the task runs whatever the check says (see below)
         return evaluate(self.step_id, self.step, self.check)[0]
 
@@ -229,7 +229,6 @@ class LiveCheck(_Named):
 # read before every action (talos:health's `etcd members`, ...). `doit info` and the plan still ask every check:
 # they show each one's answer.
 _skip_decided = False
-_never_ran: set[str] = set()  # task names whose RunOnce said "never ran" in this process
 
 
 def skip_checks_of_tasks_that_run(on: bool = True) -> None:
@@ -238,12 +237,10 @@ def skip_checks_of_tasks_that_run(on: bool = True) -> None:
     _skip_decided = on
 
 
-def _runs_anyway(task: Any) -> bool:
+def _runs_anyway(task: Any, values: dict[str, Any]) -> bool:
     if not _skip_decided:
         return False
-    if task.name in _never_ran:
-        return True
-    return any(not os.path.exists(target) for target in task.targets)
+    return not _ran_before(values) or any(not os.path.exists(target) for target in task.targets)
 
 
 class RunOnce(_Named):
@@ -255,12 +252,11 @@ class RunOnce(_Named):
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         task.value_savers.append(_ran)
-        ran = bool(values.get("run-once", False))
-        if not ran:
-            _never_ran.add(task.name)
-        else:
-            _never_ran.discard(task.name)
-        return ran
+        return _ran_before(values)
+
+
+def _ran_before(values: dict[str, Any]) -> bool:
+    return bool(values.get("run-once", False))
 
 
 def _ran() -> dict[str, bool]:
