@@ -60,6 +60,10 @@ class KubeClient:
             config = yaml_files.load(path) or {}  # every call of flux/cilium reads it: parsed once per content
         except FileNotFoundError:
             raise KubeError(0, f"stat {path}: no such file or directory") from None
+        except yaml_files.YamlFileError as exc:  # client-go's words for a kubeconfig it cannot parse
+            raise KubeError(0, f'error loading config file "{path}": yaml: {str(exc).splitlines()[0]}') from None
+        if not isinstance(config, dict):
+            raise KubeError(0, f'error loading config file "{path}": couldn\'t get version/kind; json parse error')
         ctx_name = context or config.get("current-context", "")
         ctx = _named(config.get("contexts", []), ctx_name).get("context", {})
         cluster = _named(config.get("clusters", []), ctx.get("cluster", "")).get("cluster", {})
