@@ -278,22 +278,15 @@ class LabDaemon:
 
     def status(self) -> dict:
         summary = self.talos.summary()
-        summary["objects"] = _object_counts(self.store)
+        summary["objects"] = self.store.counts_by_kind()
         summary["faults"] = self.faults.current()
         summary["api_requests"] = self.store.request_count
         summary["api_requests_by_method"] = self.store.requests_by_method
         return summary
 
 
-def _object_counts(store: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for obj in store.snapshot().get("objects", []):
-        counts[obj.get("kind", "?")] = counts.get(obj.get("kind", "?"), 0) + 1
-    return counts
-
-
 class ControlServer:
-    """GET /status (simulation summary), GET /wait?...&timeout=S (blocks until the simulation gets there,
+    """GET /healthz (the daemon answers), GET /status (simulation summary), GET /wait?...&timeout=S (blocks until the simulation gets there,
     no polling; see _wait_predicate) and POST /faults (apply faults.json at once). Loopback only; used by `python -m hops.lab status` and the tests."""
 
     def __init__(self, daemon: LabDaemon) -> None:
@@ -322,7 +315,9 @@ def _control_handler(daemon: LabDaemon) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            if url.path == "/status":
+            if url.path == "/healthz":  # every hops process asks before it uses the lab: answered at once
+                self._send(200, {"ok": True})
+            elif url.path == "/status":
                 self._send(200, daemon.status())
             elif url.path == "/wait":
                 self._send(*self._wait(query))

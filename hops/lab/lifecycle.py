@@ -42,9 +42,13 @@ def _running_info(layout: LabLayout) -> dict | None:
 
 
 def _healthy(info: dict) -> bool:
+    """The daemon answers on its control port. /healthz, not /status: every hops process asks, and the status
+    summarises the whole simulation. Any HTTP answer counts (a daemon from an older hops has no /healthz)."""
     try:
-        with urllib.request.urlopen(info["control_url"] + "/status", timeout=2) as reply:
+        with urllib.request.urlopen(info["control_url"] + "/healthz", timeout=2) as reply:
             return reply.status == 200
+    except urllib.error.HTTPError:
+        return True
     except (OSError, KeyError, ValueError):
         return False
 

@@ -276,6 +276,16 @@ class Store(Collector):
     def resource_version(self) -> int:
         return self._rv
 
+    def counts_by_kind(self) -> dict[str, int]:
+        """How many objects of each kind are stored (the lab's status), without copying any."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for bucket in self._buckets.values():
+                for entry in bucket.values():
+                    kind = entry.obj.get("kind", "?")
+                    counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
     def snapshot(self) -> dict:
         """Everything, JSON-serialisable (Store.restore takes it back)."""
         return json.loads(self.snapshot_json())
