@@ -265,8 +265,7 @@ def wait_nodes_ready(ctx: Context) -> None:
         # A refused connect is as authoritative as talosctl's own "connection refused" and costs no process:
         # a node that installs or reboots has nothing listening. Only nodes that accept are asked with talosctl.
         waiting = list(pending.values())
-        why = parallel.each(lambda n: port_probe.refused(*ctx.endpoints.talos_api(n.name), timeout=PORT_TIMEOUT_S),
-                            waiting)
+        why = port_probe.refused_all([ctx.endpoints.talos_api(n.name) for n in waiting], timeout=PORT_TIMEOUT_S)
         listening[:] = [node for node, closed in zip(waiting, why, strict=True) if not closed]
         for node, closed in zip(waiting, why, strict=True):
             if closed:

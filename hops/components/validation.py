@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from hops import gitops_tree, parallel
 from hops.context import Context
 from hops.errors import ToolFailed, fail_all
-from hops.port_probe import tcp_reachable
+from hops.port_probe import tcp_reachable, tcp_reachable_all
 from hops.taskmodel import Check, Component, NoProblems, Step
 
 VERSION_ARGS = {  # how each tool reports its own version
@@ -166,21 +165,16 @@ def onepassword(ctx: Context) -> None:
 # --- connectivity ---------------------------------------------------------------------------------------------
 def connectivity_problems(ctx: Context) -> list[str]:
     """Every node's Talos API port (all at once: an unreachable node costs CONNECT_TIMEOUT_S, not N of them)."""
-    problems = [p for p in parallel.each(lambda node: node_unreachable(ctx, node), list(ctx.config.network.nodes))
-                if p]
+    nodes = list(ctx.config.network.nodes)
+    ports = [ctx.endpoints.talos_api(node.name) for node in nodes]
+    problems = [f"node {node.name} ({node.address}): Talos API port {port[1]} unreachable: {why}"
+                for node, port, why in zip(nodes, ports, tcp_reachable_all(ports), strict=True) if why]
     api = ctx.endpoints.kubernetes_api()
     if api is not None:
         why = tcp_reachable(*api)
         if why:
             problems.append(f"Kubernetes API {api[0]}:{api[1]} (from {ctx.endpoints.kubeconfig}) unreachable: {why}")
     return problems
-
-
-def node_unreachable(ctx: Context, node: Any) -> str | None:
-    """Why the node's Talos API port does not accept a TCP connection, or None."""
-    host, port = ctx.endpoints.talos_api(node.name)
-    why = tcp_reachable(host, port)
-    return f"node {node.name} ({node.address}): Talos API port {port} unreachable: {why}" if why else None
 
 
 def connectivity(ctx: Context) -> None:
