@@ -60,17 +60,33 @@ def answer(name: str, key: Iterable[str], code: Iterable[Path], compute: Callabl
 
 def stamps(folders: Iterable[Path]) -> dict[str, list[int] | None]:
     """Every folder and file under `folders`: [modification time] of a folder, [size, modification time] of a
-    file (a missing folder: no entry; a file gone meanwhile: None)."""
+    file (a missing folder: no entry; a file gone meanwhile: None). One scandir per folder and one stat per
+    entry; a symlinked folder is stamped, not entered (as os.walk does not enter it)."""
     out: dict[str, list[int] | None] = {}
+    pending: list[tuple[str, int]] = []
     for top in folders:
-        for folder, _, files in os.walk(top):
-            try:
-                out[folder] = [os.stat(folder).st_mtime_ns]
-            except OSError:
-                continue
-            for file in files:
-                full = os.path.join(folder, file)
-                out[full] = user_cache.stamp(full)
+        try:
+            pending.append((os.fspath(top), os.stat(top).st_mtime_ns))
+        except OSError:
+            continue
+    while pending:
+        folder, mtime = pending.pop()
+        out[folder] = [mtime]
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    out[entry.path] = None
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, stat.st_mtime_ns))
+                else:
+                    out[entry.path] = [stat.st_size, stat.st_mtime_ns]
     return out
 
 
