@@ -48,6 +48,11 @@ def prepared(ctx) -> bool:
     return (ROOT / "world-prepared").exists()
 
 
+def generated_inputs(ctx) -> list[Path]:
+    """A configuration-dependent source (a callable: hops digests it, doit's file_dep cannot)."""
+    return [ROOT / "generated.txt"]
+
+
 def flaky(ctx) -> bool:
     if (ROOT / "raise").exists():
         raise RuntimeError("the API said no")
@@ -80,7 +85,7 @@ DEMO = Component(
     steps=(
         Step("prepare", "Prepare", act_prepare, marker="prepared", status=(Check("prepared", prepared),)),
         Step("configure", "Configure", act_configure, marker="configured", deps=("prepare",),
-             sources=("input.txt",), status=(Check("flaky", flaky),)),
+             sources=("input.txt", generated_inputs), status=(Check("flaky", flaky),)),
         Step("deploy", "Deploy", act_deploy, marker="deployed", deps=("configure",),
              preconditions=(Precondition(not_blocked, "the block file must be removed first"),)),
         Step("bootstrap", "Once only", act_bootstrap, marker="bootstrapped", deps=("deploy",), once=bootstrapped),

@@ -64,6 +64,25 @@ def test_changed_source_reruns(project: Path) -> None:
     assert runs(project).count("prepare") == 1
 
 
+def test_changed_configuration_dependent_source_reruns_and_a_touch_alone_does_not(project: Path) -> None:
+    generated = project / "generated.txt"
+    generated.write_text("one\n")
+    run_ok(project, "demo")
+    run_ok(project, "demo")
+    assert runs(project).count("configure") == 1  # unchanged: up to date (no content read: equal stamps)
+    stat = generated.stat()
+    generated.write_text("two\n")  # same size: the modification time tells it changed
+    os.utime(generated, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    run_ok(project, "demo")
+    assert runs(project).count("configure") == 2
+    os.utime(generated, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000))  # touched, content as before
+    run_ok(project, "demo")
+    assert runs(project).count("configure") == 2
+    generated.unlink()  # a source gone counts as a change
+    run_ok(project, "demo")
+    assert runs(project).count("configure") == 3
+
+
 def test_failed_live_check_reruns(project: Path) -> None:
     run_ok(project, "demo")
     (project / "world-prepared").unlink()  # the world no longer agrees with the marker
