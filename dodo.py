@@ -6,14 +6,15 @@
 
 from pathlib import Path
 
-from hops import task_list_cache
+from hops import collector, task_list_cache
 
 DODO = Path(__file__).resolve()
-names = task_list_cache.served(DODO)  # `doit list`: the list kept by the last full load, when nothing changed
-if names is None:
-    from hops.phases import PHASES
-    from hops.tasks import load
+with collector.paused():  # what is built here lives as long as the process (hops.collector)
+    names = task_list_cache.served(DODO)  # `doit list`: the list kept by the last full load, when nothing changed
+    if names is None:
+        from hops.phases import PHASES
+        from hops.tasks import load
 
-    names = load(DODO.parent, PHASES)
-    task_list_cache.keep(DODO, names)
+        names = load(DODO.parent, PHASES)
+        task_list_cache.keep(DODO, names)
 globals().update(names)

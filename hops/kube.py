@@ -174,9 +174,12 @@ class Kube:
         if not kubeconfig.exists():  # checked first: a check that cannot succeed does not pay for the client
             raise StepError(f"no kubeconfig at {kubeconfig}: the cluster is not bootstrapped yet "
                             "(run `doit talos` first, or `doit talos_recover_kubeconfig`)")
-        from hops.kubeconfig import transport
+        from hops import collector
 
-        return transport(kubeconfig)
+        with collector.importing("kubernetes.client.rest"):  # its modules live as long as the process
+            from hops.kubeconfig import transport
+
+            return transport(kubeconfig)
 
     # --- raw requests --------------------------------------------------------------------------------------
     def request(self, method: str, url: str, body: Any = None, query: dict | None = None,
