@@ -76,6 +76,18 @@ def test_up_is_idempotent_and_status_reports(lab: dict, lab_layout: LabLayout, l
     assert state["simulation"]["nodes"]["talos-cp-1"]["phase"] == "maintenance"
 
 
+def test_healthz_answers_at_once_and_any_http_answer_counts_as_a_running_daemon(lab: dict) -> None:
+    assert _get(lab["control_url"] + "/healthz") == (200, {"ok": True})
+    assert lifecycle._healthy(lab)
+    assert lifecycle._healthy({**lab, "control_url": lab["control_url"] + "/no-such"})  # an older daemon: 404
+    assert not lifecycle._healthy({**lab, "control_url": lab["api_url"].rsplit(":", 1)[0] + ":9"})  # nothing
+
+
+def test_status_counts_objects_by_kind(lab: dict, lab_layout: LabLayout) -> None:
+    objects = lifecycle.status(lab_layout)["simulation"]["objects"]
+    assert objects["Namespace"] >= 4 and all(isinstance(n, int) and n > 0 for n in objects.values())
+
+
 def test_down_stops_and_state_persists_across_up(lab: dict, lab_layout: LabLayout, lab_project: Path,
                                                  run_tool, talos_configs: Path) -> None:
     apply_insecure(run_tool, talos_configs, lab)
