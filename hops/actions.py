@@ -275,14 +275,14 @@ class SourcesDigest(_Named):
         return f"sources of {self.step_id}"
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        task.value_savers.append(_DigestSaver(self))
         try:
-            if values.get("sources-digest") and values.get("sources-stamps") == self.stamps():
-                return True  # no source's size or modification time changed: its content is not read again
-            digest = self.digest()
+            # equal size and modification time of every source: the saved digest holds, no content is read
+            same = bool(values.get("sources-digest")) and values.get("sources-stamps") == self.stamps()
+            digest = values["sources-digest"] if same else self.digest()
         except Exception as exc:  # noqa: BLE001
             _report_check_error(self.step_id, "sources", exc)
             return False
+        task.value_savers.append(_DigestSaver(self))
         return bool(values.get("sources-digest") == digest)
 
     def paths(self, ctx: Context) -> list[Path]:

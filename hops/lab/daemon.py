@@ -286,8 +286,9 @@ class LabDaemon:
 
 
 class ControlServer:
-    """GET /healthz (the daemon answers), GET /status (simulation summary), GET /wait?...&timeout=S (blocks until the simulation gets there,
-    no polling; see _wait_predicate) and POST /faults (apply faults.json at once). Loopback only; used by `python -m hops.lab status` and the tests."""
+    """GET /healthz (the daemon answers), GET /status (simulation summary), GET /wait?...&timeout=S (blocks
+    until the simulation gets there, no polling; see _wait_predicate) and POST /faults (apply faults.json at
+    once). Loopback only; used by hops.lab.lifecycle, `python -m hops.lab status` and the tests."""
 
     def __init__(self, daemon: LabDaemon) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(daemon))
