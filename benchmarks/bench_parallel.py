@@ -6,8 +6,10 @@
 1. `doit bootstrap_phased` (the default command: no -n) on a fresh 3-node lab; bound 1.08 × the critical path
    (hops.lab.clock.critical_path(): the chain of simulated durations no orchestrator can overlap).
 2. The same on a fresh lab of `--nodes` nodes with `--apps` more HelmReleases (copies of podinfo, each in its
-   own namespace, under infrastructure/apps); bound 1.3 × the 3-node run (the lab's simulated durations do not
-   grow with the node count: whatever does is hops's own cost).
+   own namespace, under infrastructure/apps); bound 1.3 × the 3-node run beyond the lab's own simulated
+   durations. Those grow with the apps only: helm-controller installs four releases at a time
+   (hops.lab.clock.release_queue), so that queue's simulated time is taken off the big run; whatever else grows
+   is hops's own cost.
 Extra doit options after `--` (e.g. `-- -n 4`) go to both runs. Prints ratios; exits non-zero when a target is
 missed. Not part of the test suite."""
 
@@ -91,14 +93,16 @@ def main() -> int:
     parser.add_argument("extra", nargs="*", help="doit options for both runs (after --)")
     args = parser.parse_args()
     bound = clock.critical_path() / args.speed
+    queue = clock.release_queue(args.apps + 1, factor=args.speed)  # with the example's own podinfo release
     small = fresh_bootstrap(args.speed, 3, 0, args.extra)
     big = fresh_bootstrap(args.speed, args.nodes, args.apps, args.extra)
     command = " ".join(["doit", *args.extra, "bootstrap_phased"])
     print(f"`{command}` at speed {args.speed:g}; critical path {bound:.1f} s")
     print(f"  3 nodes:                       {small:6.1f} s   {small / bound:.2f} x critical path (limit 1.08)")
-    print(f"  {args.nodes} nodes + {args.apps} apps:          {big:6.1f} s   {big / bound:.2f} x critical path, "
-          f"{big / small:.2f} x the 3-node run (limit 1.30)")
-    return 0 if small / bound <= 1.08 and big / small <= 1.30 else 1
+    print(f"  {args.nodes} nodes + {args.apps} apps:          {big:6.1f} s   {big / (bound + queue):.2f} x its critical "
+          f"path ({queue:.1f} s more: {args.apps + 1} releases, four at a time); beyond that "
+          f"{(big - queue) / small:.2f} x the 3-node run (limit 1.30)")
+    return 0 if small / bound <= 1.08 and (big - queue) / small <= 1.30 else 1
 
 
 if __name__ == "__main__":

@@ -106,3 +106,14 @@ def critical_path(factor: float = 1.0) -> float:
     """Seconds of the critical path at speed `factor` (1 = realistic); ranged steps at their lower bound, so no
     orchestrator can beat it (a draw adds at most the range's width)."""
     return sum(fastest(name) for name, _ in CRITICAL_PATH) / factor
+
+
+HELM_CONCURRENT = 4  # helm-controller's default --concurrent: releases installed or upgraded at once
+
+
+def release_queue(count: int, workers: int = HELM_CONCURRENT, factor: float = 1.0) -> float:
+    """Seconds at speed `factor` that `count` HelmReleases applied at once take beyond a single one: the
+    helm-controller installs `workers` at a time, each holding its worker through the install and its
+    Deployment's rollout (helm's --wait)."""
+    rounds = -(-count // workers)
+    return (rounds - 1) * (fastest("flux.helmrelease") + fastest("rollout.deployment")) / factor

@@ -224,3 +224,48 @@ def test_reconcile_suspend_resume(kl: KubeLab, project: Path) -> None:
     assert "✔ kustomization resumed" in resumed and "✔ applied revision" in resumed
     missing = kl.run("flux", "reconcile", "ks", "nope")
     assert missing.returncode == 1 and 'Kustomization.kustomize.toolkit.fluxcd.io "nope" not found' in missing.stderr
+
+
+def podinfo_release(kl: KubeLab, name: str) -> None:
+    kl.store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    kl.store.create({"apiVersion": HR, "kind": "HelmRelease", "metadata": {"name": name, "namespace": name},
+                     "spec": {"interval": "30m", "chart": {"spec": {
+                         "chart": "podinfo", "version": "6.7.1", "interval": "12h",
+                         "sourceRef": {"kind": "HelmRepository", "name": "podinfo", "namespace": "flux-system"}}}}})
+
+
+def most_at_once(kl: KubeLab, names: list[str]) -> int:
+    """Create a podinfo HelmRelease per name at once; once all are Ready, how many were being installed at the
+    same time at most (Ready Unknown: helm's install running, a worker held until the release is ready)."""
+    installing: set[str] = set()
+    most = [0]
+
+    def seen(_type: str, obj: dict) -> None:
+        if obj["kind"] != "HelmRelease" or obj["metadata"]["name"] not in names:
+            return
+        if (condition(obj, "Ready") or {}).get("status") == "Unknown":
+            installing.add(obj["metadata"]["name"])
+        else:
+            installing.discard(obj["metadata"]["name"])
+        most[0] = max(most[0], len(installing))
+
+    kl.store.subscribe(seen)
+    for name in names:
+        podinfo_release(kl, name)
+    kl.wait_for(lambda: all(is_true(kl.store.get(HR, "HelmRelease", n, n) or {}, "Ready") for n in names),
+                timeout=60, what="every release Ready")
+    return most[0]
+
+
+def test_helm_controller_installs_four_releases_at_a_time_or_its_concurrent_flag(kl: KubeLab) -> None:
+    # helm-controller's default --concurrent=4: 200 releases applied at once install four at a time, each worker
+    # held until its release is ready (the lab installing all at once was kinder than a real cluster)
+    prepare_cluster(kl)
+    ok(kl.run("flux", *BOOTSTRAP, "--path", "infrastructure/clusters/home-ops", GITHUB_TOKEN=TOKEN))
+    kl.wait_for(lambda: is_true(kl.store.get(KS, "Kustomization", "apps", "flux-system") or {}, "Ready"),
+                timeout=60, what="apps Ready")
+    assert most_at_once(kl, [f"many-{n}" for n in range(7)]) == 4
+    deploy = kl.store.get("apps/v1", "Deployment", "helm-controller", "flux-system")
+    deploy["spec"]["template"]["spec"]["containers"][0]["args"] = ["--watch-all-namespaces", "--concurrent=2"]
+    kl.store.apply(deploy)
+    assert most_at_once(kl, [f"few-{n}" for n in range(5)]) == 2

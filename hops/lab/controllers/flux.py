@@ -25,6 +25,7 @@ from hops.lab import charts, flux_log, helm_releases, kustomize
 from hops.lab.apiserver import validation
 from hops.lab.apiserver.errors import ApiError
 from hops.lab.apiserver.store import APPLY
+from hops.lab.clock import HELM_CONCURRENT
 from hops.lab.controllers.loop import LoopController, soonest
 from hops.lab.controllers.pods import stamp
 from hops.lab.readiness import check, condition, is_true, kstatus
@@ -75,6 +76,8 @@ class FluxController(LoopController):
         self._helm: dict[tuple[str, str], dict] = {}       # helm-controller actions in progress
         self._ks_done: dict[tuple[str, str], tuple] = {}    # kustomizations applied for (revision, generation)
         self._builds: dict[tuple, Future[list[dict]]] = {}  # kustomize builds started with their reconcile
+        self._workers = HELM_CONCURRENT                       # helm-controller's, read on each pass
+        self._busy = 0                                        # its workers installing or upgrading a release
 
     def reconcile(self) -> float | None:
         wait: float | None = None
@@ -83,13 +86,37 @@ class FluxController(LoopController):
                 wait = soonest(wait, self._git(repo))
             for repo in self.store.list(SOURCE, "HelmRepository"):
                 wait = soonest(wait, self._helm_repo(repo))
+        # Kustomizations and HelmReleases as stored, not copied (200 apps: hundreds of copies a pass): the
+        # handlers below only read them and write through the store, which keeps every version it hands out intact
         if self._running("kustomize-controller"):
-            for ks in self.store.list(KS, "Kustomization"):
+            for ks in self.store.peek(KS, "Kustomization"):
                 wait = soonest(wait, self._kustomization(ks))
         if self._running("helm-controller"):
-            for hr in self.store.list(HR, "HelmRelease"):
+            releases = self.store.peek(HR, "HelmRelease")
+            self._keep_actions_of(releases)
+            self._workers = self._helm_workers()
+            self._busy = sum(1 for action in self._helm.values() if not action["done"])
+            for hr in releases:
                 wait = soonest(wait, self._helmrelease(hr))
         return wait
+
+    def _keep_actions_of(self, releases: list[dict]) -> None:
+        """Forget the helm actions of releases deleted or suspended since: they hold no worker any more."""
+        live = {(hr["metadata"]["namespace"], hr["metadata"]["name"]) for hr in releases
+                if not (hr.get("spec") or {}).get("suspend")}
+        for ident in [i for i, action in self._helm.items() if i not in live and not action["done"]]:
+            del self._helm[ident]
+
+    def _helm_workers(self) -> int:
+        """helm-controller's --concurrent (4 unless its Deployment's args say otherwise): how many releases it
+        installs or upgrades at once. Each holds its worker until the release is ready or fails (helm's --wait)."""
+        for deploy in self.store.peek("apps/v1", "Deployment", "flux-system"):
+            if deploy["metadata"]["name"] == "helm-controller":
+                for container in deploy["spec"]["template"]["spec"].get("containers") or []:
+                    for arg in container.get("args") or []:
+                        if str(arg).startswith("--concurrent="):
+                            return max(1, int(str(arg).partition("=")[2] or 4))
+        return HELM_CONCURRENT
 
     def _running(self, controller: str) -> bool:
         return any(d["metadata"]["name"] == controller and check(d)[0] for d in self.store.peek("apps/v1", "Deployment"))
@@ -380,6 +407,8 @@ class FluxController(LoopController):
                 self._status(hr, "False", "DependencyNotReady",
                              f"dependency '{dep.get('namespace') or ns}/{dep['name']}' is not ready")
                 return None
+        if (ns, meta["name"]) not in self._helm and not ready(hr) and self._busy >= self._workers:
+            return None  # queued for a worker: one that finishes changes its release's status, which wakes this loop
         chart, problem = self._chart(hr)
         if chart is None:
             self._status(hr, "False", "ArtifactFailed", problem)
@@ -458,6 +487,10 @@ class FluxController(LoopController):
             if in_sync and ready(hr):
                 self._mark_handled(hr)
                 return None
+            needs_worker = not in_sync and (action is None or action["done"])  # a running one keeps its worker
+            if needs_worker and self._busy >= self._workers:
+                return None  # queued for a worker
+            self._busy += needs_worker
             action = {"digest": digest, "generation": meta.get("generation"), "applied": None,
                       "started": time.monotonic(), "failures": 0, "done": in_sync}
             self._helm[ident] = action
