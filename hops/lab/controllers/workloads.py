@@ -32,6 +32,8 @@ class WorkloadController(LoopController):
     def __init__(self, lab: Any) -> None:
         super().__init__(lab)
         self._written: dict[tuple, tuple] = {}
+        self._hosts_by_template: dict[str, tuple[list[dict], list[dict]]] = {}  # for the Nodes as of _hosts_for
+        self._hosts_for: tuple = ()
         cfg = getattr(getattr(lab.settings, "config", None), "network", None)
         self.pod_cidr = str(getattr(cfg, "pod_cidr", "10.244.0.0/16")) if cfg else "10.244.0.0/16"
 
@@ -39,8 +41,8 @@ class WorkloadController(LoopController):
         nodes = self.store.peek("v1", "Node")  # read only (peek: shared, not copied)
         wait: float | None = None
         live: set[tuple[str, str]] = set()
-        for kind in WORKLOAD_KINDS:
-            for obj in self.store.list("apps/v1", kind):
+        for kind in WORKLOAD_KINDS:  # shared, not copied: read here, written only through the store
+            for obj in self.store.peek("apps/v1", kind):
                 wait = soonest(wait, self._workload(obj, nodes, live))
         self._collect_garbage(live)
         return wait
@@ -76,17 +78,29 @@ class WorkloadController(LoopController):
     def _placements(self, w: dict, thash: str, nodes: list[dict]) -> list[tuple[str, dict | None]]:
         """(pod name, node or None when nothing can host it) for every pod the workload should have."""
         kind, name, spec = w["kind"], w["metadata"]["name"], w.get("spec", {})
-        pspec = spec.get("template", {}).get("spec", {})
-        eligible = [n for n in nodes if pods.selects(n, pspec)]
+        eligible, hosts = self._hosts(spec.get("template", {}).get("spec", {}), thash, nodes)
         if kind == "DaemonSet":
             return [(f"{name}-{pods.short_hash(name + n['metadata']['name'], 5)}", n) for n in eligible]
-        hosts = eligible if pods.tolerates_not_ready(pspec) else [n for n in eligible if pods.node_ready(n)]
         replicas = int(spec.get("replicas", 1))
         out = []
         for i in range(replicas):
             pod_name = f"{name}-{i}" if kind == "StatefulSet" else f"{name}-{thash}-{pods.short_hash(f'{name}{thash}{i}', 5)}"
             out.append((pod_name, hosts[i % len(hosts)] if hosts else None))
         return out
+
+    def _hosts(self, pspec: dict, thash: str, nodes: list[dict]) -> tuple[list[dict], list[dict]]:
+        """The nodes a pod template may run on, and those of them it can start on now. The same for every
+        workload with that template while no Node changed: 200 workloads on 50 nodes ask 10,000 times a pass."""
+        nodes_now = tuple(n["metadata"].get("resourceVersion") for n in nodes)
+        if nodes_now != self._hosts_for:
+            self._hosts_by_template.clear()
+            self._hosts_for = nodes_now
+        found = self._hosts_by_template.get(thash)
+        if found is None:
+            eligible = [n for n in nodes if pods.selects(n, pspec)]
+            hosts = eligible if pods.tolerates_not_ready(pspec) else [n for n in eligible if pods.node_ready(n)]
+            found = self._hosts_by_template[thash] = (eligible, hosts)
+        return found
 
     def _replicaset(self, deploy: dict, thash: str) -> dict:
         meta = deploy["metadata"]
@@ -174,9 +188,9 @@ class WorkloadController(LoopController):
         meta = pod["metadata"]
         key = (meta["namespace"], meta["name"])
         sig = (node_name, pods.signature(status))
-        if self._written.get(key) == sig and self.store.get("v1", "Pod", meta["name"], meta["namespace"]):
+        existing = self.store.peek_one("v1", "Pod", meta["name"], meta["namespace"])
+        if self._written.get(key) == sig and existing is not None:
             return
-        existing = self.store.get("v1", "Pod", meta["name"], meta["namespace"])
         if existing is None:
             if node_name:
                 pod["spec"]["nodeName"] = node_name
@@ -229,7 +243,7 @@ class WorkloadController(LoopController):
             meta = rs["metadata"]
             for ref in meta.get("ownerReferences", []) or []:
                 if ref.get("kind") == "Deployment" and \
-                        self.store.get("apps/v1", "Deployment", ref["name"], meta["namespace"]) is None:
+                        self.store.peek_one("apps/v1", "Deployment", ref["name"], meta["namespace"]) is None:
                     self.store.delete("apps/v1", "ReplicaSet", meta["name"], meta["namespace"])
 
 
