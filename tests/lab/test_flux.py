@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kube_lab import KubeLab
 
 from hops.lab import charts, faults, helm_releases
+from hops.lab.controllers.flux import concurrent_flag
 from hops.lab.readiness import condition, is_true
-from kube_lab import KubeLab
 from tests.projects import copy_project
 
 KS = "kustomize.toolkit.fluxcd.io/v1"
@@ -269,3 +270,11 @@ def test_helm_controller_installs_four_releases_at_a_time_or_its_concurrent_flag
     deploy["spec"]["template"]["spec"]["containers"][0]["args"] = ["--watch-all-namespaces", "--concurrent=2"]
     kl.store.apply(deploy)
     assert most_at_once(kl, [f"few-{n}" for n in range(5)]) == 2
+
+
+def test_concurrent_flag_is_read_as_go_flags_reads_it() -> None:
+    assert concurrent_flag([]) == 4 and concurrent_flag(["--watch-all-namespaces", "--log-level=info"]) == 4
+    assert concurrent_flag(["--concurrent=8"]) == 8 and concurrent_flag(["--concurrent", "2"]) == 2
+    assert concurrent_flag(["-concurrent=3"]) == 3 and concurrent_flag(["--concurrent=2", "--concurrent=6"]) == 6
+    assert concurrent_flag(["--concurrent=many"]) is None and concurrent_flag(["--concurrent=0"]) is None
+    assert concurrent_flag(["--concurrent"]) is None  # no value: flag parsing fails, the controller exits

@@ -137,20 +137,21 @@ class Store(Collector):
         return result
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
-        rt = self.registry.by_kind(api_version, kind)
-        if rt is None:
-            return None
-        entry = self._bucket(rt).get((self._ns(rt, namespace), name))
-        return self.view(rt, entry).copy() if entry is not None else None
+        entry = self._stored(api_version, kind, name, namespace)
+        return entry.copy() if entry is not None else None
 
     def peek_one(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
         """Like get(), but the stored object itself, shared and not copied: read it, never change it (the lab's
         controllers ask for hundreds of objects a pass only to look at them)."""
+        entry = self._stored(api_version, kind, name, namespace)
+        return entry.obj if entry is not None else None
+
+    def _stored(self, api_version: str, kind: str, name: str, namespace: str | None) -> Entry | None:
         rt = self.registry.by_kind(api_version, kind)
         if rt is None:
             return None
         entry = self._bucket(rt).get((self._ns(rt, namespace), name))
-        return self.view(rt, entry).obj if entry is not None else None
+        return self.view(rt, entry) if entry is not None else None
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
              labels: dict[str, str] | None = None) -> list[dict]:

@@ -91,10 +91,11 @@ class FluxController(LoopController):
         if self._running("kustomize-controller"):
             for ks in self.store.peek(KS, "Kustomization"):
                 wait = soonest(wait, self._kustomization(ks))
-        if self._running("helm-controller"):
+        workers = self._helm_workers() if self._running("helm-controller") else None
+        if workers is not None:
             releases = self.store.peek(HR, "HelmRelease")
             self._keep_actions_of(releases)
-            self._workers = self._helm_workers()
+            self._workers = workers
             self._busy = sum(1 for action in self._helm.values() if not action["done"])
             for hr in releases:
                 wait = soonest(wait, self._helmrelease(hr))
@@ -107,15 +108,14 @@ class FluxController(LoopController):
         for ident in [i for i, action in self._helm.items() if i not in live and not action["done"]]:
             del self._helm[ident]
 
-    def _helm_workers(self) -> int:
+    def _helm_workers(self) -> int | None:
         """helm-controller's --concurrent (4 unless its Deployment's args say otherwise): how many releases it
-        installs or upgrades at once. Each holds its worker until the release is ready or fails (helm's --wait)."""
-        for deploy in self.store.peek("apps/v1", "Deployment", "flux-system"):
+        installs or upgrades at once. Each holds its worker until the release is ready or fails (helm's --wait).
+        None when the flag is not a positive number: the real controller exits at start and reconciles nothing."""
+        for deploy in self.store.peek("apps/v1", "Deployment"):
             if deploy["metadata"]["name"] == "helm-controller":
                 for container in deploy["spec"]["template"]["spec"].get("containers") or []:
-                    for arg in container.get("args") or []:
-                        if str(arg).startswith("--concurrent="):
-                            return max(1, int(str(arg).partition("=")[2] or 4))
+                    return concurrent_flag(container.get("args") or [])
         return HELM_CONCURRENT
 
     def _running(self, controller: str) -> bool:
@@ -570,6 +570,21 @@ class FluxController(LoopController):
             return 0.0
         action["done"] = True
         return None
+
+
+def concurrent_flag(args: list) -> int | None:
+    """The value of a controller's --concurrent flag as Go's flag package reads it (`--concurrent=N`,
+    `--concurrent N`, one dash or two; the last one wins), the default when absent, None when it is not a
+    positive integer."""
+    value: str | None = None
+    words = [str(a) for a in args]
+    for i, word in enumerate(words):
+        name, eq, given = word.lstrip("-").partition("=")
+        if word.startswith("-") and name == "concurrent":
+            value = given if eq else (words[i + 1] if i + 1 < len(words) else "")
+    if value is None:
+        return HELM_CONCURRENT
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def _snapshot(rel: dict, chart: charts.Chart, action: dict, state: str = "deployed") -> dict:

@@ -39,6 +39,10 @@ class WorkloadController(LoopController):
 
     def reconcile(self) -> float | None:
         nodes = self.store.peek("v1", "Node")  # read only (peek: shared, not copied)
+        nodes_now = tuple(n["metadata"].get("resourceVersion") for n in nodes)
+        if nodes_now != self._hosts_for:  # a Node changed: where each template may run is asked again
+            self._hosts_by_template.clear()
+            self._hosts_for = nodes_now
         wait: float | None = None
         live: set[tuple[str, str]] = set()
         for kind in WORKLOAD_KINDS:  # shared, not copied: read here, written only through the store
@@ -90,11 +94,8 @@ class WorkloadController(LoopController):
 
     def _hosts(self, pspec: dict, thash: str, nodes: list[dict]) -> tuple[list[dict], list[dict]]:
         """The nodes a pod template may run on, and those of them it can start on now. The same for every
-        workload with that template while no Node changed: 200 workloads on 50 nodes ask 10,000 times a pass."""
-        nodes_now = tuple(n["metadata"].get("resourceVersion") for n in nodes)
-        if nodes_now != self._hosts_for:
-            self._hosts_by_template.clear()
-            self._hosts_for = nodes_now
+        workload with that template while no Node changed (reconcile() forgets them when one did): 200
+        workloads on 50 nodes would ask 10,000 times a pass."""
         found = self._hosts_by_template.get(thash)
         if found is None:
             eligible = [n for n in nodes if pods.selects(n, pspec)]
