@@ -10,7 +10,7 @@ import re
 from hops import gitops_tree, parallel
 from hops.context import Context
 from hops.errors import ToolFailed, fail_all
-from hops.port_probe import tcp_reachable, tcp_reachable_all
+from hops.port_probe import tcp_reachable_all
 from hops.taskmodel import Check, Component, NoProblems, Step
 
 VERSION_ARGS = {  # how each tool reports its own version
@@ -164,16 +164,17 @@ def onepassword(ctx: Context) -> None:
 
 # --- connectivity ---------------------------------------------------------------------------------------------
 def connectivity_problems(ctx: Context) -> list[str]:
-    """Every node's Talos API port (all at once: an unreachable node costs CONNECT_TIMEOUT_S, not N of them)."""
+    """Every node's Talos API port and, once a kubeconfig exists, the Kubernetes API: all probed at once, so an
+    unreachable one costs CONNECT_TIMEOUT_S, not N of them."""
     nodes = list(ctx.config.network.nodes)
     ports = [ctx.endpoints.talos_api(node.name) for node in nodes]
-    problems = [f"node {node.name} ({node.address}): Talos API port {port[1]} unreachable: {why}"
-                for node, port, why in zip(nodes, ports, tcp_reachable_all(ports), strict=True) if why]
     api = ctx.endpoints.kubernetes_api()
-    if api is not None:
-        why = tcp_reachable(*api)
-        if why:
-            problems.append(f"Kubernetes API {api[0]}:{api[1]} (from {ctx.endpoints.kubeconfig}) unreachable: {why}")
+    answers = tcp_reachable_all(ports + ([api] if api is not None else []))
+    problems = [f"node {node.name} ({node.address}): Talos API port {port[1]} unreachable: {why}"
+                for node, port, why in zip(nodes, ports, answers, strict=False) if why]
+    if api is not None and answers[-1]:
+        problems.append(f"Kubernetes API {api[0]}:{api[1]} (from {ctx.endpoints.kubeconfig}) unreachable: "
+                        f"{answers[-1]}")
     return problems
 
 
